@@ -1,0 +1,225 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace taskwire::client {
+namespace {
+
+// A task's output can be large; gRPC's default receive limit (4 MiB) would turn a GetTask
+// of a big result into RESOURCE_EXHAUSTED.
+constexpr int kMaxReceiveMessageBytes = 64 << 20;
+
+// Long waits are split into calls this long, so that every call has a finite deadline and
+// a scheduler that caps its waits does not end ours early.
+constexpr absl::Duration kMaxWaitPerCall = absl::Minutes(1);
+
+// If the scheduler answers a wait early with a task that is not finished, the next call
+// starts no sooner than this after the previous one: a bound on a misbehaving server.
+constexpr absl::Duration kMinWaitCallInterval = absl::Milliseconds(100);
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+constexpr std::array<std::pair<v1::TaskState, std::string_view>, 9> kStateNames = {{
+    {v1::TASK_STATE_UNSPECIFIED, "unspecified"},
+    {v1::TASK_STATE_PENDING, "pending"},
+    {v1::TASK_STATE_SCHEDULED, "scheduled"},
+    {v1::TASK_STATE_QUEUED, "queued"},
+    {v1::TASK_STATE_RUNNING, "running"},
+    {v1::TASK_STATE_SUCCEEDED, "succeeded"},
+    {v1::TASK_STATE_FAILED, "failed"},
+    {v1::TASK_STATE_CANCELLED, "cancelled"},
+    {v1::TASK_STATE_EXPIRED, "expired"},
+}};
+
+}  // namespace
+
+Client::Client(const ClientOptions& options)
+    : Client(MakeChannel(options.target), options.rpc_timeout) {}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration rpc_timeout)
+    : Client(v1::Scheduler::NewStub(std::move(channel)), rpc_timeout) {}
+
+Client::Client(std::unique_ptr<v1::Scheduler::StubInterface> stub, absl::Duration rpc_timeout)
+    : stub_(std::move(stub)), rpc_timeout_(rpc_timeout) {}
+
+Client::~Client() = default;
+
+absl::StatusOr<std::string> Client::Submit(const v1::TaskSpec& spec) {
+  v1::SubmitRequest request;
+  *request.mutable_task() = spec;
+  v1::SubmitResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_task_id());
+}
+
+absl::StatusOr<std::vector<std::string>> Client::SubmitBatch(
+    const std::vector<v1::TaskSpec>& specs) {
+  v1::SubmitBatchRequest request;
+  request.mutable_tasks()->Reserve(static_cast<int>(specs.size()));
+  for (const v1::TaskSpec& spec : specs) *request.add_tasks() = spec;
+  v1::SubmitBatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->SubmitBatch(&context, request, &response));
+  if (!status.ok()) return status;
+  if (static_cast<size_t>(response.task_ids_size()) != specs.size()) {
+    return absl::InternalError(absl::StrCat("SubmitBatch sent ", specs.size(),
+                                            " tasks but the scheduler answered with ",
+                                            response.task_ids_size(), " ids"));
+  }
+  return std::vector<std::string>(response.task_ids().begin(), response.task_ids().end());
+}
+
+absl::StatusOr<v1::Task> Client::GetTask(const std::string& id) {
+  v1::GetTaskRequest request;
+  request.set_task_id(id);
+  v1::Task task;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->GetTask(&context, request, &task));
+  if (!status.ok()) return status;
+  return task;
+}
+
+absl::StatusOr<v1::Task> Client::WaitOnce(const std::string& id, absl::Duration wait) {
+  v1::WaitTaskRequest request;
+  request.set_task_id(id);
+  ToProto(wait, request.mutable_timeout());
+  v1::Task task;
+  grpc::ClientContext context;
+  SetDeadline(context, wait + rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->WaitTask(&context, request, &task));
+  if (!status.ok()) return status;
+  return task;
+}
+
+absl::StatusOr<v1::Task> Client::WaitTask(const std::string& id, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
+  while (true) {
+    const absl::Time call_start = absl::Now();
+    const absl::Duration wait = std::clamp(end - call_start, absl::ZeroDuration(),
+                                           kMaxWaitPerCall);
+    absl::StatusOr<v1::Task> task = WaitOnce(id, wait);
+    if (!task.ok() || IsTerminal(task->state())) return task;
+    const absl::Time now = absl::Now();
+    if (now >= end) return task;
+    const absl::Time next_call = std::min(call_start + kMinWaitCallInterval, end);
+    if (now < next_call) std::this_thread::sleep_for(absl::ToChronoNanoseconds(next_call - now));
+  }
+}
+
+absl::StatusOr<v1::TaskState> Client::CancelTask(const std::string& id) {
+  v1::CancelTaskRequest request;
+  request.set_task_id(id);
+  v1::CancelTaskResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->CancelTask(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.state();
+}
+
+absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(const v1::ListTasksRequest& request) {
+  v1::ListTasksResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->ListTasks(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::Status Client::WatchTasks(const v1::WatchTasksRequest& request, absl::Duration timeout,
+                                const std::function<bool(const v1::TaskEvent&)>& on_event) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  const absl::Time end = absl::Now() + timeout;
+  std::unique_ptr<grpc::ClientReaderInterface<v1::WatchTasksResponse>> reader =
+      stub_->WatchTasks(&context, request);
+  v1::WatchTasksResponse response;
+  bool stopped = false;
+  while (!stopped && reader->Read(&response)) {
+    for (const v1::TaskEvent& event : response.events()) {
+      if (!on_event(event)) {
+        stopped = true;
+        break;
+      }
+    }
+  }
+  if (stopped) {
+    context.TryCancel();
+    while (reader->Read(&response)) {
+    }
+  }
+  absl::Status status = ToAbslStatus(reader->Finish());
+  if (stopped) return absl::OkStatus();
+  if (absl::IsDeadlineExceeded(status) && absl::Now() >= end) return absl::OkStatus();
+  return status;
+}
+
+absl::StatusOr<std::vector<v1::ExecutorInfo>> Client::ListExecutors() {
+  v1::ListExecutorsRequest request;
+  v1::ListExecutorsResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->ListExecutors(&context, request, &response));
+  if (!status.ok()) return status;
+  return std::vector<v1::ExecutorInfo>(response.executors().begin(),
+                                       response.executors().end());
+}
+
+v1::TaskSpec MakeTask(std::string type, std::string payload) {
+  v1::TaskSpec spec;
+  spec.set_type(std::move(type));
+  spec.set_payload(std::move(payload));
+  return spec;
+}
+
+bool IsTerminal(v1::TaskState s) {
+  return s == v1::TASK_STATE_SUCCEEDED || s == v1::TASK_STATE_FAILED ||
+         s == v1::TASK_STATE_CANCELLED || s == v1::TASK_STATE_EXPIRED;
+}
+
+std::string_view StateName(v1::TaskState s) {
+  for (const auto& [state, name] : kStateNames) {
+    if (state == s) return name;
+  }
+  return "unspecified";
+}
+
+std::optional<v1::TaskState> ParseState(std::string_view name) {
+  constexpr std::string_view kPrefix = "task_state_";
+  if (name.size() > kPrefix.size() && absl::StartsWithIgnoreCase(name, kPrefix)) {
+    name.remove_prefix(kPrefix.size());
+  }
+  for (const auto& [state, state_name] : kStateNames) {
+    if (absl::EqualsIgnoreCase(name, state_name)) return state;
+  }
+  return std::nullopt;
+}
+
+}  // namespace taskwire::client

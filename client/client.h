@@ -1,0 +1,102 @@
+// The C++ client of the taskwire scheduler: submit tasks, inspect, wait for, cancel and
+// watch them, list executors. A thin, blocking wrapper over the generated
+// `taskwire.v1.Scheduler` stub that speaks absl::Status instead of grpc::Status and gives
+// every call a deadline.
+//
+//   taskwire::client::Client client({.target = "scheduler:7070"});
+//   absl::StatusOr<std::string> id = client.Submit(taskwire::client::MakeTask("echo", "hi"));
+//   if (!id.ok()) return id.status();
+//   absl::StatusOr<taskwire::v1::Task> task = client.WaitTask(*id, absl::Seconds(30));
+//
+// Errors keep the scheduler's code and message (NOT_FOUND, INVALID_ARGUMENT, ...);
+// UNAVAILABLE means the scheduler could not be reached, DEADLINE_EXCEEDED that it did not
+// answer within the RPC timeout. Nothing is retried: without an idempotency key on the wire
+// a retried Submit could run a task twice.
+//
+// Thread-safety: a Client is safe to use from many threads at once; calls share one channel.
+#ifndef TASKWIRE_CLIENT_CLIENT_H_
+#define TASKWIRE_CLIENT_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "taskwire/v1/scheduler.grpc.pb.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace taskwire::client {
+
+struct ClientOptions {
+  // gRPC target of the scheduler, e.g. "127.0.0.1:7070" or "dns:///scheduler:7070".
+  std::string target = "127.0.0.1:7070";
+  // Deadline of each call (WaitTask adds its own wait to it).
+  absl::Duration rpc_timeout = absl::Seconds(10);
+};
+
+class Client {
+ public:
+  // Dials `options.target` over an insecure channel. Connecting is lazy: an unreachable
+  // scheduler shows up as UNAVAILABLE on the first call.
+  explicit Client(const ClientOptions& options);
+  explicit Client(std::shared_ptr<grpc::Channel> channel,
+                  absl::Duration rpc_timeout = absl::Seconds(10));
+  // For tests: any implementation of the stub (a fake, a mock).
+  explicit Client(std::unique_ptr<v1::Scheduler::StubInterface> stub,
+                  absl::Duration rpc_timeout = absl::Seconds(10));
+  ~Client();
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Returns the new task's id once the scheduler has stored it.
+  absl::StatusOr<std::string> Submit(const v1::TaskSpec& spec);
+  // All or nothing; the ids are in the order of `specs`.
+  absl::StatusOr<std::vector<std::string>> SubmitBatch(const std::vector<v1::TaskSpec>& specs);
+  absl::StatusOr<v1::Task> GetTask(const std::string& id);
+  // Waits until the task is terminal or `timeout` passes, then returns the task (non-terminal
+  // on timeout). `absl::InfiniteDuration()` waits for as long as the task takes. Long waits
+  // are split into calls of at most a minute, each with deadline = its wait + rpc_timeout.
+  absl::StatusOr<v1::Task> WaitTask(const std::string& id, absl::Duration timeout);
+  // Returns the task's state after the cancel (a finished task keeps its state).
+  absl::StatusOr<v1::TaskState> CancelTask(const std::string& id);
+  absl::StatusOr<v1::ListTasksResponse> ListTasks(const v1::ListTasksRequest& request);
+  // Blocks, calling `on_event` for each event until it returns false, the stream ends, or
+  // `timeout` passes (absl::InfiniteDuration() = no limit, and then no deadline). Returns OK
+  // when stopped by the callback or the timeout, else the stream's final status.
+  absl::Status WatchTasks(const v1::WatchTasksRequest& request, absl::Duration timeout,
+                          const std::function<bool(const v1::TaskEvent&)>& on_event);
+  absl::StatusOr<std::vector<v1::ExecutorInfo>> ListExecutors();
+
+ private:
+  absl::StatusOr<v1::Task> WaitOnce(const std::string& id, absl::Duration wait);
+
+  const std::unique_ptr<v1::Scheduler::StubInterface> stub_;
+  const absl::Duration rpc_timeout_;
+};
+
+// A spec with only the type and payload set: the default queue, priority 0, no timeout.
+v1::TaskSpec MakeTask(std::string type, std::string payload = {});
+
+// SUCCEEDED, FAILED, CANCELLED and EXPIRED are terminal.
+bool IsTerminal(v1::TaskState s);
+
+// "pending", "scheduled", "queued", "running", "succeeded", "failed", "cancelled",
+// "expired"; "unspecified" for TASK_STATE_UNSPECIFIED and for values outside the enum.
+std::string_view StateName(v1::TaskState s);
+
+// The inverse of StateName, case-insensitive; also accepts the full enum name
+// ("TASK_STATE_QUEUED"). nullopt for anything else.
+std::optional<v1::TaskState> ParseState(std::string_view name);
+
+}  // namespace taskwire::client
+
+#endif  // TASKWIRE_CLIENT_CLIENT_H_

@@ -1,0 +1,40 @@
+#include "scheduler/core/ready_queues.h"
+
+namespace taskwire::scheduler {
+
+void ReadyQueues::Push(TaskRecord* task) {
+  lanes_[LaneKey{task->spec->queue, task->spec->type}].emplace(OrderOf(*task), task);
+  ++size_;
+}
+
+bool ReadyQueues::Remove(const TaskRecord& task) {
+  auto lane = lanes_.find(LaneKey{task.spec->queue, task.spec->type});
+  if (lane == lanes_.end() || lane->second.erase(OrderOf(task)) == 0) return false;
+  if (lane->second.empty()) lanes_.erase(lane);
+  --size_;
+  return true;
+}
+
+TaskRecord* ReadyQueues::PopBest(absl::Span<const LaneKey> lanes) {
+  decltype(lanes_)::iterator best = lanes_.end();
+  for (const LaneKey& key : lanes) {
+    auto it = lanes_.find(key);
+    if (it == lanes_.end()) continue;
+    if (best == lanes_.end() || it->second.begin()->first < best->second.begin()->first) {
+      best = it;
+    }
+  }
+  if (best == lanes_.end()) return nullptr;
+  TaskRecord* task = best->second.begin()->second;
+  best->second.erase(best->second.begin());
+  if (best->second.empty()) lanes_.erase(best);
+  --size_;
+  return task;
+}
+
+size_t ReadyQueues::LaneSize(const LaneKey& lane) const {
+  auto it = lanes_.find(lane);
+  return it == lanes_.end() ? 0 : it->second.size();
+}
+
+}  // namespace taskwire::scheduler

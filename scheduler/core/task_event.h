@@ -1,0 +1,35 @@
+// A task's state change as watchers see it, and the filter they choose events by.
+#ifndef TASKWIRE_SCHEDULER_CORE_TASK_EVENT_H_
+#define TASKWIRE_SCHEDULER_CORE_TASK_EVENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "scheduler/core/task_record.h"
+
+namespace taskwire::scheduler {
+
+struct TaskEvent {
+  std::string task_id;
+  std::string type;
+  std::string queue;
+  TaskState state = TaskState::kQueued;
+  uint32_t attempt = 0;
+  std::string executor_id;
+  absl::Time time;
+  std::string error;
+};
+
+struct EventFilter {
+  std::vector<TaskState> states;  // empty: any
+  std::string queue;              // empty: any
+  std::string type;               // empty: any
+
+  bool Matches(const TaskEvent& e) const;
+};
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_CORE_TASK_EVENT_H_

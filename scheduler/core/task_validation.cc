@@ -1,0 +1,71 @@
+#include "scheduler/core/task_validation.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+bool IsNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+         c == ':' || c == '-';
+}
+
+}  // namespace
+
+absl::Status ValidateName(absl::string_view field, absl::string_view name, size_t max_bytes) {
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+  if (name.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is ", name.size(),
+                                                   " bytes long; the limit is ", max_bytes));
+  }
+  for (char c : name) {
+    if (!IsNameChar(c)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " '", name, "' has a character outside [A-Za-z0-9_.:-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTaskSpec(absl::string_view field, const TaskSpec& spec,
+                              const TaskLimits& limits) {
+  if (auto s = ValidateName(absl::StrCat(field, ".type"), spec.type, limits.max_name_bytes);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateName(absl::StrCat(field, ".queue"), spec.queue, limits.max_name_bytes);
+      !s.ok()) {
+    return s;
+  }
+  if (spec.payload.size() > limits.max_payload_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".payload is ", spec.payload.size(), " bytes; the limit is ",
+                     limits.max_payload_bytes, " (--max-payload-bytes)"));
+  }
+  if (spec.priority < limits.min_priority || spec.priority > limits.max_priority) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".priority ", spec.priority,
+                                                   " is outside [", limits.min_priority, ", ",
+                                                   limits.max_priority, "]"));
+  }
+  if (spec.timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".timeout is negative (", absl::FormatDuration(spec.timeout), ")"));
+  }
+  if (spec.labels.size() > limits.max_labels) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".labels has ", spec.labels.size(),
+                                                   " entries; the limit is ", limits.max_labels));
+  }
+  for (const auto& [key, value] : spec.labels) {
+    if (key.empty() || key.size() > limits.max_label_bytes ||
+        value.size() > limits.max_label_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".labels['", key.substr(0, 32),
+                       "']: keys must be non-empty and keys and values at most ",
+                       limits.max_label_bytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace taskwire::scheduler

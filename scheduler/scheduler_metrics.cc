@@ -1,0 +1,106 @@
+#include "scheduler/scheduler_metrics.h"
+
+#include <string>
+
+namespace taskwire::scheduler {
+namespace {
+
+// Seconds, from 100 µs to about 2 minutes.
+prometheus::Histogram::BucketBoundaries DurationBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60,   120};
+}
+
+}  // namespace
+
+SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_label_values)
+    : queues_(max_label_values),
+      types_(max_label_values),
+      submitted_(prometheus::BuildCounter()
+                     .Name("taskwire_tasks_submitted_total")
+                     .Help("Tasks accepted by Submit/SubmitBatch")
+                     .Register(registry)),
+      finished_(prometheus::BuildCounter()
+                    .Name("taskwire_tasks_finished_total")
+                    .Help("Tasks that reached a terminal state, by outcome")
+                    .Register(registry)),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("taskwire_queue_depth")
+                       .Help("Tasks in state QUEUED, by queue")
+                       .Register(registry)),
+      queue_wait_(prometheus::BuildHistogram()
+                      .Name("taskwire_task_queue_wait_seconds")
+                      .Help("Time from entering QUEUED to being assigned to an executor")
+                      .Register(registry)),
+      run_time_(prometheus::BuildHistogram()
+                    .Name("taskwire_task_run_seconds")
+                    .Help("Run time of finished attempts, as the executor measured it")
+                    .Register(registry)),
+      running_(prometheus::BuildGauge()
+                   .Name("taskwire_tasks_running")
+                   .Help("Tasks in state RUNNING")
+                   .Register(registry)
+                   .Add({})),
+      attempts_lost_(prometheus::BuildCounter()
+                         .Name("taskwire_attempts_lost_total")
+                         .Help("Attempts whose executor went away before answering")
+                         .Register(registry)
+                         .Add({})),
+      stale_results_(prometheus::BuildCounter()
+                         .Name("taskwire_stale_results_total")
+                         .Help("Results for attempts that were no longer current, ignored")
+                         .Register(registry)
+                         .Add({})),
+      executors_connected_(prometheus::BuildGauge()
+                               .Name("taskwire_executors_connected")
+                               .Help("Executors with an open link")
+                               .Register(registry)
+                               .Add({})),
+      slots_free_(prometheus::BuildGauge()
+                      .Name("taskwire_executor_slots")
+                      .Help("Slots announced by connected executors, by state")
+                      .Register(registry)
+                      .Add({{"state", "free"}})),
+      slots_used_(prometheus::BuildGauge()
+                      .Name("taskwire_executor_slots")
+                      .Help("Slots announced by connected executors, by state")
+                      .Register(registry)
+                      .Add({{"state", "used"}})),
+      link_in_(prometheus::BuildCounter()
+                   .Name("taskwire_link_messages_total")
+                   .Help("Executor-link stream messages, by direction")
+                   .Register(registry)
+                   .Add({{"direction", "in"}})),
+      link_out_(prometheus::BuildCounter()
+                    .Name("taskwire_link_messages_total")
+                    .Help("Executor-link stream messages, by direction")
+                    .Register(registry)
+                    .Add({{"direction", "out"}})) {}
+
+void SchedulerMetrics::TaskSubmitted(absl::string_view queue, absl::string_view type) {
+  submitted_.Add({{"queue", queues_.Limit(queue)}, {"type", types_.Limit(type)}}).Increment();
+}
+
+void SchedulerMetrics::TaskFinished(absl::string_view queue, absl::string_view type,
+                                    absl::string_view outcome) {
+  finished_
+      .Add({{"queue", queues_.Limit(queue)},
+            {"type", types_.Limit(type)},
+            {"outcome", std::string(outcome)}})
+      .Increment();
+}
+
+void SchedulerMetrics::QueueDepthChanged(absl::string_view queue, double delta) {
+  queue_depth_.Add({{"queue", queues_.Limit(queue)}}).Increment(delta);
+}
+
+void SchedulerMetrics::TaskStarted(absl::string_view queue, double queue_wait_seconds) {
+  queue_wait_.Add({{"queue", queues_.Limit(queue)}}, DurationBuckets())
+      .Observe(queue_wait_seconds);
+}
+
+void SchedulerMetrics::RunTime(absl::string_view type, double seconds) {
+  run_time_.Add({{"type", types_.Limit(type)}}, DurationBuckets()).Observe(seconds);
+}
+
+}  // namespace taskwire::scheduler
