@@ -212,12 +212,16 @@ std::string_view StateName(v1::TaskState s) {
 }
 
 std::optional<v1::TaskState> ParseState(std::string_view name) {
-  constexpr std::string_view kPrefix = "task_state_";
-  if (name.size() > kPrefix.size() && absl::StartsWithIgnoreCase(name, kPrefix)) {
-    name.remove_prefix(kPrefix.size());
+  // Debian's Abseil has its own string_view type, hence the explicit conversions.
+  absl::string_view text(name.data(), name.size());
+  constexpr absl::string_view kPrefix = "task_state_";
+  if (text.size() > kPrefix.size() && absl::StartsWithIgnoreCase(text, kPrefix)) {
+    text.remove_prefix(kPrefix.size());
   }
   for (const auto& [state, state_name] : kStateNames) {
-    if (absl::EqualsIgnoreCase(name, state_name)) return state;
+    if (absl::EqualsIgnoreCase(text, absl::string_view(state_name.data(), state_name.size()))) {
+      return state;
+    }
   }
   return std::nullopt;
 }

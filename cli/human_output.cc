@@ -1,0 +1,181 @@
+// The output for people: a labelled block per task, aligned tables for lists, one line
+// per watched event, times in the local time zone.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "cli/format.h"
+#include "cli/output.h"
+#include "cli/table.h"
+#include "client/client.h"
+#include "common/grpc_status.h"
+
+namespace taskwire::cli {
+namespace {
+
+// Longer outputs are cut in the human form; --json prints them whole.
+constexpr size_t kMaxOutputBytes = 4096;
+
+std::string QueueName(const std::string& queue) { return queue.empty() ? "default" : queue; }
+
+std::string Indent(absl::string_view text, absl::string_view indent) {
+  return absl::StrCat(indent, absl::StrReplaceAll(text, {{"\n", absl::StrCat("\n", indent)}}));
+}
+
+std::string JoinLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  const std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  return absl::StrJoin(sorted, ", ", absl::PairFormatter("="));
+}
+
+std::string AttemptRunTime(const v1::Attempt& attempt) {
+  if (!attempt.has_assigned_at() || !attempt.has_finished_at()) return "-";
+  return FormatDuration(FromProto(attempt.finished_at()) - FromProto(attempt.assigned_at()));
+}
+
+void PrintField(std::ostream& out, absl::string_view label, absl::string_view value) {
+  out << absl::StrCat(label, ":") << std::string(label.size() < 10 ? 10 - label.size() : 1, ' ')
+      << value << '\n';
+}
+
+void PrintAttempts(std::ostream& out, const v1::Task& task) {
+  PrintField(out, "attempts", absl::StrCat(task.attempts_size()));
+  Table table({}, "  ");
+  for (const v1::Attempt& attempt : task.attempts()) {
+    table.AddRow({absl::StrCat("#", attempt.number()),
+                  attempt.executor_id().empty() ? "-" : attempt.executor_id(),
+                  std::string(OutcomeName(attempt.outcome())), AttemptRunTime(attempt),
+                  attempt.error()});
+  }
+  table.Print(out);
+}
+
+void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
+  PrintField(out, "type", spec.type());
+  PrintField(out, "queue", QueueName(spec.queue()));
+  PrintField(out, "priority", absl::StrCat(spec.priority()));
+  if (spec.has_timeout()) PrintField(out, "timeout", FormatDuration(FromProto(spec.timeout())));
+  if (!spec.labels().empty()) PrintField(out, "labels", JoinLabels(spec.labels()));
+}
+
+void PrintTimes(std::ostream& out, const v1::Task& task) {
+  PrintField(out, "created", FormatTime(task.created_at()));
+  if (!task.has_finished_at()) return;
+  PrintField(out, "finished", FormatTime(task.finished_at()));
+  PrintField(out, "duration",
+             FormatDuration(FromProto(task.finished_at()) - FromProto(task.created_at())));
+}
+
+void PrintResult(std::ostream& out, const v1::Task& task) {
+  if (!task.output().empty() || task.state() == v1::TASK_STATE_SUCCEEDED) {
+    PrintField(out, "output", absl::StrCat(task.output().size(), " bytes"));
+    if (!task.output().empty()) out << Indent(RenderBytes(task.output(), kMaxOutputBytes), "  ") << '\n';
+  }
+  if (!task.error().empty()) PrintField(out, "error", task.error());
+  if (!task.waiting_reason().empty()) PrintField(out, "waiting", task.waiting_reason());
+}
+
+class HumanOutput final : public Output {
+ public:
+  explicit HumanOutput(std::ostream& out) : out_(out) {}
+
+  void TaskId(const std::string& id) override { out_ << id << '\n' << std::flush; }
+
+  void Task(const v1::Task& task) override {
+    PrintField(out_, "id", task.id());
+    PrintSpec(out_, task.spec());
+    PrintField(out_, "state", std::string(client::StateName(task.state())));
+    PrintTimes(out_, task);
+    PrintAttempts(out_, task);
+    PrintResult(out_, task);
+    out_.flush();
+  }
+
+  void CancelResult(const std::string& id, v1::TaskState state) override {
+    const std::string name(client::StateName(state));
+    if (state == v1::TASK_STATE_CANCELLED) {
+      out_ << id << ": cancelled\n";
+    } else if (client::IsTerminal(state)) {
+      out_ << id << ": already " << name << ", nothing to cancel\n";
+    } else {
+      out_ << id << ": " << name << " (cancel requested)\n";
+    }
+    out_.flush();
+  }
+
+  void TaskPage(const v1::ListTasksResponse& page) override {
+    const absl::Time now = absl::Now();
+    for (const v1::Task& task : page.tasks()) {
+      tasks_.AddRow({task.id(), std::string(client::StateName(task.state())), task.spec().type(),
+                     QueueName(task.spec().queue()), absl::StrCat(task.spec().priority()),
+                     absl::StrCat(task.attempts_size()), FormatAge(task.created_at(), now)});
+    }
+  }
+
+  void EndTaskList(const std::string& next_page_token) override {
+    if (tasks_.empty()) {
+      out_ << "No tasks.\n";
+    } else {
+      tasks_.Print(out_);
+    }
+    if (!next_page_token.empty()) {
+      out_ << "next page token: " << next_page_token << "  (use --page-token, or --all)\n";
+    }
+    out_.flush();
+  }
+
+  void Event(const v1::TaskEvent& event) override {
+    std::string line = absl::StrCat(
+        FormatTime(event.time()), "  ", event.task_id(), "  ", event.type(), "  ",
+        std::string(client::StateName(event.state())), "  ",
+        event.attempt() == 0 ? std::string("-") : absl::StrCat("#", event.attempt()), "  ",
+        event.executor_id().empty() ? "-" : event.executor_id());
+    if (!event.error().empty()) absl::StrAppend(&line, "  ", event.error());
+    out_ << line << '\n' << std::flush;
+  }
+
+  void Executors(const std::vector<v1::ExecutorInfo>& executors) override;
+
+ private:
+  std::ostream& out_;
+  Table tasks_{{"ID", "STATE", "TYPE", "QUEUE", "PRIO", "ATTEMPTS", "AGE"}};
+};
+
+std::string TaskTypeNames(const v1::ExecutorInfo& executor) {
+  std::vector<std::string> names;
+  for (const v1::TaskTypeInfo& type : executor.task_types()) {
+    names.push_back(type.mode() == v1::RUN_MODE_PROCESS ? absl::StrCat(type.name(), "(process)")
+                                                         : type.name());
+  }
+  return names.empty() ? "-" : absl::StrJoin(names, ",");
+}
+
+void HumanOutput::Executors(const std::vector<v1::ExecutorInfo>& executors) {
+  if (executors.empty()) {
+    out_ << "No executors connected.\n" << std::flush;
+    return;
+  }
+  const absl::Time now = absl::Now();
+  Table table({"ID", "PEER", "SLOTS", "USED", "FREE", "QUEUES", "TYPES", "DRAINING", "LAST_SEEN"});
+  for (const v1::ExecutorInfo& e : executors) {
+    const uint32_t free = e.slots() > e.slots_used() ? e.slots() - e.slots_used() : 0;
+    table.AddRow({e.id(), e.peer(), absl::StrCat(e.slots()), absl::StrCat(e.slots_used()),
+                  absl::StrCat(free),
+                  e.queues().empty() ? "default" : absl::StrJoin(e.queues(), ","),
+                  TaskTypeNames(e), e.draining() ? "yes" : "no",
+                  absl::StrCat(FormatAge(e.last_seen(), now), " ago")});
+  }
+  table.Print(out_);
+}
+
+}  // namespace
+
+std::unique_ptr<Output> MakeHumanOutput(std::ostream& out) {
+  return std::make_unique<HumanOutput>(out);
+}
+
+}  // namespace taskwire::cli

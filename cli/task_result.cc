@@ -1,0 +1,26 @@
+#include "cli/task_result.h"
+
+#include "absl/strings/str_cat.h"
+#include "cli/exit_code.h"
+#include "cli/format.h"
+#include "client/client.h"
+
+namespace taskwire::cli {
+
+int ReportTask(Context& context, const v1::Task& task) {
+  context.out().Task(task);
+  return ExitCodeForTask(task.state());
+}
+
+int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout,
+                  absl::string_view error_note) {
+  absl::StatusOr<v1::Task> task = context.client().WaitTask(id, timeout);
+  if (!task.ok()) return context.ServerError(task.status(), error_note);
+  const int code = ReportTask(context, *task);
+  if (client::IsTerminal(task->state())) return code;
+  context.Warn(absl::StrCat("timed out after ", FormatDuration(timeout), " waiting for task '", id,
+                            "' (still ", std::string(client::StateName(task->state())), ")"));
+  return kExitWaitTimedOut;
+}
+
+}  // namespace taskwire::cli

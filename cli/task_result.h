@@ -1,0 +1,26 @@
+// Printing a task the way get, wait and submit --wait do, and the exit code that goes
+// with its state.
+#ifndef TASKWIRE_CLI_TASK_RESULT_H_
+#define TASKWIRE_CLI_TASK_RESULT_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cli/context.h"
+#include "taskwire/v1/task.pb.h"
+
+namespace taskwire::cli {
+
+// Prints `task`; returns 0, or 1 if it ended failed, cancelled or expired.
+int ReportTask(Context& context, const v1::Task& task);
+
+// Waits up to `timeout` for the task to finish and prints it. Returns ReportTask's code,
+// 4 if the wait timed out (the task is printed anyway), 3 on an error (with
+// `error_note` appended to the message).
+int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout,
+                  absl::string_view error_note = {});
+
+}  // namespace taskwire::cli
+
+#endif  // TASKWIRE_CLI_TASK_RESULT_H_

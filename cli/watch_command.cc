@@ -1,0 +1,68 @@
+// taskwire watch: prints task state changes as they happen, one line per event.
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/exit_code.h"
+
+namespace taskwire::cli {
+namespace {
+
+struct WatchArgs {
+  std::vector<v1::TaskState> states;
+  std::string queue;
+  std::string type;
+  uint64_t count = 0;  // 0: no limit
+  double for_seconds = std::numeric_limits<double>::infinity();
+};
+
+constexpr char kWatchExamples[] =
+    "Examples:\n"
+    "  taskwire watch\n"
+    "  taskwire watch --state failed --state expired --queue cpu\n"
+    "  taskwire watch --state succeeded,failed --count 100 --json > events.jsonl\n"
+    "  taskwire watch --type sha256 --for 60 | grep failed\n"
+    "\n"
+    "Each line: time, task id, type, state, attempt, executor, error (if any).\n"
+    "Only changes after the watch starts are shown. Runs until --count, --for or Ctrl-C.\n\n";
+
+int RunWatch(Context& context, const WatchArgs& args) {
+  v1::WatchTasksRequest request;
+  for (v1::TaskState state : args.states) request.add_states(state);
+  request.set_queue(args.queue);
+  request.set_type(args.type);
+  uint64_t seen = 0;
+  absl::Status status = context.client().WatchTasks(
+      request, SecondsToDuration(args.for_seconds), [&](const v1::TaskEvent& event) {
+        context.out().Event(event);
+        return args.count == 0 || ++seen < args.count;
+      });
+  if (!status.ok()) return context.ServerError(status);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddWatchCommand(CLI::App& root, Context& context) {
+  auto args = std::make_shared<WatchArgs>();
+  CLI::App* app = root.add_subcommand("watch", "Print task state changes as they happen");
+  app->add_option("--state", args->states, "Only these states; repeat or separate with commas")
+      ->transform(StateName())
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  app->add_option("--queue", args->queue, "Only tasks of this queue");
+  app->add_option("--type", args->type, "Only tasks of this type");
+  app->add_option("--count", args->count, "Exit after this many events")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--for", args->for_seconds, "Exit after this many seconds")
+      ->transform(Seconds(/*allow_zero=*/false));
+  app->footer(absl::StrCat(kWatchExamples, kExitCodesHelp));
+  return {app, [args, &context] { return RunWatch(context, *args); }};
+}
+
+}  // namespace taskwire::cli

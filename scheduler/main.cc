@@ -1,0 +1,90 @@
+// taskwire-scheduler: the gRPC service that accepts tasks and streams them to executors.
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/process_signals.h"
+#include "scheduler/scheduler_server.h"
+
+namespace {
+
+absl::Duration Seconds(double s) { return absl::Seconds(s); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  taskwire::BlockShutdownSignals();
+  taskwire::scheduler::SchedulerServerOptions options;
+  taskwire::LogOptions log{.service = "scheduler"};
+  double executor_timeout = absl::ToDoubleSeconds(options.core.executor_timeout);
+  double heartbeat = absl::ToDoubleSeconds(options.core.heartbeat_interval);
+  std::string ready_file;
+
+  CLI::App app{"taskwire-scheduler: accepts tasks over gRPC and streams them to executors"};
+  app.footer(
+      "Every flag can also be set with the environment variable shown.\n"
+      "Example:\n  taskwire-scheduler --listen 0.0.0.0:7070 --metrics-listen 0.0.0.0:9464");
+  app.add_option("--listen", options.listen, "gRPC address (port 0: any free port)")
+      ->envname("TASKWIRE_LISTEN")->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Prometheus /metrics address; empty disables it")
+      ->envname("TASKWIRE_METRICS_LISTEN")->capture_default_str();
+  app.add_option("--store", options.store, "task store: memory (not durable)")
+      ->envname("TASKWIRE_STORE")->capture_default_str();
+  app.add_option("--max-payload-bytes", options.core.limits.max_payload_bytes,
+                 "largest task payload accepted")
+      ->envname("TASKWIRE_MAX_PAYLOAD_BYTES")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-batch-size", options.core.limits.max_batch_size,
+                 "most tasks in one SubmitBatch")
+      ->envname("TASKWIRE_MAX_BATCH_SIZE")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest gRPC message accepted")
+      ->envname("TASKWIRE_MAX_MESSAGE_BYTES")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--executor-timeout", executor_timeout,
+                 "seconds without a message before an executor counts as lost")
+      ->envname("TASKWIRE_EXECUTOR_TIMEOUT")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--heartbeat-interval", heartbeat, "seconds between executor heartbeats")
+      ->envname("TASKWIRE_HEARTBEAT_INTERVAL")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-lost-attempts", options.core.max_lost_attempts,
+                 "fail a task after its executor went away this many times")
+      ->envname("TASKWIRE_MAX_LOST_ATTEMPTS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ready-file", ready_file,
+                 "write {\"grpc\":ADDR,\"metrics\":ADDR} here once serving")
+      ->envname("TASKWIRE_READY_FILE");
+  app.add_option("--log-level", log.level, "trace, debug, info, warn, error")
+      ->envname("TASKWIRE_LOG_LEVEL")->capture_default_str();
+  app.add_flag("--log-json", log.json, "one JSON object per log line")->envname("TASKWIRE_LOG_JSON");
+  CLI11_PARSE(app, argc, argv);
+
+  if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {
+    std::cerr << "taskwire-scheduler: " << s.message() << "\n";
+    return 2;
+  }
+  if (heartbeat >= executor_timeout) {
+    std::cerr << "taskwire-scheduler: --heartbeat-interval must be below --executor-timeout\n";
+    return 2;
+  }
+  options.core.executor_timeout = Seconds(executor_timeout);
+  options.core.heartbeat_interval = Seconds(heartbeat);
+
+  auto server = taskwire::scheduler::SchedulerServer::Start(options);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  if (!ready_file.empty()) {
+    const std::string json = absl::StrCat(R"({"grpc":")", (*server)->address(),
+                                          R"(","metrics":")", (*server)->metrics_address(), R"("})");
+    if (absl::Status s = taskwire::WriteReadyFile(ready_file, json); !s.ok()) {
+      spdlog::critical("{}", s.ToString());
+      return 1;
+    }
+  }
+  const int sig = taskwire::WaitForShutdownSignal();
+  spdlog::info("signal {}: shutting down", sig);
+  (*server)->Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}

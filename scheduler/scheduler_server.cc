@@ -1,0 +1,87 @@
+#include "scheduler/scheduler_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "prometheus/registry.h"
+#include "scheduler/service/executor_link_service.h"
+#include "scheduler/store/memory_task_store.h"
+
+namespace taskwire::scheduler {
+
+absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
+    SchedulerServerOptions options) {
+  std::unique_ptr<SchedulerServer> server(new SchedulerServer(std::move(options)));
+  if (absl::Status s = server->Init(); !s.ok()) return s;
+  return server;
+}
+
+SchedulerServer::SchedulerServer(SchedulerServerOptions options) : options_(std::move(options)) {}
+
+absl::Status SchedulerServer::Init() {
+  if (options_.store != "memory") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store=", options_.store, ": unknown store (available: memory)"));
+  }
+  store_ = std::make_unique<MemoryTaskStore>();
+  spdlog::warn("store: {}", store_->Describe());
+
+  registry_ = std::make_shared<prometheus::Registry>();
+  scheduler_metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+  core_ = std::make_unique<SchedulerCore>(clock_, *store_, events_, scheduler_metrics_.get(),
+                                          options_.core);
+  if (absl::Status s = core_->Recover(); !s.ok()) return s;
+  service_ = std::make_unique<SchedulerService>(*core_, events_, options_.service);
+  link_ = std::make_unique<ExecutorLinkService>(*core_, scheduler_metrics_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.RegisterService(service_.get());
+  builder.RegisterService(link_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port);
+  server_->GetHealthCheckService()->SetServingStatus(true);
+
+  if (!options_.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+        MetricsServer::Start(options_.metrics_listen, registry_);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+  }
+  liveness_ = std::thread([this] { LivenessLoop(); });
+  spdlog::info("scheduler listening on {} (metrics: {})", address_,
+               metrics_ ? metrics_->address() : "off");
+  return absl::OkStatus();
+}
+
+void SchedulerServer::LivenessLoop() {
+  const absl::Duration period = options_.core.heartbeat_interval;
+  while (!stop_.WaitForNotificationWithTimeout(period)) core_->CheckExecutorLiveness();
+}
+
+void SchedulerServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (liveness_.joinable()) liveness_.join();
+  if (server_) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    // Open streams (executors, watchers) are cancelled at the deadline.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_->Wait();
+  }
+  metrics_.reset();
+}
+
+SchedulerServer::~SchedulerServer() { Shutdown(); }
+
+}  // namespace taskwire::scheduler

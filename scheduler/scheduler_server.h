@@ -1,0 +1,76 @@
+// Assembles a running scheduler: store, core, gRPC services (client API, executor link,
+// health, reflection), the metrics endpoint and the executor liveness check. main.cc and
+// the in-process integration tests both start the scheduler through this class.
+#ifndef TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
+#define TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "common/metrics_server.h"
+#include "scheduler/core/event_hub.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/scheduler_metrics.h"
+#include "scheduler/service/scheduler_service.h"
+#include "scheduler/store/task_store.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace taskwire::scheduler {
+
+class ExecutorLinkService;
+
+struct SchedulerServerOptions {
+  std::string listen = "127.0.0.1:7070";       // port 0 picks a free one
+  std::string metrics_listen = "127.0.0.1:9464";  // empty: no metrics endpoint
+  std::string store = "memory";
+  size_t max_message_bytes = 64 << 20;  // gRPC's limit; the payload limit is in core.limits
+  CoreOptions core;
+  ServiceOptions service;
+};
+
+class SchedulerServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<SchedulerServer>> Start(SchedulerServerOptions options);
+  ~SchedulerServer();
+
+  // host:port of the gRPC listener and of /metrics (empty when disabled).
+  const std::string& address() const { return address_; }
+  std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
+  SchedulerCore& core() { return *core_; }
+  prometheus::Registry& registry() { return *registry_; }
+
+  // Stops accepting calls, ends open streams, and joins. Idempotent.
+  void Shutdown();
+
+ private:
+  explicit SchedulerServer(SchedulerServerOptions options);
+  absl::Status Init();
+  void LivenessLoop();
+
+  const SchedulerServerOptions options_;
+  RealClock clock_;
+  std::unique_ptr<TaskStore> store_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<SchedulerMetrics> scheduler_metrics_;
+  EventHub events_;
+  std::unique_ptr<SchedulerCore> core_;
+  std::unique_ptr<SchedulerService> service_;
+  std::unique_ptr<ExecutorLinkService> link_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::string address_;
+  absl::Notification stop_;
+  std::thread liveness_;
+  bool shut_down_ = false;
+};
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_

@@ -1,0 +1,221 @@
+#include "scheduler/service/executor_link_service.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "scheduler/scheduler_metrics.h"
+#include "scheduler/service/proto_convert.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+// Assignments per message at most; the credit window already bounds the total.
+constexpr int kMaxAssignmentsPerMessage = 1024;
+
+// One executor's stream. It is also the core's ExecutorChannel for that executor: the core
+// queues assignments and cancels, and one write at a time carries whatever is queued.
+// Reads and writes run concurrently on gRPC's threads, so the outgoing side is guarded by
+// a mutex; the reading side is only touched by the one read in flight.
+class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage> {
+ public:
+  LinkReactor(SchedulerCore& core, SchedulerMetrics* metrics, std::string peer)
+      : core_(core), metrics_(metrics), peer_(std::move(peer)),
+        outgoing_(std::make_shared<Outgoing>(this)) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the executor closed its side, or the stream broke
+      Disconnect("stream closed");
+      outgoing_->End(grpc::Status::OK);
+      return;
+    }
+    if (metrics_) metrics_->LinkMessage(/*inbound=*/true);
+    if (absl::Status s = Handle(); !s.ok()) {
+      spdlog::warn("executor link from {}: {}", peer_, s.ToString());
+      Disconnect(s.message());
+      outgoing_->End(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::shared_ptr<Outgoing> out = outgoing_;  // Finish inside may let OnDone free us
+    out->WriteDone(ok);
+  }
+
+  void OnCancel() override {
+    Disconnect("stream cancelled");
+    std::shared_ptr<Outgoing> out = outgoing_;
+    out->End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    outgoing_->Detach();
+    delete this;
+  }
+
+ private:
+  // The core's handle on this stream. It may outlive the reactor (the core holds it until
+  // it drops the executor), so after OnDone it turns into a no-op.
+  class Outgoing final : public ExecutorChannel {
+   public:
+    explicit Outgoing(LinkReactor* r) : reactor_(r) {}
+
+    void Send(std::vector<AssignmentOut> assignments, std::vector<AttemptRef> cancels) override {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr || ending_) return;
+      for (auto& a : assignments) assignments_.push_back(std::move(a));
+      for (auto& c : cancels) cancels_.push_back(std::move(c));
+      if (!writing_) WriteNextLocked();
+    }
+
+    void Close(absl::Status reason) override { End(ToGrpcStatus(reason)); }
+
+    void SendWelcome(v1::Welcome welcome) {
+      absl::MutexLock lock(&mu_);
+      welcome_ = std::move(welcome);
+      if (!writing_) WriteNextLocked();
+    }
+
+    void WriteDone(bool ok) {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        ending_ = true;
+        status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+      }
+      if (ending_) {
+        FinishLocked();
+      } else if (welcome_ || !assignments_.empty() || !cancels_.empty()) {
+        WriteNextLocked();
+      }
+    }
+
+    void End(grpc::Status status) {
+      absl::MutexLock lock(&mu_);
+      if (ending_) return;
+      ending_ = true;
+      status_ = std::move(status);
+      if (!writing_) FinishLocked();
+    }
+
+    void Detach() {
+      absl::MutexLock lock(&mu_);
+      reactor_ = nullptr;
+    }
+
+   private:
+    void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (finished_ || reactor_ == nullptr) return;
+      finished_ = true;
+      reactor_->Finish(status_);
+    }
+
+    void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      message_.Clear();
+      if (welcome_) {
+        *message_.mutable_welcome() = std::move(*welcome_);
+        welcome_.reset();
+      }
+      int n = 0;
+      while (!assignments_.empty() && n++ < kMaxAssignmentsPerMessage) {
+        ToProto(assignments_.front(), message_.add_assignments());
+        assignments_.pop_front();
+      }
+      for (AttemptRef& c : cancels_) {
+        v1::AttemptRef* ref = message_.add_cancels();
+        ref->set_task_id(std::move(c.task_id));
+        ref->set_attempt(c.attempt);
+      }
+      cancels_.clear();
+      writing_ = true;
+      reactor_->StartWrite(&message_);
+    }
+
+    absl::Mutex mu_;
+    LinkReactor* reactor_ ABSL_GUARDED_BY(mu_);
+    std::optional<v1::Welcome> welcome_ ABSL_GUARDED_BY(mu_);
+    std::deque<AssignmentOut> assignments_ ABSL_GUARDED_BY(mu_);
+    std::vector<AttemptRef> cancels_ ABSL_GUARDED_BY(mu_);
+    v1::SchedulerMessage message_ ABSL_GUARDED_BY(mu_);
+    bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool ending_ ABSL_GUARDED_BY(mu_) = false;
+    bool finished_ ABSL_GUARDED_BY(mu_) = false;
+    grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  };
+
+  absl::Status Handle() {
+    std::optional<ExecutorSession> session = CurrentSession();
+    if (!session) {
+      if (!in_.has_hello()) {
+        return absl::FailedPreconditionError("the first message on the link must be a hello");
+      }
+      absl::StatusOr<ExecutorSession> connected =
+          core_.ConnectExecutor(FromProto(in_.hello(), peer_), outgoing_);
+      if (!connected.ok()) return connected.status();
+      {
+        absl::MutexLock lock(&session_mu_);
+        session_ = *connected;
+      }
+      v1::Welcome welcome;
+      welcome.set_executor_id(connected->executor_id);
+      taskwire::ToProto(core_.options().heartbeat_interval, welcome.mutable_heartbeat_interval());
+      outgoing_->SendWelcome(std::move(welcome));
+      return absl::OkStatus();
+    }
+    if (in_.has_hello()) return absl::FailedPreconditionError("hello sent twice");
+    if (in_.started_size() > 0) {
+      std::vector<AttemptRef> started;
+      for (const v1::AttemptRef& r : in_.started()) started.push_back({r.task_id(), r.attempt()});
+      core_.OnStarted(*session, started);
+    }
+    if (in_.results_size() > 0) {
+      std::vector<AttemptResult> results;
+      results.reserve(in_.results_size());
+      for (v1::AttemptResult& r : *in_.mutable_results()) {
+        results.push_back(AttemptResult{std::move(*r.mutable_task_id()), r.attempt(),
+                                        FromProto(r.outcome()), std::move(*r.mutable_output()),
+                                        std::move(*r.mutable_error()), taskwire::FromProto(r.run_time())});
+      }
+      core_.OnResults(*session, std::move(results));
+    }
+    if (in_.has_heartbeat()) core_.OnHeartbeat(*session);
+    if (in_.has_drain()) core_.OnDrain(*session);
+    return absl::OkStatus();
+  }
+
+  std::optional<ExecutorSession> CurrentSession() {
+    absl::MutexLock lock(&session_mu_);
+    return session_;
+  }
+
+  // OnReadDone and OnCancel may both get here; the core ignores a session it already dropped.
+  void Disconnect(absl::string_view reason) {
+    if (std::optional<ExecutorSession> session = CurrentSession()) {
+      core_.DisconnectExecutor(*session, reason);
+    }
+  }
+
+  SchedulerCore& core_;
+  SchedulerMetrics* const metrics_;
+  const std::string peer_;
+  const std::shared_ptr<Outgoing> outgoing_;
+  v1::ExecutorMessage in_;  // reused by every read, so protobuf keeps its allocations
+  absl::Mutex session_mu_;
+  std::optional<ExecutorSession> session_ ABSL_GUARDED_BY(session_mu_);  // after the hello
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* ExecutorLinkService::Connect(
+    grpc::CallbackServerContext* ctx) {
+  return new LinkReactor(core_, metrics_, ctx->peer());
+}
+
+}  // namespace taskwire::scheduler

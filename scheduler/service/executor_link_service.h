@@ -1,0 +1,29 @@
+// gRPC adapter for taskwire.v1.ExecutorLink: one bidirectional stream per executor. The
+// first message must be a Hello; after it the stream carries batches of results one way
+// and batches of assignments and cancels the other.
+#ifndef TASKWIRE_SCHEDULER_SERVICE_EXECUTOR_LINK_SERVICE_H_
+#define TASKWIRE_SCHEDULER_SERVICE_EXECUTOR_LINK_SERVICE_H_
+
+#include "scheduler/core/scheduler_core.h"
+#include "taskwire/v1/executor_link.grpc.pb.h"
+
+namespace taskwire::scheduler {
+
+class SchedulerMetrics;
+
+class ExecutorLinkService final : public v1::ExecutorLink::CallbackService {
+ public:
+  ExecutorLinkService(SchedulerCore& core, SchedulerMetrics* metrics)
+      : core_(core), metrics_(metrics) {}
+
+  grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* Connect(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  SchedulerCore& core_;
+  SchedulerMetrics* const metrics_;
+};
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_SERVICE_EXECUTOR_LINK_SERVICE_H_

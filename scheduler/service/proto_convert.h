@@ -1,0 +1,30 @@
+// Translations between the wire messages (taskwire.v1) and the core's plain C++ types.
+#ifndef TASKWIRE_SCHEDULER_SERVICE_PROTO_CONVERT_H_
+#define TASKWIRE_SCHEDULER_SERVICE_PROTO_CONVERT_H_
+
+#include <optional>
+
+#include "scheduler/core/scheduler_core.h"
+#include "taskwire/v1/executor_link.pb.h"
+#include "taskwire/v1/scheduler.pb.h"
+#include "taskwire/v1/task.pb.h"
+
+namespace taskwire::scheduler {
+
+TaskSpec FromProto(v1::TaskSpec&& spec);
+v1::TaskState ToProto(TaskState state);
+// nullopt for TASK_STATE_UNSPECIFIED.
+std::optional<TaskState> FromProto(v1::TaskState state);
+v1::AttemptOutcome ToProto(AttemptOutcome outcome);
+AttemptOutcome FromProto(v1::AttemptOutcome outcome);
+
+// `with_data` false leaves out the payload and the output (for listings).
+void ToProto(const TaskRecord& record, bool with_data, v1::Task* out);
+void ToProto(const TaskEvent& event, v1::TaskEvent* out);
+void ToProto(const ExecutorView& view, v1::ExecutorInfo* out);
+void ToProto(const AssignmentOut& assignment, v1::Assignment* out);
+ExecutorHello FromProto(const v1::Hello& hello, std::string peer);
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_SERVICE_PROTO_CONVERT_H_

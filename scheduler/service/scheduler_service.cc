@@ -1,0 +1,305 @@
+#include "scheduler/service/scheduler_service.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+#include "grpcpp/alarm.h"
+#include "scheduler/service/proto_convert.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+absl::Status RequireTaskId(const std::string& id) {
+  return id.empty() ? absl::InvalidArgumentError("task_id is empty") : absl::OkStatus();
+}
+
+// Holds a WaitTask call until the core reports the task terminal, the request's timeout
+// passes, or the client goes away. Whichever comes first finishes the call; the shared
+// state lets the core's callback and the alarm outlive the reactor safely.
+class WaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  WaitReactor(SchedulerCore& core, std::string id, v1::Task* response)
+      : core_(core), id_(std::move(id)), state_(std::make_shared<State>(this, response)) {}
+
+  void Begin(absl::Duration timeout) {
+    // Local copies: once Finish runs, OnDone may delete this reactor on another thread.
+    std::shared_ptr<State> state = state_;
+    SchedulerCore& core = core_;
+    const std::string id = id_;
+    absl::StatusOr<uint64_t> token = core.AddWaiter(
+        id, [state](const TaskView& view) { state->Deliver(&view, grpc::Status::OK); });
+    if (!token.ok()) {
+      state->Deliver(nullptr, ToGrpcStatus(token.status()));
+      return;
+    }
+    if (*token == 0) return;  // already terminal: answered
+    token_ = *token;
+    if (timeout != absl::InfiniteDuration()) {
+      // The alarm may fire after the reactor is gone: it touches only what it captured.
+      alarm_.Set(absl::ToChronoTime(absl::Now() + timeout),
+                 [&core, id, token = *token, state](bool fired) {
+                   if (fired && core.RemoveWaiter(id, token)) {
+                     // The timeout came first: answer with the task as it is now.
+                     absl::StatusOr<TaskView> view = core.GetTask(id);
+                     state->Deliver(view.ok() ? &*view : nullptr, ToGrpcStatus(view.status()));
+                   }
+                 });
+    }
+  }
+
+  void OnCancel() override {
+    if (core_.RemoveWaiter(id_, token_)) {
+      std::shared_ptr<State> state = state_;
+      state->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct State {
+    State(WaitReactor* r, v1::Task* resp) : reactor(r), response(resp) {}
+    void Deliver(const TaskView* view, grpc::Status status) {
+      absl::MutexLock lock(&mu);
+      if (done) return;
+      done = true;
+      if (view != nullptr) ToProto(view->record, /*with_data=*/true, response);
+      if (view != nullptr) response->set_waiting_reason(view->waiting_reason);
+      reactor->Finish(status);
+    }
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    WaitReactor* const reactor;
+    v1::Task* const response;
+  };
+
+  SchedulerCore& core_;
+  const std::string id_;
+  uint64_t token_ = 0;
+  std::shared_ptr<State> state_;
+  grpc::Alarm alarm_;
+};
+
+// Streams events to one watcher. The hub's callback appends to a backlog; one write is
+// in flight at a time and carries everything ready. Finish happens only with no write in
+// flight, so the reactor is never deleted under a pending write.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksResponse> {
+ public:
+  WatchReactor(EventHub& hub, const ServiceOptions& options) : hub_(hub), options_(options) {}
+
+  void Begin(EventFilter filter) {
+    state_ = std::make_shared<State>(this, options_);
+    subscription_ = hub_.Subscribe(
+        std::move(filter),
+        [state = state_](std::vector<TaskEvent> events) { state->Add(std::move(events)); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::shared_ptr<State> state = state_;  // Finish inside may let OnDone free us
+    state->WriteDone(ok);
+  }
+  void OnCancel() override {
+    std::shared_ptr<State> state = state_;
+    state->End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+  void OnDone() override {
+    hub_.Unsubscribe(subscription_);
+    state_->Detach();
+    delete this;
+  }
+
+ private:
+  struct State {
+    State(WatchReactor* r, const ServiceOptions& o) : reactor(r), options(o) {}
+
+    void Add(std::vector<TaskEvent> events) {
+      absl::MutexLock lock(&mu);
+      if (reactor == nullptr || ending) return;
+      if (backlog.size() + events.size() > options.max_watch_backlog) {
+        EndLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               absl::StrCat("watcher fell more than ", options.max_watch_backlog,
+                                            " events behind; reconnect and read faster")));
+        return;
+      }
+      for (TaskEvent& e : events) backlog.push_back(std::move(e));
+      if (!writing) WriteNextLocked();
+    }
+
+    void WriteDone(bool ok) {
+      absl::MutexLock lock(&mu);
+      writing = false;
+      if (!ok) ending = true, final_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "");
+      if (ending) {
+        FinishLocked();
+      } else if (!backlog.empty()) {
+        WriteNextLocked();
+      }
+    }
+
+    void End(grpc::Status status) {
+      absl::MutexLock lock(&mu);
+      EndLocked(std::move(status));
+    }
+
+    void Detach() {
+      absl::MutexLock lock(&mu);
+      reactor = nullptr;
+    }
+
+    void EndLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (ending) return;
+      ending = true;
+      final_status = std::move(status);
+      if (!writing) FinishLocked();
+    }
+
+    void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (finished || reactor == nullptr) return;
+      finished = true;
+      reactor->Finish(final_status);
+    }
+
+    void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      response.Clear();
+      while (!backlog.empty() &&
+             static_cast<size_t>(response.events_size()) < options.max_watch_batch) {
+        ToProto(backlog.front(), response.add_events());
+        backlog.pop_front();
+      }
+      writing = true;
+      reactor->StartWrite(&response);
+    }
+
+    absl::Mutex mu;
+    WatchReactor* reactor ABSL_GUARDED_BY(mu);
+    const ServiceOptions& options;
+    std::deque<TaskEvent> backlog ABSL_GUARDED_BY(mu);
+    v1::WatchTasksResponse response ABSL_GUARDED_BY(mu);
+    bool writing ABSL_GUARDED_BY(mu) = false;
+    bool ending ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    grpc::Status final_status ABSL_GUARDED_BY(mu);
+  };
+
+  EventHub& hub_;
+  const ServiceOptions& options_;
+  std::shared_ptr<State> state_;
+  uint64_t subscription_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* ctx,
+                                                   const v1::SubmitRequest* req,
+                                                   v1::SubmitResponse* resp) {
+  std::vector<TaskSpec> specs;
+  specs.push_back(FromProto(v1::TaskSpec(req->task())));
+  absl::StatusOr<std::vector<std::string>> ids = core_.Submit(std::move(specs));
+  if (ids.ok()) resp->set_task_id(ids->front());
+  return Answer(ctx, ids.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::SubmitBatch(grpc::CallbackServerContext* ctx,
+                                                        const v1::SubmitBatchRequest* req,
+                                                        v1::SubmitBatchResponse* resp) {
+  std::vector<TaskSpec> specs;
+  specs.reserve(req->tasks_size());
+  for (const v1::TaskSpec& t : req->tasks()) specs.push_back(FromProto(v1::TaskSpec(t)));
+  absl::StatusOr<std::vector<std::string>> ids = core_.Submit(std::move(specs));
+  if (ids.ok()) {
+    for (std::string& id : *ids) resp->add_task_ids(std::move(id));
+  }
+  return Answer(ctx, ids.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::GetTask(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetTaskRequest* req,
+                                                    v1::Task* resp) {
+  if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
+  absl::StatusOr<TaskView> view = core_.GetTask(req->task_id());
+  if (view.ok()) {
+    ToProto(view->record, /*with_data=*/true, resp);
+    resp->set_waiting_reason(view->waiting_reason);
+  }
+  return Answer(ctx, view.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::WaitTask(grpc::CallbackServerContext* ctx,
+                                                     const v1::WaitTaskRequest* req,
+                                                     v1::Task* resp) {
+  if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
+  absl::Duration timeout = absl::InfiniteDuration();
+  if (req->has_timeout()) {
+    timeout = taskwire::FromProto(req->timeout());
+    if (timeout < absl::ZeroDuration()) {
+      return Answer(ctx, absl::InvalidArgumentError("timeout is negative"));
+    }
+  }
+  auto* reactor = new WaitReactor(core_, req->task_id(), resp);
+  reactor->Begin(timeout);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SchedulerService::CancelTask(grpc::CallbackServerContext* ctx,
+                                                       const v1::CancelTaskRequest* req,
+                                                       v1::CancelTaskResponse* resp) {
+  if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
+  absl::StatusOr<TaskState> state = core_.CancelTask(req->task_id());
+  if (state.ok()) resp->set_state(ToProto(*state));
+  return Answer(ctx, state.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ListTasks(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListTasksRequest* req,
+                                                      v1::ListTasksResponse* resp) {
+  TaskListQuery query;
+  if (req->state() != v1::TASK_STATE_UNSPECIFIED) {
+    query.state = FromProto(req->state());
+    if (!query.state) {
+      return Answer(ctx, absl::InvalidArgumentError(
+                             absl::StrCat("state ", req->state(), " is not a task state")));
+    }
+  }
+  query.queue = req->queue();
+  query.type = req->type();
+  query.page_size = req->page_size();
+  query.page_token = req->page_token();
+  absl::StatusOr<TaskPage> page = core_.ListTasks(query);
+  if (page.ok()) {
+    for (const TaskRecord& r : page->tasks) ToProto(r, /*with_data=*/false, resp->add_tasks());
+    resp->set_next_page_token(page->next_page_token);
+  }
+  return Answer(ctx, page.status());
+}
+
+grpc::ServerWriteReactor<v1::WatchTasksResponse>* SchedulerService::WatchTasks(
+    grpc::CallbackServerContext* ctx, const v1::WatchTasksRequest* req) {
+  EventFilter filter;
+  for (int s : req->states()) {
+    std::optional<TaskState> state = FromProto(static_cast<v1::TaskState>(s));
+    if (state) filter.states.push_back(*state);
+  }
+  filter.queue = req->queue();
+  filter.type = req->type();
+  auto* reactor = new WatchReactor(events_, options_);
+  reactor->Begin(std::move(filter));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ListExecutors(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListExecutorsRequest* req,
+                                                          v1::ListExecutorsResponse* resp) {
+  for (const ExecutorView& e : core_.ListExecutors()) ToProto(e, resp->add_executors());
+  return Answer(ctx, absl::OkStatus());
+}
+
+}  // namespace taskwire::scheduler

@@ -1,0 +1,55 @@
+// gRPC adapter for the client API (taskwire.v1.Scheduler) over SchedulerCore. Unary calls
+// answer on the callback API's default reactor; WaitTask and WatchTasks hold their call
+// open on a reactor that the core wakes, so nothing polls.
+#ifndef TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
+#define TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
+
+#include "scheduler/core/event_hub.h"
+#include "scheduler/core/scheduler_core.h"
+#include "taskwire/v1/scheduler.grpc.pb.h"
+
+namespace taskwire::scheduler {
+
+struct ServiceOptions {
+  // A watcher whose stream falls this far behind is ended with RESOURCE_EXHAUSTED rather
+  // than letting the scheduler's memory grow.
+  size_t max_watch_backlog = 100'000;
+  // Events per WatchTasks message at most.
+  size_t max_watch_batch = 1'000;
+};
+
+class SchedulerService final : public v1::Scheduler::CallbackService {
+ public:
+  SchedulerService(SchedulerCore& core, EventHub& events, ServiceOptions options = {})
+      : core_(core), events_(events), options_(options) {}
+
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const v1::SubmitRequest* req,
+                                   v1::SubmitResponse* resp) override;
+  grpc::ServerUnaryReactor* SubmitBatch(grpc::CallbackServerContext* ctx,
+                                        const v1::SubmitBatchRequest* req,
+                                        v1::SubmitBatchResponse* resp) override;
+  grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext* ctx,
+                                    const v1::GetTaskRequest* req, v1::Task* resp) override;
+  grpc::ServerUnaryReactor* WaitTask(grpc::CallbackServerContext* ctx,
+                                     const v1::WaitTaskRequest* req, v1::Task* resp) override;
+  grpc::ServerUnaryReactor* CancelTask(grpc::CallbackServerContext* ctx,
+                                       const v1::CancelTaskRequest* req,
+                                       v1::CancelTaskResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* ctx,
+                                      const v1::ListTasksRequest* req,
+                                      v1::ListTasksResponse* resp) override;
+  grpc::ServerWriteReactor<v1::WatchTasksResponse>* WatchTasks(
+      grpc::CallbackServerContext* ctx, const v1::WatchTasksRequest* req) override;
+  grpc::ServerUnaryReactor* ListExecutors(grpc::CallbackServerContext* ctx,
+                                          const v1::ListExecutorsRequest* req,
+                                          v1::ListExecutorsResponse* resp) override;
+
+ private:
+  SchedulerCore& core_;
+  EventHub& events_;
+  const ServiceOptions options_;
+};
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
