@@ -22,6 +22,8 @@ constexpr v1::TaskState kNamedStates[] = {
     v1::TASK_STATE_CANCELLED, v1::TASK_STATE_EXPIRED,
 };
 
+}  // namespace
+
 std::string StateNameList() {
   std::string list;
   for (v1::TaskState state : kNamedStates) {
@@ -29,8 +31,6 @@ std::string StateNameList() {
   }
   return list;
 }
-
-}  // namespace
 
 CLI::Validator Seconds(bool allow_zero) {
   return CLI::Validator(
@@ -45,7 +45,7 @@ CLI::Validator Seconds(bool allow_zero) {
         }
         return {};
       },
-      "SECONDS");
+      "");
 }
 
 CLI::Validator StateName() {
@@ -58,7 +58,7 @@ CLI::Validator StateName() {
         text = std::to_string(static_cast<int>(*state));
         return {};
       },
-      absl::StrCat("STATE: ", StateNameList()));
+      "");
 }
 
 CLI::Validator Label() {
@@ -70,7 +70,7 @@ CLI::Validator Label() {
         }
         return {};
       },
-      "KEY=VALUE");
+      "");
 }
 
 absl::Duration SecondsToDuration(double seconds) {

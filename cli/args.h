@@ -14,12 +14,17 @@
 
 namespace taskwire::cli {
 
+// Validators: each describes itself through the option's type_name, not here.
+
 // A decimal number of seconds, finite, > 0 (or >= 0 with `allow_zero`).
 CLI::Validator Seconds(bool allow_zero);
 
 // A task state name such as "queued" or "FAILED"; rewrites it to the enum's number so that
 // the option can be bound to a v1::TaskState directly. Use with Option::transform.
 CLI::Validator StateName();
+
+// "pending, scheduled, ..., expired": the names StateName() accepts, for help texts.
+std::string StateNameList();
 
 // "key=value" with a non-empty key.
 CLI::Validator Label();

@@ -7,7 +7,7 @@ namespace taskwire::cli {
 
 Command AddExecutorsCommand(CLI::App& root, Context& context) {
   CLI::App* app = root.add_subcommand(
-      "executors", "List connected executors: ID PEER SLOTS USED FREE QUEUES TYPES DRAINING LAST_SEEN");
+      "executors", "List the connected executors and their slots");
   app->footer(absl::StrCat("Examples:\n"
                            "  taskwire executors\n"
                            "  taskwire executors --json | jq '.slots - .slots_used'\n\n"

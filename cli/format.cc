@@ -67,7 +67,7 @@ std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now) {
   return absl::StrCat(seconds / 86400, "d");
 }
 
-std::string FormatDuration(absl::Duration d) {
+std::string FormatShortDuration(absl::Duration d) {
   return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
 }
 

@@ -20,7 +20,7 @@ std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 
 // Rounded to the millisecond: "1.234s", "2m3.5s".
-std::string FormatDuration(absl::Duration d);
+std::string FormatShortDuration(absl::Duration d);
 
 // "succeeded", "lost", "timed_out", ...
 std::string_view OutcomeName(v1::AttemptOutcome outcome);

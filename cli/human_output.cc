@@ -34,7 +34,7 @@ std::string JoinLabels(const google::protobuf::Map<std::string, std::string>& la
 
 std::string AttemptRunTime(const v1::Attempt& attempt) {
   if (!attempt.has_assigned_at() || !attempt.has_finished_at()) return "-";
-  return FormatDuration(FromProto(attempt.finished_at()) - FromProto(attempt.assigned_at()));
+  return FormatShortDuration(FromProto(attempt.finished_at()) - FromProto(attempt.assigned_at()));
 }
 
 void PrintField(std::ostream& out, absl::string_view label, absl::string_view value) {
@@ -58,7 +58,7 @@ void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
   PrintField(out, "type", spec.type());
   PrintField(out, "queue", QueueName(spec.queue()));
   PrintField(out, "priority", absl::StrCat(spec.priority()));
-  if (spec.has_timeout()) PrintField(out, "timeout", FormatDuration(FromProto(spec.timeout())));
+  if (spec.has_timeout()) PrintField(out, "timeout", FormatShortDuration(FromProto(spec.timeout())));
   if (!spec.labels().empty()) PrintField(out, "labels", JoinLabels(spec.labels()));
 }
 
@@ -67,7 +67,7 @@ void PrintTimes(std::ostream& out, const v1::Task& task) {
   if (!task.has_finished_at()) return;
   PrintField(out, "finished", FormatTime(task.finished_at()));
   PrintField(out, "duration",
-             FormatDuration(FromProto(task.finished_at()) - FromProto(task.created_at())));
+             FormatShortDuration(FromProto(task.finished_at()) - FromProto(task.created_at())));
 }
 
 void PrintResult(std::ostream& out, const v1::Task& task) {

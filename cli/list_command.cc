@@ -58,7 +58,9 @@ int RunList(Context& context, const ListArgs& args) {
 Command AddListCommand(CLI::App& root, Context& context) {
   auto args = std::make_shared<ListArgs>();
   CLI::App* app = root.add_subcommand("list", "List tasks: ID STATE TYPE QUEUE PRIO ATTEMPTS AGE");
-  app->add_option("--state", args->state, "Only tasks in this state")->transform(StateName());
+  app->add_option("--state", args->state, "Only tasks in this state: " + StateNameList())
+      ->transform(StateName())
+      ->type_name("STATE");
   app->add_option("--queue", args->queue, "Only tasks of this queue");
   app->add_option("--type", args->type, "Only tasks of this type");
   app->add_option("--limit", args->limit, "Page size")

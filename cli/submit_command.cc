@@ -72,7 +72,9 @@ int RunSubmit(Context& context, const SubmitArgs& args) {
 Command AddSubmitCommand(CLI::App& root, Context& context) {
   auto args = std::make_shared<SubmitArgs>();
   CLI::App* app = root.add_subcommand("submit", "Submit a task");
-  app->add_option("type", args->type, "Task type (the handler name), e.g. echo")->required();
+  app->add_option("TYPE", args->type, "Task type (the handler name), e.g. echo")
+      ->required()
+      ->type_name("");
   CLI::Option* payload = app->add_option("--payload", args->payload, "Payload as a string");
   app->add_option("--payload-file", args->payload_file, "Read the payload from a file ('-' = stdin)")
       ->excludes(payload);
@@ -84,6 +86,7 @@ Command AddSubmitCommand(CLI::App& root, Context& context) {
       ->transform(Seconds(/*allow_zero=*/true));
   app->add_option("--label", args->labels, "A label; repeat for more")
       ->transform(Label())
+      ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   app->add_flag("--wait", args->wait, "Wait for the task to finish and print it");
   app->add_option("--wait-timeout", args->wait_timeout_seconds,

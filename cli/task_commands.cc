@@ -13,7 +13,7 @@ namespace taskwire::cli {
 namespace {
 
 void AddIdArgument(CLI::App& app, std::string& id) {
-  app.add_option("id", id, "Task id (as printed by submit)")->required();
+  app.add_option("ID", id, "Task id (as printed by submit)")->required()->type_name("");
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ constexpr char kWatchExamples[] =
     "  taskwire watch --type sha256 --for 60 | grep failed\n"
     "\n"
     "Each line: time, task id, type, state, attempt, executor, error (if any).\n"
-    "Only changes after the watch starts are shown. Runs until --count, --for or Ctrl-C.\n\n";
+    "Runs until --count events arrived, --for seconds passed, or Ctrl-C.\n\n";
 
 int RunWatch(Context& context, const WatchArgs& args) {
   v1::WatchTasksRequest request;
@@ -51,8 +51,10 @@ int RunWatch(Context& context, const WatchArgs& args) {
 Command AddWatchCommand(CLI::App& root, Context& context) {
   auto args = std::make_shared<WatchArgs>();
   CLI::App* app = root.add_subcommand("watch", "Print task state changes as they happen");
-  app->add_option("--state", args->states, "Only these states; repeat or separate with commas")
+  app->add_option("--state", args->states,
+                  "Only these states (repeat, or separate with commas): " + StateNameList())
       ->transform(StateName())
+      ->type_name("STATE")
       ->delimiter(',')
       ->allow_extra_args(false);
   app->add_option("--queue", args->queue, "Only tasks of this queue");

@@ -2,16 +2,9 @@
 
 #include <string>
 
+#include "common/duration_buckets.h"
+
 namespace taskwire::scheduler {
-namespace {
-
-// Seconds, from 100 µs to about 2 minutes.
-prometheus::Histogram::BucketBoundaries DurationBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60,   120};
-}
-
-}  // namespace
 
 SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_label_values)
     : queues_(max_label_values),

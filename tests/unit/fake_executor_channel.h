@@ -71,6 +71,10 @@ class FakeExecutorChannel final : public ExecutorChannel {
     for (const AssignmentOut& a : all_assignments_) ids.push_back(a.task_id);
     return ids;
   }
+  size_t assignment_count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return all_assignments_.size();
+  }
   std::vector<AttemptRef> cancels() const {
     std::lock_guard<std::mutex> lock(mu_);
     return cancels_;

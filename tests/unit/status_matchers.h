@@ -4,6 +4,7 @@
 //   EXPECT_THAT(core.CancelTask(id), IsOk());
 //   EXPECT_THAT(core.Submit({}), StatusIs(absl::StatusCode::kInvalidArgument,
 //                                         HasSubstr("tasks is empty")));
+//   EXPECT_THAT(core.CancelTask(id), IsOkAndHolds(TaskState::kCancelled));
 //   ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids, core.Submit(specs));
 #ifndef TASKWIRE_TESTS_UNIT_STATUS_MATCHERS_H_
 #define TASKWIRE_TESTS_UNIT_STATUS_MATCHERS_H_
@@ -48,6 +49,15 @@ MATCHER_P2(StatusIs, code, message_matcher,
   return status.code() == code &&
          ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
                                        result_listener);
+}
+
+MATCHER_P(IsOkAndHolds, value_matcher,
+          negation ? "is not OK or holds another value" : "is OK and holds the expected value") {
+  if (!arg.ok()) {
+    *result_listener << "whose status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
 }
 
 }  // namespace taskwire::testing

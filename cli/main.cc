@@ -1,0 +1,78 @@
+// taskwire: the command-line client of the taskwire scheduler. This file owns the command
+// line: global options, parsing, dispatch to a subcommand (commands.h) and the exit code.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "cli/exit_code.h"
+
+namespace taskwire::cli {
+namespace {
+
+constexpr char kRootFooter[] =
+    "Examples:\n"
+    "  taskwire submit echo --payload hello --wait\n"
+    "  taskwire --server scheduler:7070 list --state failed\n"
+    "  TASKWIRE_SERVER=scheduler:7070 taskwire watch --json\n"
+    "  taskwire executors\n"
+    "\n"
+    "Run 'taskwire COMMAND --help' for a command's options. Global options may also\n"
+    "follow the command: taskwire get ID --json.\n\n";
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
+  app.add_option("--server", options.server, "Scheduler address (host:port or a gRPC target)")
+      ->envname("TASKWIRE_SERVER")
+      ->capture_default_str();
+  app.add_flag("--json", options.json,
+               "Machine output: one JSON object per line, proto field names");
+  app.add_option("--rpc-timeout", options.rpc_timeout_seconds, "Deadline of each call, in seconds")
+      ->transform(Seconds(/*allow_zero=*/false))
+      ->capture_default_str();
+}
+
+// CLI11's message, as "taskwire: ..." plus where to find the usage.
+std::string FailureMessage(const CLI::App* app, const CLI::Error& error) {
+  std::string command = "taskwire";
+  for (const CLI::App* sub : app->get_subcommands()) absl::StrAppend(&command, " ", sub->get_name());
+  return absl::StrCat("taskwire: ", error.what(), "\nRun '", command, " --help' for usage.\n");
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app("taskwire: submit, inspect, wait for, cancel and watch tasks of a taskwire scheduler",
+               "taskwire");
+  GlobalOptions options;
+  AddGlobalOptions(app, options);
+  app.fallthrough();  // global options after the subcommand too
+  app.require_subcommand(1);
+  app.failure_message(FailureMessage);
+  app.footer(absl::StrCat(kRootFooter, kExitCodesHelp));
+  Context context(options);
+  const std::vector<Command> commands = AddAllCommands(app, context);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? kExitOk : kExitUsage;
+  }
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitUsage;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+}  // namespace taskwire::cli
+
+int main(int argc, char** argv) {
+  try {
+    return taskwire::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "taskwire: INTERNAL: " << e.what() << std::endl;
+    return taskwire::cli::kExitServerError;
+  }
+}

@@ -1,0 +1,257 @@
+#include "executor/executor.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "executor/thread_runner.h"
+#include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "prometheus/registry.h"
+
+namespace taskwire::executor {
+namespace {
+
+constexpr char kReadyService[] = "ready";
+
+v1::AttemptOutcome ToProto(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::kSucceeded: return v1::ATTEMPT_OUTCOME_SUCCEEDED;
+    case RunOutcome::kFailed: return v1::ATTEMPT_OUTCOME_FAILED;
+    case RunOutcome::kCancelled: return v1::ATTEMPT_OUTCOME_CANCELLED;
+    case RunOutcome::kTimedOut: return v1::ATTEMPT_OUTCOME_TIMED_OUT;
+  }
+  return v1::ATTEMPT_OUTCOME_FAILED;
+}
+
+std::string DefaultExecutorId() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "-", getpid());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Start(ExecutorOptions options,
+                                                          const HandlerRegistry& registry) {
+  std::unique_ptr<Executor> executor(new Executor(std::move(options), registry));
+  if (absl::Status s = executor->Init(); !s.ok()) return s;
+  return executor;
+}
+
+Executor::Executor(ExecutorOptions options, const HandlerRegistry& registry)
+    : options_(std::move(options)), registry_(registry) {}
+
+absl::Status Executor::Init() {
+  if (options_.thread_slots == 0) return absl::InvalidArgumentError("--slots must be at least 1");
+  if (registry_.Types().empty()) return absl::InvalidArgumentError("no task types registered");
+  id_ = options_.executor_id.empty() ? DefaultExecutorId() : options_.executor_id;
+  metrics_registry_ = std::make_shared<prometheus::Registry>();
+  exec_metrics_ = std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots);
+  runner_ = std::make_unique<ThreadRunner>(registry_, options_.thread_slots);
+
+  if (!options_.health_listen.empty()) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    no_service_ = std::make_unique<grpc::CallbackGenericService>();
+    builder.RegisterCallbackGenericService(no_service_.get());
+    int port = 0;
+    builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
+    health_ = builder.BuildAndStart();
+    if (health_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen));
+    }
+    health_address_ = absl::StrCat(
+        options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
+    SetReady(false);
+  }
+  if (!options_.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+        MetricsServer::Start(options_.metrics_listen, metrics_registry_);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+  }
+
+  LinkOptions link;
+  link.target = options_.scheduler;
+  link.min_backoff = options_.min_backoff;
+  link.max_backoff = options_.max_backoff;
+  link.max_message_bytes = options_.max_message_bytes;
+  link.hello.set_executor_id(id_);
+  link.hello.set_version(TASKWIRE_VERSION);
+  link.hello.set_slots(options_.thread_slots);
+  for (const std::string& q : options_.queues) link.hello.add_queues(q);
+  for (const std::string& type : registry_.Types()) {
+    v1::TaskTypeInfo* info = link.hello.add_task_types();
+    info->set_name(type);
+    info->set_mode(v1::RUN_MODE_THREAD);
+  }
+  link_ = std::make_unique<SchedulerLink>(
+      std::move(link),
+      LinkCallbacks{[this](const v1::Welcome& w) { OnWelcome(w); },
+                    [this](v1::SchedulerMessage& m) { OnWork(m); },
+                    [this](const std::string& reason) { OnDisconnected(reason); }});
+  link_->Start();
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  spdlog::info("executor {} dialling {}: {} thread slots, queues [{}], types [{}]", id_,
+               options_.scheduler, options_.thread_slots, absl::StrJoin(options_.queues, ","),
+               absl::StrJoin(registry_.Types(), ","));
+  return absl::OkStatus();
+}
+
+Executor::~Executor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, attempt] : running_) attempt->token.Cancel();
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (link_) link_->Stop(absl::Seconds(1));
+  if (runner_) runner_->Shutdown();
+  if (health_) health_->Shutdown(std::chrono::system_clock::now());
+}
+
+void Executor::SetReady(bool ready) {
+  if (health_) health_->GetHealthCheckService()->SetServingStatus(kReadyService, ready);
+}
+
+void Executor::OnWelcome(const v1::Welcome& welcome) {
+  bool draining;
+  {
+    absl::MutexLock lock(&mu_);
+    ++epoch_;
+    if (welcome.has_heartbeat_interval()) {
+      heartbeat_interval_ = std::max(absl::Milliseconds(10), FromProto(welcome.heartbeat_interval()));
+    }
+    draining = draining_;
+  }
+  exec_metrics_->Connected(true);
+  SetReady(!draining);
+  spdlog::info("linked to scheduler {} as {}", options_.scheduler, welcome.executor_id());
+}
+
+void Executor::OnDisconnected(const std::string& reason) {
+  exec_metrics_->Connected(false);
+  exec_metrics_->Reconnect();
+  SetReady(false);
+  // The scheduler has requeued everything this session ran: stop it here.
+  absl::MutexLock lock(&mu_);
+  ++epoch_;
+  for (auto& [id, attempt] : running_) attempt->token.Cancel();
+  spdlog::warn("link to scheduler lost ({}); cancelled {} running attempts", reason,
+               running_.size());
+}
+
+void Executor::OnWork(v1::SchedulerMessage& message) {
+  std::vector<std::shared_ptr<Attempt>> rejected;
+  std::vector<std::shared_ptr<Attempt>> accepted;
+  uint64_t epoch;
+  {
+    absl::MutexLock lock(&mu_);
+    epoch = epoch_;
+    for (v1::Assignment& a : *message.mutable_assignments()) {
+      const absl::Duration timeout = FromProto(a.timeout());
+      auto attempt = std::make_shared<Attempt>(
+          std::move(*a.mutable_task_id()), a.attempt(), std::move(*a.mutable_type()),
+          std::move(*a.mutable_payload()),
+          timeout > absl::ZeroDuration() ? absl::Now() + timeout : absl::InfiniteFuture());
+      if (draining_) {
+        rejected.push_back(std::move(attempt));
+        continue;
+      }
+      running_[attempt->context.task_id] = attempt;
+      accepted.push_back(std::move(attempt));
+    }
+    for (const v1::AttemptRef& c : message.cancels()) {
+      auto it = running_.find(c.task_id());
+      if (it != running_.end() && it->second->context.attempt == c.attempt()) {
+        it->second->token.Cancel();
+      }
+    }
+  }
+  for (auto& attempt : rejected) {
+    SendResult(*attempt, RunResult{RunOutcome::kCancelled, {}, "executor is draining", {}});
+  }
+  for (auto& attempt : accepted) {
+    exec_metrics_->AttemptStarted();
+    runner_->Start(attempt, [this, attempt, epoch](RunResult r) {
+      Finished(attempt, epoch, std::move(r));
+    });
+  }
+}
+
+void Executor::Finished(const std::shared_ptr<Attempt>& attempt, uint64_t epoch, RunResult result) {
+  exec_metrics_->AttemptFinished(attempt->context.type, result.outcome, result.run_time);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = running_.find(attempt->context.task_id);
+    if (it != running_.end() && it->second == attempt) running_.erase(it);
+    if (epoch != epoch_) return;  // that session is gone; the task runs elsewhere
+  }
+  SendResult(*attempt, result);
+}
+
+void Executor::SendResult(const Attempt& attempt, const RunResult& result) {
+  link_->Send([&](v1::ExecutorMessage& m) {
+    v1::AttemptResult* r = m.add_results();
+    r->set_task_id(attempt.context.task_id);
+    r->set_attempt(attempt.context.attempt);
+    r->set_outcome(ToProto(result.outcome));
+    r->set_output(result.output);
+    r->set_error(result.error);
+    taskwire::ToProto(result.run_time, r->mutable_run_time());
+  });
+}
+
+void Executor::HeartbeatLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), heartbeat_interval_);
+    if (stopping_) break;
+    std::vector<std::pair<std::string, uint32_t>> running;
+    for (const auto& [id, attempt] : running_) running.emplace_back(id, attempt->context.attempt);
+    mu_.Unlock();
+    link_->Send([&](v1::ExecutorMessage& m) {
+      v1::Heartbeat* hb = m.mutable_heartbeat();
+      hb->clear_running();
+      for (const auto& [id, number] : running) {
+        v1::AttemptRef* ref = hb->add_running();
+        ref->set_task_id(id);
+        ref->set_attempt(number);
+      }
+    });
+    mu_.Lock();
+  }
+}
+
+bool Executor::Drain() {
+  size_t left;
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    left = running_.size();
+  }
+  SetReady(false);
+  link_->Send([](v1::ExecutorMessage& m) { m.mutable_drain()->set_reason("shutting down"); });
+  spdlog::info("draining: {} attempts running, grace {}", left,
+               absl::FormatDuration(options_.drain_grace));
+  bool clean = true;
+  {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.drain_grace)) {
+      spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
+                   running_.size());
+      for (auto& [id, attempt] : running_) attempt->token.Cancel();
+      clean = mu_.AwaitWithTimeout(absl::Condition(&idle), absl::Seconds(5));
+    }
+  }
+  link_->Stop(absl::Seconds(5));  // sends the last results, then closes
+  spdlog::info("drained{}", clean ? "" : " (some handlers ignored their cancel token)");
+  return clean;
+}
+
+}  // namespace taskwire::executor

@@ -1,0 +1,99 @@
+// A running executor: links to the scheduler, announces its task types, queues and slots,
+// runs assigned attempts on its runner, streams results back, heartbeats, and drains on
+// request. Also serves grpc.health.v1 ("" = alive; "ready" = linked and not draining)
+// and /metrics. The stock taskwire-executor binary and a user's own executor program
+// (with its own HandlerRegistry) both start one of these.
+#ifndef TASKWIRE_EXECUTOR_EXECUTOR_H_
+#define TASKWIRE_EXECUTOR_EXECUTOR_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/metrics_server.h"
+#include "executor/executor_metrics.h"
+#include "executor/handler_registry.h"
+#include "executor/runner.h"
+#include "executor/scheduler_link.h"
+
+namespace grpc {
+class CallbackGenericService;
+class Server;
+}  // namespace grpc
+
+namespace taskwire::executor {
+
+struct ExecutorOptions {
+  std::string scheduler = "127.0.0.1:7070";
+  std::string executor_id;                  // empty: hostname-pid
+  std::vector<std::string> queues = {"default"};
+  uint32_t thread_slots = 8;
+  std::string health_listen = "127.0.0.1:7071";  // empty: no health server
+  std::string metrics_listen = "127.0.0.1:9465";  // empty: no metrics endpoint
+  // How long a drain waits for running attempts before cancelling them.
+  absl::Duration drain_grace = absl::Seconds(30);
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  int max_message_bytes = 64 << 20;
+};
+
+class Executor {
+ public:
+  static absl::StatusOr<std::unique_ptr<Executor>> Start(ExecutorOptions options,
+                                                         const HandlerRegistry& registry);
+  ~Executor();
+
+  // Stops taking work, tells the scheduler, waits up to drain_grace for running attempts
+  // (then cancels the rest, which the scheduler runs elsewhere), sends the last results
+  // and closes the link. Returns false if some handler ignored its cancel token.
+  bool Drain();
+
+  const std::string& id() const { return id_; }
+  bool connected() const { return link_->connected(); }
+  std::string health_address() const { return health_address_; }
+  std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
+  prometheus::Registry& metrics_registry() { return *metrics_registry_; }
+
+ private:
+  Executor(ExecutorOptions options, const HandlerRegistry& registry);
+  absl::Status Init();
+  void OnWelcome(const v1::Welcome& welcome);
+  void OnWork(v1::SchedulerMessage& message);
+  void OnDisconnected(const std::string& reason);
+  void Finished(const std::shared_ptr<Attempt>& attempt, uint64_t epoch, RunResult result);
+  void SendResult(const Attempt& attempt, const RunResult& result);
+  void HeartbeatLoop();
+  void SetReady(bool ready);
+
+  const ExecutorOptions options_;
+  const HandlerRegistry& registry_;
+  std::string id_;
+  std::shared_ptr<prometheus::Registry> metrics_registry_;
+  std::unique_ptr<ExecutorMetrics> exec_metrics_;
+  std::unique_ptr<Runner> runner_;
+  std::unique_ptr<SchedulerLink> link_;
+  // The health server has no service of ours: an empty generic service puts it on the
+  // callback API, which the default health service needs to answer.
+  std::unique_ptr<grpc::CallbackGenericService> no_service_;
+  std::unique_ptr<grpc::Server> health_;
+  std::string health_address_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::thread heartbeat_;
+
+  absl::Mutex mu_;
+  // Running attempts by task id. `epoch_` counts link sessions: a result from an earlier
+  // session is dropped, since the scheduler already requeued that attempt.
+  absl::flat_hash_map<std::string, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(3);
+};
+
+}  // namespace taskwire::executor
+
+#endif  // TASKWIRE_EXECUTOR_EXECUTOR_H_

@@ -1,0 +1,65 @@
+#include "executor/executor_metrics.h"
+
+#include "common/duration_buckets.h"
+
+namespace taskwire::executor {
+namespace {
+
+const char* OutcomeLabel(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::kSucceeded: return "succeeded";
+    case RunOutcome::kFailed: return "failed";
+    case RunOutcome::kCancelled: return "cancelled";
+    case RunOutcome::kTimedOut: return "timed_out";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+ExecutorMetrics::ExecutorMetrics(prometheus::Registry& registry, uint32_t slots)
+    : attempts_(prometheus::BuildCounter()
+                    .Name("taskwire_executor_attempts_total")
+                    .Help("Attempts this executor finished, by task type and outcome")
+                    .Register(registry)),
+      run_time_(prometheus::BuildHistogram()
+                    .Name("taskwire_executor_run_seconds")
+                    .Help("Run time of attempts on this executor")
+                    .Register(registry)),
+      slots_free_(prometheus::BuildGauge()
+                      .Name("taskwire_executor_local_slots")
+                      .Help("This executor's slots, by state")
+                      .Register(registry)
+                      .Add({{"state", "free"}})),
+      slots_used_(prometheus::BuildGauge()
+                      .Name("taskwire_executor_local_slots")
+                      .Help("This executor's slots, by state")
+                      .Register(registry)
+                      .Add({{"state", "used"}})),
+      connected_(prometheus::BuildGauge()
+                     .Name("taskwire_executor_connected")
+                     .Help("1 while the link to the scheduler is up")
+                     .Register(registry)
+                     .Add({})),
+      reconnects_(prometheus::BuildCounter()
+                      .Name("taskwire_executor_reconnects_total")
+                      .Help("Times the link to the scheduler was lost")
+                      .Register(registry)
+                      .Add({})) {
+  slots_free_.Set(slots);
+}
+
+void ExecutorMetrics::AttemptStarted() {
+  slots_free_.Decrement();
+  slots_used_.Increment();
+}
+
+void ExecutorMetrics::AttemptFinished(const std::string& type, RunOutcome outcome,
+                                      absl::Duration run_time) {
+  slots_free_.Increment();
+  slots_used_.Decrement();
+  attempts_.Add({{"type", type}, {"outcome", OutcomeLabel(outcome)}}).Increment();
+  run_time_.Add({{"type", type}}, DurationBuckets()).Observe(absl::ToDoubleSeconds(run_time));
+}
+
+}  // namespace taskwire::executor

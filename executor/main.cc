@@ -1,0 +1,93 @@
+// taskwire-executor: the stock executor. It runs the built-in task types on a thread pool;
+// a program of your own can do the same with its own HandlerRegistry (see README).
+#include <unistd.h>
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/process_signals.h"
+#include "executor/builtin_tasks.h"
+#include "executor/executor.h"
+
+int main(int argc, char** argv) {
+  taskwire::BlockShutdownSignals();
+  taskwire::executor::ExecutorOptions options;
+  taskwire::LogOptions log{.service = "executor"};
+  double drain_grace = absl::ToDoubleSeconds(options.drain_grace);
+  double max_backoff = absl::ToDoubleSeconds(options.max_backoff);
+  std::string ready_file;
+
+  CLI::App app{"taskwire-executor: runs tasks that the scheduler assigns to it"};
+  app.footer(
+      "Every flag can also be set with the environment variable shown.\n"
+      "Built-in task types: echo, sleep, fail, primes, sha256, http.get (docs/tasks.md).\n"
+      "Health (grpc.health.v1): service \"\" = alive, \"ready\" = linked and not draining.\n"
+      "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
+      "--drain-grace, hands the rest back to the scheduler, and exits 0.\n"
+      "Example:\n  taskwire-executor --scheduler 127.0.0.1:7070 --slots 16 --queues default,bulk");
+  app.add_option("--scheduler", options.scheduler, "scheduler address")
+      ->envname("TASKWIRE_SCHEDULER")->capture_default_str();
+  app.add_option("--id", options.executor_id, "executor id (default: hostname-pid)")
+      ->envname("TASKWIRE_EXECUTOR_ID");
+  app.add_option("--queues", options.queues, "queues to serve")
+      ->envname("TASKWIRE_QUEUES")->delimiter(',')->capture_default_str();
+  app.add_option("--slots", options.thread_slots, "tasks run at once (thread pool size)")
+      ->envname("TASKWIRE_SLOTS")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--health-listen", options.health_listen,
+                 "grpc.health.v1 address; empty disables it")
+      ->envname("TASKWIRE_HEALTH_LISTEN")->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Prometheus /metrics address; empty disables it")
+      ->envname("TASKWIRE_METRICS_LISTEN")->capture_default_str();
+  app.add_option("--drain-grace", drain_grace, "seconds a drain waits for running tasks")
+      ->envname("TASKWIRE_DRAIN_GRACE")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--max-backoff", max_backoff, "longest wait between reconnects, seconds")
+      ->envname("TASKWIRE_MAX_BACKOFF")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ready-file", ready_file,
+                 "write {\"health\":ADDR,\"metrics\":ADDR} here once started")
+      ->envname("TASKWIRE_READY_FILE");
+  app.add_option("--log-level", log.level, "trace, debug, info, warn, error")
+      ->envname("TASKWIRE_LOG_LEVEL")->capture_default_str();
+  app.add_flag("--log-json", log.json, "one JSON object per log line")->envname("TASKWIRE_LOG_JSON");
+  CLI11_PARSE(app, argc, argv);
+
+  if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {
+    std::cerr << "taskwire-executor: " << s.message() << "\n";
+    return 2;
+  }
+  options.drain_grace = absl::Seconds(drain_grace);
+  options.max_backoff = absl::Seconds(max_backoff);
+
+  taskwire::executor::HandlerRegistry registry;
+  if (absl::Status s = taskwire::executor::RegisterBuiltinTasks(registry); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  auto executor = taskwire::executor::Executor::Start(options, registry);
+  if (!executor.ok()) {
+    spdlog::critical("cannot start: {}", executor.status().ToString());
+    return 1;
+  }
+  if (!ready_file.empty()) {
+    const std::string json = absl::StrCat(R"({"health":")", (*executor)->health_address(),
+                                          R"(","metrics":")", (*executor)->metrics_address(),
+                                          R"(","id":")", (*executor)->id(), R"("})");
+    if (absl::Status s = taskwire::WriteReadyFile(ready_file, json); !s.ok()) {
+      spdlog::critical("{}", s.ToString());
+      return 1;
+    }
+  }
+  const int sig = taskwire::WaitForShutdownSignal();
+  spdlog::info("signal {}: draining", sig);
+  if (!(*executor)->Drain()) {
+    // A handler is stuck and threads cannot be killed: its task already runs elsewhere.
+    spdlog::warn("exiting with handlers still running");
+    spdlog::shutdown();
+    _exit(0);
+  }
+  executor->reset();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,46 @@
+// A run mode: how an executor runs one attempt. The thread runner calls C++ handlers on a
+// bounded pool; a process runner and an event-loop runner slot in beside it.
+#ifndef TASKWIRE_EXECUTOR_RUNNER_H_
+#define TASKWIRE_EXECUTOR_RUNNER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "executor/task_context.h"
+
+namespace taskwire::executor {
+
+enum class RunOutcome { kSucceeded, kFailed, kCancelled, kTimedOut };
+
+struct RunResult {
+  RunOutcome outcome = RunOutcome::kFailed;
+  std::string output;
+  std::string error;
+  absl::Duration run_time = absl::ZeroDuration();
+};
+
+// One attempt in the executor: its context and the token that stops it.
+struct Attempt {
+  Attempt(std::string task_id, uint32_t attempt, std::string type, std::string payload,
+          absl::Time deadline)
+      : token(deadline), context{std::move(task_id), attempt, std::move(type), std::move(payload),
+                                 &token} {}
+  CancelToken token;
+  TaskContext context;
+};
+
+class Runner {
+ public:
+  using Done = std::function<void(RunResult)>;
+  virtual ~Runner() = default;
+  // Starts `attempt` without blocking; calls `done` exactly once, on any thread.
+  virtual void Start(std::shared_ptr<Attempt> attempt, Done done) = 0;
+  // Waits for every started attempt to end, then releases the runner's resources.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace taskwire::executor
+
+#endif  // TASKWIRE_EXECUTOR_RUNNER_H_

@@ -1,0 +1,227 @@
+#include "executor/scheduler_link.h"
+
+#include <random>
+
+#include "common/logging.h"
+#include "grpcpp/grpcpp.h"
+
+namespace taskwire::executor {
+namespace {
+
+// Results are split across messages above this size, below the scheduler's message limit.
+constexpr size_t kMaxBatchBytes = 8 << 20;
+
+}  // namespace
+
+// One Connect call. Holds the call open (AddHold) until the read side has ended, so that
+// OnDone never runs while a read could still start (GRPC-LIMITS.md, trap 2).
+class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage> {
+ public:
+  explicit LinkStream(const LinkCallbacks& callbacks) : callbacks_(callbacks) {}
+
+  void Begin(v1::ExecutorLink::Stub& stub, const v1::Hello& hello) {
+    stub.async()->Connect(&context_, this);
+    AddHold();
+    StartRead(&in_);
+    Send([&hello](v1::ExecutorMessage& m) { *m.mutable_hello() = hello; });
+    StartCall();
+  }
+
+  void Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
+    absl::MutexLock lock(&mu_);
+    if (closing_ || broken_) return;
+    fill(pending_);
+    has_pending_ = true;
+    if (!writing_) WriteNextLocked();
+  }
+
+  void CloseWhenFlushed() {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    if (!writing_) MaybeWritesDoneLocked();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  bool welcomed() const {
+    absl::MutexLock lock(&mu_);
+    return welcomed_;
+  }
+
+  // Waits for OnDone; returns false if `timeout` passed first.
+  bool AwaitDone(absl::Duration timeout, grpc::Status* status) {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(&done_), timeout)) return false;
+    *status = status_;
+    return true;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      RemoveHold();
+      return;
+    }
+    if (in_.has_welcome()) {
+      {
+        absl::MutexLock lock(&mu_);
+        welcomed_ = true;
+      }
+      callbacks_.on_welcome(in_.welcome());
+    }
+    if (in_.assignments_size() > 0 || in_.cancels_size() > 0) callbacks_.on_work(in_);
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      broken_ = true;  // the read side fails too and ends the call
+      return;
+    }
+    if (has_pending_) {
+      WriteNextLocked();
+    } else {
+      MaybeWritesDoneLocked();
+    }
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+    done_ = true;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    out_.Clear();
+    if (pending_.ByteSizeLong() <= kMaxBatchBytes || pending_.results_size() <= 1) {
+      out_.Swap(&pending_);
+      has_pending_ = false;
+    } else {  // send a prefix of the results now, the rest after this write
+      size_t bytes = 0;
+      int n = 0;
+      while (n < pending_.results_size() && (n == 0 || bytes < kMaxBatchBytes)) {
+        bytes += pending_.results(n).ByteSizeLong();
+        out_.add_results()->Swap(pending_.mutable_results(n));
+        ++n;
+      }
+      pending_.mutable_results()->DeleteSubrange(0, n);
+      out_.mutable_started()->Swap(pending_.mutable_started());
+      if (pending_.has_heartbeat()) out_.mutable_heartbeat()->Swap(pending_.mutable_heartbeat());
+      pending_.clear_heartbeat();
+    }
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  void MaybeWritesDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (closing_ && !has_pending_ && !writes_done_ && !broken_) {
+      writes_done_ = true;
+      StartWritesDone();
+    }
+  }
+
+  const LinkCallbacks& callbacks_;
+  grpc::ClientContext context_;
+  v1::SchedulerMessage in_;  // reused by every read
+  mutable absl::Mutex mu_;
+  v1::ExecutorMessage pending_ ABSL_GUARDED_BY(mu_);
+  v1::ExecutorMessage out_ ABSL_GUARDED_BY(mu_);
+  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+SchedulerLink::SchedulerLink(LinkOptions options, LinkCallbacks callbacks)
+    : options_(std::move(options)), callbacks_(std::move(callbacks)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  // Notice a scheduler that vanished without closing the connection.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  // Our own backoff paces reconnects; gRPC's would add its own delay on top.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  stub_ = v1::ExecutorLink::NewStub(
+      grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args));
+}
+
+SchedulerLink::~SchedulerLink() { Stop(absl::Seconds(1)); }
+
+void SchedulerLink::Start() { loop_ = std::thread([this] { Loop(); }); }
+
+std::shared_ptr<LinkStream> SchedulerLink::current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+void SchedulerLink::Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
+  if (std::shared_ptr<LinkStream> stream = current()) stream->Send(fill);
+}
+
+bool SchedulerLink::connected() const {
+  std::shared_ptr<LinkStream> stream = current();
+  return stream != nullptr && stream->welcomed();
+}
+
+void SchedulerLink::Loop() {
+  std::mt19937_64 rng(std::random_device{}());
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    auto stream = std::make_shared<LinkStream>(callbacks_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      current_ = stream;
+    }
+    stream->Begin(*stub_, options_.hello);
+    grpc::Status status;
+    while (!stream->AwaitDone(absl::Seconds(1), &status)) {
+    }
+    const bool was_welcomed = stream->welcomed();
+    {
+      absl::MutexLock lock(&mu_);
+      current_ = nullptr;
+    }
+    std::string reason = status.ok() ? "closed by the scheduler" : status.error_message();
+    if (reason.empty()) reason = "status " + std::to_string(status.error_code());
+    if (was_welcomed) callbacks_.on_disconnected(reason);
+    if (was_welcomed) backoff = options_.min_backoff;
+    // Full jitter: a fleet of executors does not reconnect in lockstep.
+    const absl::Duration wait =
+        absl::Nanoseconds(std::uniform_int_distribution<int64_t>(
+            absl::ToInt64Nanoseconds(backoff) / 2, absl::ToInt64Nanoseconds(backoff))(rng));
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    spdlog::warn("link to scheduler {} down ({}); retrying in {} ms", options_.target, reason,
+                 absl::ToInt64Milliseconds(wait));
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
+    if (stopping_) return;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void SchedulerLink::Stop(absl::Duration timeout) {
+  std::shared_ptr<LinkStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !loop_.joinable()) return;
+    stopping_ = true;
+    stream = current_;
+  }
+  if (stream) {
+    stream->CloseWhenFlushed();
+    grpc::Status status;
+    if (!stream->AwaitDone(timeout, &status)) stream->Cancel();
+  }
+  if (loop_.joinable()) loop_.join();
+}
+
+}  // namespace taskwire::executor

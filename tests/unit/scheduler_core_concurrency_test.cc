@@ -1,0 +1,262 @@
+// SchedulerCore called from several threads at once, as the gRPC adapters call it: the
+// credit window holds, nothing is lost or run twice, and what one call changes reaches
+// watchers and executors in the order the changes were made.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "scheduler/store/memory_task_store.h"
+#include "tests/unit/fake_executor_channel.h"
+#include "tests/unit/scheduler_core_fixture.h"
+#include "tests/unit/status_matchers.h"
+
+namespace taskwire::scheduler::testing {
+namespace {
+
+using ::taskwire::testing::IsOk;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+// Runs `f` when the scope ends, so that threads are joined even after a failed ASSERT.
+template <typename F>
+class OnExit {
+ public:
+  explicit OnExit(F f) : f_(std::move(f)) {}
+  ~OnExit() { f_(); }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+
+ private:
+  F f_;
+};
+
+// Scenario: four client threads submit 1000 tasks in batches of five while two executors
+// (4 and 3 slots), each answered by its own thread, run them. At no moment may an executor
+// hold more unanswered assignments than its slots; at the end every task has succeeded on
+// its first attempt, with its own output, and no slot is left in use.
+TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCreditWindow) {
+  constexpr int kSubmitters = 4;
+  constexpr int kBatchesEach = 50;
+  constexpr int kBatchSize = 5;
+  constexpr int kTasks = kSubmitters * kBatchesEach * kBatchSize;
+  FakeClock clock;
+  MemoryTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+
+  struct Worker {
+    uint32_t slots;
+    ExecutorSession session;
+    std::shared_ptr<FakeExecutorChannel> channel = std::make_shared<FakeExecutorChannel>();
+    size_t answered = 0;
+    size_t max_in_flight = 0;
+  };
+  std::vector<Worker> workers(2);
+  workers[0].slots = 4;
+  workers[1].slots = 3;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    ExecutorHello hello;
+    hello.executor_id = absl::StrCat("e", i);
+    hello.slots = workers[i].slots;
+    hello.task_types.push_back(TaskTypeInfo{"echo", RunMode::kThread});
+    ASSERT_OK_AND_ASSIGN(workers[i].session, core.ConnectExecutor(hello, workers[i].channel));
+  }
+
+  std::atomic<int> answered_total{0};
+  std::mutex ids_mu;
+  std::vector<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSubmitters; ++s) {
+    threads.emplace_back([&, s] {
+      for (int b = 0; b < kBatchesEach; ++b) {
+        std::vector<TaskSpec> batch;
+        for (int i = 0; i < kBatchSize; ++i) {
+          TaskSpec spec = Spec("echo");
+          spec.payload = absl::StrCat(s, "/", b, "/", i);
+          batch.push_back(std::move(spec));
+        }
+        absl::StatusOr<std::vector<std::string>> got = core.Submit(std::move(batch));
+        EXPECT_THAT(got, IsOk());
+        if (!got.ok()) continue;
+        std::lock_guard<std::mutex> lock(ids_mu);
+        ids.insert(ids.end(), got->begin(), got->end());
+      }
+    });
+  }
+  // Every wait below is bounded, so that a bug fails the test instead of hanging it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (Worker& worker : workers) {
+    threads.emplace_back([&, &w = worker] {
+      while (answered_total.load() < kTasks && std::chrono::steady_clock::now() < give_up) {
+        std::optional<AssignmentOut> a = w.channel->TakeOne();
+        if (!a) {
+          std::this_thread::yield();
+          continue;
+        }
+        w.max_in_flight = std::max(w.max_in_flight, w.channel->assignment_count() - w.answered);
+        ++w.answered;
+        ++answered_total;
+        AttemptResult r;
+        r.task_id = a->task_id;
+        r.attempt = a->attempt;
+        r.outcome = AttemptOutcome::kSucceeded;
+        r.output = absl::StrCat("out:", a->spec->payload);
+        core.OnResults(w.session, {std::move(r)});
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  ASSERT_EQ(answered_total.load(), kTasks);
+  ASSERT_THAT(ids, SizeIs(kTasks));
+  for (const Worker& w : workers) {
+    EXPECT_LE(w.max_in_flight, w.slots);
+    EXPECT_GT(w.answered, 0u);
+  }
+  for (const std::string& id : ids) {
+    absl::StatusOr<TaskView> view = core.GetTask(id);
+    ASSERT_THAT(view, IsOk());
+    EXPECT_EQ(view->record.state, TaskState::kSucceeded) << id;
+    EXPECT_THAT(view->record.attempts, SizeIs(1)) << id;
+    EXPECT_EQ(view->record.output, absl::StrCat("out:", view->record.spec->payload)) << id;
+  }
+  for (const ExecutorView& e : core.ListExecutors()) EXPECT_EQ(e.slots_used, 0u);
+  EXPECT_EQ(store.size(), static_cast<size_t>(kTasks));
+  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
+  EXPECT_THAT(unfinished, IsEmpty());
+}
+
+// A MemoryTaskStore whose next Save() of a record in a given state blocks until released,
+// like a commit stuck on a slow disk: it holds a thread inside the core's Flush().
+class BlockingTaskStore final : public TaskStore {
+ public:
+  void BlockNextSaveOf(TaskState state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    block_state_ = state;
+    armed_ = true;
+  }
+  bool WaitUntilBlocked(absl::Duration timeout) {
+    return blocked_.WaitForNotificationWithTimeout(timeout);
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+  absl::Status Save(absl::Span<const TaskRecord> records) override {
+    bool block = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (armed_ && std::any_of(records.begin(), records.end(), [&](const TaskRecord& r) {
+            return r.state == block_state_;
+          })) {
+        armed_ = false;
+        block = true;
+      }
+    }
+    if (block) {
+      blocked_.Notify();
+      release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+    }
+    return inner_.Save(records);
+  }
+  absl::StatusOr<std::vector<TaskRecord>> LoadUnfinished() override {
+    return inner_.LoadUnfinished();
+  }
+  absl::StatusOr<uint64_t> MaxSeq() override { return inner_.MaxSeq(); }
+  std::string Describe() const override { return "blocking memory store"; }
+
+ private:
+  MemoryTaskStore inner_;
+  std::mutex mu_;
+  bool armed_ = false;
+  TaskState block_state_ = TaskState::kQueued;
+  absl::Notification blocked_;
+  absl::Notification release_;
+};
+
+// Scenario: a client submits task X while a slot is free, so the core assigns it at once;
+// the submitting thread then stalls in the store commit of its Flush(), before it has
+// published X's QUEUED and RUNNING events or sent the assignment. Meanwhile a second
+// client, who found X through ListTasks, cancels it. Watchers must still see QUEUED,
+// RUNNING, CANCELLED, in that order, and the executor must get the assignment before the
+// cancel of that attempt. The core's final state and the store must agree: CANCELLED.
+TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTheyHappened) {
+  FakeClock clock;
+  BlockingTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  std::mutex seen_mu;
+  std::vector<TaskEvent> seen;
+  events.Subscribe(EventFilter{}, [&](std::vector<TaskEvent> batch) {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    seen.insert(seen.end(), batch.begin(), batch.end());
+  });
+  auto channel = std::make_shared<FakeExecutorChannel>();
+  ExecutorHello hello;
+  hello.executor_id = "e1";
+  hello.slots = 1;
+  hello.task_types.push_back(TaskTypeInfo{"echo", RunMode::kThread});
+  ASSERT_THAT(core.ConnectExecutor(hello, channel), IsOk());
+
+  store.BlockNextSaveOf(TaskState::kRunning);
+  std::thread submitter([&] { EXPECT_THAT(core.Submit({Spec("echo")}), IsOk()); });
+  absl::Notification cancelled;
+  std::thread canceller;
+  OnExit join([&] {
+    store.Release();
+    if (submitter.joinable()) submitter.join();
+    if (canceller.joinable()) canceller.join();
+  });
+  ASSERT_TRUE(store.WaitUntilBlocked(absl::Seconds(10)));
+
+  absl::StatusOr<TaskPage> page = core.ListTasks(TaskListQuery{});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_THAT(page->tasks, SizeIs(1));
+  const std::string id = page->tasks[0].id;
+  ASSERT_EQ(page->tasks[0].state, TaskState::kRunning);
+  canceller = std::thread([&] {
+    EXPECT_THAT(core.CancelTask(id), IsOk());
+    cancelled.Notify();
+  });
+  // A core that serializes its flushes may hold the cancel until the stalled commit ends;
+  // the bound keeps such a core from deadlocking this test.
+  cancelled.WaitForNotificationWithTimeout(absl::Seconds(2));
+  store.Release();
+  submitter.join();
+  canceller.join();
+
+  std::vector<TaskState> states;
+  {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    for (const TaskEvent& e : seen) {
+      if (e.task_id == id) states.push_back(e.state);
+    }
+  }
+  EXPECT_THAT(states, ElementsAre(TaskState::kQueued, TaskState::kRunning, TaskState::kCancelled));
+
+  std::vector<FakeExecutorChannel::Batch> batches = channel->batches();
+  ASSERT_FALSE(batches.empty());
+  EXPECT_THAT(batches[0].assignments, SizeIs(1)) << "the executor got the cancel first";
+  EXPECT_THAT(channel->cancels(), ElementsAre(AttemptRef{id, 1}));
+
+  absl::StatusOr<TaskView> view = core.GetTask(id);
+  ASSERT_THAT(view, IsOk());
+  EXPECT_EQ(view->record.state, TaskState::kCancelled);
+  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
+  EXPECT_THAT(unfinished, IsEmpty());  // the stalled older write did not roll it back
+}
+
+}  // namespace
+}  // namespace taskwire::scheduler::testing

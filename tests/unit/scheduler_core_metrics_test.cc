@@ -1,0 +1,135 @@
+// SchedulerCore with the real SchedulerMetrics over a fresh prometheus::Registry: the
+// counters and gauges move as tasks and executors do, read back through Collect().
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
+#include "scheduler/scheduler_metrics.h"
+#include "tests/unit/scheduler_core_fixture.h"
+#include "tests/unit/status_matchers.h"
+
+namespace taskwire::scheduler::testing {
+namespace {
+
+using ::taskwire::testing::IsOk;
+using ::testing::Optional;
+
+// The value of the counter or gauge `name` with exactly these labels; nullopt if the
+// registry has no such series.
+std::optional<double> Read(prometheus::Registry& registry, const std::string& name,
+                           const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::map<std::string, std::string> got;
+      for (const auto& l : m.label) got[l.name] = l.value;
+      if (got != labels) continue;
+      switch (family.type) {
+        case prometheus::MetricType::Counter: return m.counter.value;
+        case prometheus::MetricType::Gauge: return m.gauge.value;
+        case prometheus::MetricType::Histogram: return static_cast<double>(m.histogram.sample_count);
+        default: return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+class MetricsTest : public SchedulerCoreTest {
+ protected:
+  MetricsTest() : metrics_(std::make_unique<SchedulerMetrics>(registry_)) {
+    RebuildCore(TestOptions(), metrics_.get());
+  }
+  // The core holds a pointer to metrics_, which goes before the base class's members.
+  ~MetricsTest() override { core_.reset(); }
+
+  std::optional<double> Value(const std::string& name,
+                              const std::map<std::string, std::string>& labels = {}) {
+    return Read(registry_, name, labels);
+  }
+  std::optional<double> Depth(const std::string& queue = "default") {
+    return Value("taskwire_queue_depth", {{"queue", queue}});
+  }
+  std::optional<double> Slots(const std::string& state) {
+    return Value("taskwire_executor_slots", {{"state", state}});
+  }
+
+  prometheus::Registry registry_;
+  std::unique_ptr<SchedulerMetrics> metrics_;
+};
+
+TEST_F(MetricsTest, TracksQueueDepthSlotsAndOutcomesThroughATasksLife) {
+  SubmitAll(std::vector<TaskSpec>(3, Spec("echo")));
+  EXPECT_THAT(Depth(), Optional(3.0));
+  EXPECT_THAT(Value("taskwire_tasks_submitted_total", {{"queue", "default"}, {"type", "echo"}}),
+              Optional(3.0));
+
+  TestExecutor e = Connect("e1", {"echo"}, /*slots=*/2);
+  EXPECT_THAT(Value("taskwire_executors_connected"), Optional(1.0));
+  EXPECT_THAT(Depth(), Optional(1.0));
+  EXPECT_THAT(Value("taskwire_tasks_running"), Optional(2.0));
+  EXPECT_THAT(Slots("used"), Optional(2.0));
+  EXPECT_THAT(Slots("free"), Optional(0.0));
+  EXPECT_THAT(Value("taskwire_task_queue_wait_seconds", {{"queue", "default"}}), Optional(2.0));
+
+  while (std::optional<AssignmentOut> a = e.channel->TakeOne()) Succeed(e, *a);
+
+  EXPECT_THAT(Depth(), Optional(0.0));
+  EXPECT_THAT(Value("taskwire_tasks_running"), Optional(0.0));
+  EXPECT_THAT(Slots("used"), Optional(0.0));
+  EXPECT_THAT(Slots("free"), Optional(2.0));
+  EXPECT_THAT(Value("taskwire_tasks_finished_total",
+                    {{"queue", "default"}, {"type", "echo"}, {"outcome", "succeeded"}}),
+              Optional(3.0));
+  EXPECT_THAT(Value("taskwire_task_run_seconds", {{"type", "echo"}}), Optional(3.0));
+
+  core().DisconnectExecutor(e.session, "done");
+  EXPECT_THAT(Value("taskwire_executors_connected"), Optional(0.0));
+  EXPECT_THAT(Slots("free"), Optional(0.0));
+}
+
+TEST_F(MetricsTest, CountsCancelsLostAttemptsAndStaleResults) {
+  TestExecutor a = Connect("a", {"echo"}, /*slots=*/2);
+  const std::string cancelled = Submit(Spec("echo"));
+  const std::string lost = Submit(Spec("echo"));
+  const std::string queued_then_cancelled = Submit(Spec("echo"));
+  std::vector<AssignmentOut> work = a.channel->TakeAssignments();
+  ASSERT_EQ(work.at(0).task_id, cancelled);
+  EXPECT_THAT(Depth(), Optional(1.0));
+
+  ASSERT_THAT(core().CancelTask(queued_then_cancelled), IsOk());
+  EXPECT_THAT(Depth(), Optional(0.0));
+  ASSERT_THAT(core().CancelTask(cancelled), IsOk());
+  EXPECT_THAT(Value("taskwire_tasks_running"), Optional(1.0));
+  EXPECT_THAT(Slots("used"), Optional(2.0));  // held until the executor answers
+
+  core().DisconnectExecutor(a.session, "stream broke");
+  EXPECT_THAT(Value("taskwire_attempts_lost_total"), Optional(1.0));
+  EXPECT_THAT(Value("taskwire_tasks_running"), Optional(0.0));
+  EXPECT_THAT(Slots("used"), Optional(0.0));
+  EXPECT_THAT(Slots("free"), Optional(0.0));
+  EXPECT_THAT(Depth(), Optional(1.0));  // the lost one is back in the queue
+  EXPECT_THAT(Value("taskwire_tasks_finished_total",
+                    {{"queue", "default"}, {"type", "echo"}, {"outcome", "cancelled"}}),
+              Optional(2.0));
+
+  Succeed(a, work[1]);  // the dropped session answers late
+  EXPECT_THAT(Value("taskwire_stale_results_total"), Optional(1.0));
+  EXPECT_EQ(StateOf(lost), TaskState::kQueued);
+}
+
+TEST_F(MetricsTest, CountsMessagesSentToExecutors) {
+  TestExecutor e = Connect("e1", {"echo"}, /*slots=*/4);
+  SubmitAll(std::vector<TaskSpec>(4, Spec("echo")));  // one batch, one message
+
+  EXPECT_THAT(Value("taskwire_link_messages_total", {{"direction", "out"}}), Optional(1.0));
+}
+
+}  // namespace
+}  // namespace taskwire::scheduler::testing
