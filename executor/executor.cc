@@ -123,6 +123,7 @@ void Executor::OnWelcome(const v1::Welcome& welcome) {
   {
     absl::MutexLock lock(&mu_);
     ++epoch_;
+    linked_ = true;
     if (welcome.has_heartbeat_interval()) {
       heartbeat_interval_ = std::max(absl::Milliseconds(10), FromProto(welcome.heartbeat_interval()));
     }
@@ -140,9 +141,19 @@ void Executor::OnDisconnected(const std::string& reason) {
   // The scheduler has requeued everything this session ran: stop it here.
   absl::MutexLock lock(&mu_);
   ++epoch_;
+  linked_ = false;
   for (auto& [id, attempt] : running_) attempt->token.Cancel();
-  spdlog::warn("link to scheduler lost ({}); cancelled {} running attempts", reason,
-               running_.size());
+  if (draining_) {
+    spdlog::info("link to scheduler closed ({})", reason);
+  } else {
+    spdlog::warn("link to scheduler lost ({}); cancelled {} running attempts", reason,
+                 running_.size());
+  }
+}
+
+bool Executor::WaitUntilLinked(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&linked_), timeout);
 }
 
 void Executor::OnWork(v1::SchedulerMessage& message) {

@@ -52,6 +52,9 @@ class Executor {
   // and closes the link. Returns false if some handler ignored its cancel token.
   bool Drain();
 
+  // Blocks until the scheduler has welcomed this executor, or `timeout` passes.
+  bool WaitUntilLinked(absl::Duration timeout);
+
   const std::string& id() const { return id_; }
   bool connected() const { return link_->connected(); }
   std::string health_address() const { return health_address_; }
@@ -89,6 +92,7 @@ class Executor {
   // session is dropped, since the scheduler already requeued that attempt.
   absl::flat_hash_map<std::string, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  bool linked_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(3);

@@ -72,7 +72,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       if (reactor_ == nullptr || ending_) return;
       for (auto& a : assignments) assignments_.push_back(std::move(a));
       for (auto& c : cancels) cancels_.push_back(std::move(c));
-      if (!writing_) WriteNextLocked();
+      if (!writing_ && welcomed_) WriteNextLocked();
     }
 
     void Close(absl::Status reason) override { End(ToGrpcStatus(reason)); }
@@ -80,6 +80,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
     void SendWelcome(v1::Welcome welcome) {
       absl::MutexLock lock(&mu_);
       welcome_ = std::move(welcome);
+      welcomed_ = true;
       if (!writing_) WriteNextLocked();
     }
 
@@ -144,6 +145,9 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
     std::deque<AssignmentOut> assignments_ ABSL_GUARDED_BY(mu_);
     std::vector<AttemptRef> cancels_ ABSL_GUARDED_BY(mu_);
     v1::SchedulerMessage message_ ABSL_GUARDED_BY(mu_);
+    // Nothing goes out before the Welcome, though the core may assign work while the
+    // executor is still being registered.
+    bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
     bool writing_ ABSL_GUARDED_BY(mu_) = false;
     bool ending_ ABSL_GUARDED_BY(mu_) = false;
     bool finished_ ABSL_GUARDED_BY(mu_) = false;

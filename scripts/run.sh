@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs taskwire locally: installs the Debian packages, builds, starts a scheduler and two
+# executors on loopback (each its own process), submits a short demo with the CLI, and
+# keeps everything running until Ctrl-C, which stops them all cleanly.
+#   scripts/run.sh              build + demo + keep running
+#   scripts/run.sh --no-wait    stop after the demo (used by the tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+wait_for_ctrl_c=1
+[ "${1:-}" = "--no-wait" ] && wait_for_ctrl_c=0
+
+GRPC_PORT=${TASKWIRE_PORT:-7070}
+METRICS_PORT=${TASKWIRE_METRICS_PORT:-9464}
+
+./scripts/install-deps.sh
+echo "== building (first time: several minutes on 2 cores)"
+./scripts/build.sh -- taskwire-scheduler taskwire-executor taskwire >/dev/null
+BIN=build
+
+RUN_DIR=$(mktemp -d /tmp/taskwire-run.XXXXXX)
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  echo
+  echo "== stopping (executors drain first)"
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "logs kept in $RUN_DIR"
+}
+trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+await_file() {  # waits up to 15 s for a ready file
+  for _ in $(seq 1 300); do [ -s "$1" ] && return 0; sleep 0.05; done
+  echo "run.sh: $2 did not start; see $RUN_DIR/$2.log" >&2
+  exit 1
+}
+
+echo "== starting scheduler on 127.0.0.1:$GRPC_PORT"
+"$BIN/scheduler/taskwire-scheduler" --listen "127.0.0.1:$GRPC_PORT" \
+  --metrics-listen "127.0.0.1:$METRICS_PORT" --ready-file "$RUN_DIR/scheduler.json" \
+  2>"$RUN_DIR/scheduler.log" &
+pids+=($!)
+await_file "$RUN_DIR/scheduler.json" scheduler
+
+for n in 1 2; do
+  "$BIN/executor/taskwire-executor" --scheduler "127.0.0.1:$GRPC_PORT" --id "executor-$n" \
+    --slots 4 --health-listen "127.0.0.1:$((GRPC_PORT + n))" \
+    --metrics-listen "127.0.0.1:$((METRICS_PORT + n))" --ready-file "$RUN_DIR/executor-$n.json" \
+    2>"$RUN_DIR/executor-$n.log" &
+  pids+=($!)
+  await_file "$RUN_DIR/executor-$n.json" "executor-$n"
+done
+
+export TASKWIRE_SERVER="127.0.0.1:$GRPC_PORT"
+tw() { "$BIN/cli/taskwire" "$@"; }
+# Executors announce themselves right after start; wait until both are linked.
+for _ in $(seq 1 200); do
+  [ "$(tw executors --json 2>/dev/null | grep -c '"id"')" -ge 2 ] && break
+  sleep 0.05
+done
+
+echo
+echo "== connected executors"
+tw executors
+demo() {
+  echo
+  echo "\$ taskwire submit $*"
+  tw submit "$@" --wait || echo "(exit code $?: the task did not succeed)"
+}
+demo sha256 --payload hello
+demo echo --payload "taskwire says hi"
+demo primes --payload 2000000
+demo sleep --payload 300
+demo http.get --payload "http://127.0.0.1:$METRICS_PORT/metrics"
+demo fail --payload "this task fails on purpose"
+echo
+echo "== all tasks"
+tw list
+
+cat <<EOF2
+
+taskwire is running:
+  scheduler gRPC   127.0.0.1:$GRPC_PORT   (try: $BIN/cli/taskwire submit sha256 --payload hello --wait)
+  metrics          http://127.0.0.1:$METRICS_PORT/metrics (scheduler)
+                   http://127.0.0.1:$((METRICS_PORT + 1))/metrics, http://127.0.0.1:$((METRICS_PORT + 2))/metrics (executors)
+  logs             $RUN_DIR
+EOF2
+if [ "$wait_for_ctrl_c" = 1 ]; then
+  echo "Press Ctrl-C to stop."
+  wait "${pids[0]}"
+fi

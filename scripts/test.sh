@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: installs the Debian packages, builds (warnings as errors), runs the
+# whole suite (unit, in-process integration, end-to-end with the real binaries, the
+# Python client), then builds again with ASan+UBSan and runs the suite there too.
+#   scripts/test.sh            everything
+#   scripts/test.sh --fast     skip the sanitizer pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+asan=1
+[ "${1:-}" = "--fast" ] && asan=0
+
+./scripts/install-deps.sh
+
+run_suite() {
+  local dir=$1
+  echo "== tests in $dir"
+  ctest --test-dir "$dir" --output-on-failure --timeout 300 -j 2
+}
+
+./scripts/build.sh --werror >/dev/null
+run_suite build
+
+if [ "$asan" = 1 ]; then
+  ./scripts/build.sh --asan --werror >/dev/null
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan
+fi
+echo "== all tests passed"
