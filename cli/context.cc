@@ -12,8 +12,7 @@ namespace {
 std::string Explain(const absl::Status& status, const GlobalOptions& options) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
-      return absl::StrCat("cannot reach the scheduler at ", options.server, ": ",
-                          status.message());
+      return absl::StrCat("cannot reach the scheduler at ", options.server, ": ", status.message());
     case absl::StatusCode::kDeadlineExceeded:
       return absl::StrCat("the scheduler at ", options.server,
                           " did not answer in time (--rpc-timeout ", options.rpc_timeout_seconds,
@@ -40,7 +39,9 @@ client::Client& Context::client() {
 }
 
 Output& Context::out() {
-  if (out_ == nullptr) out_ = options_.json ? MakeJsonOutput(std::cout) : MakeHumanOutput(std::cout);
+  if (out_ == nullptr) {
+    out_ = options_.json ? MakeJsonOutput(std::cout) : MakeHumanOutput(std::cout);
+  }
   return *out_;
 }
 

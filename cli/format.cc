@@ -44,8 +44,7 @@ bool IsAllowedAscii(unsigned char c) {
 // character boundary.
 size_t Utf8Cut(std::string_view text, size_t max_bytes) {
   size_t cut = std::min(max_bytes, text.size());
-  while (cut > 0 && cut < text.size() &&
-         (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
     --cut;
   }
   return cut;
@@ -68,7 +67,10 @@ std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now) {
 }
 
 std::string FormatShortDuration(absl::Duration d) {
-  return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
+  // Milliseconds for a second or more, microseconds below: short tasks run in microseconds.
+  const absl::Duration unit =
+      absl::AbsDuration(d) >= absl::Seconds(1) ? absl::Milliseconds(1) : absl::Microseconds(1);
+  return absl::FormatDuration(absl::Trunc(d, unit));
 }
 
 std::string_view OutcomeName(v1::AttemptOutcome outcome) {
@@ -116,11 +118,9 @@ std::string RenderBytes(std::string_view bytes, size_t max_bytes) {
   constexpr size_t kHexBytes = 32;
   std::string hex;
   for (size_t i = 0; i < std::min(bytes.size(), kHexBytes); ++i) {
-    absl::StrAppendFormat(&hex, "%s%02x", i == 0 ? "" : " ",
-                          static_cast<unsigned char>(bytes[i]));
+    absl::StrAppendFormat(&hex, "%s%02x", i == 0 ? "" : " ", static_cast<unsigned char>(bytes[i]));
   }
-  return absl::StrCat("(", bytes.size(), " bytes of binary data",
-                      bytes.size() > kHexBytes ? ", starting with " : ": ", hex, ")");
+  return absl::StrCat("(binary: ", hex, bytes.size() > kHexBytes ? " ...)" : ")");
 }
 
 }  // namespace taskwire::cli

@@ -19,7 +19,8 @@ std::string FormatTime(const google::protobuf::Timestamp& t);
 // A compact age for tables: "42s", "7m", "3h", "12d"; "-" for an unset timestamp.
 std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 
-// Rounded to the millisecond: "1.234s", "2m3.5s".
+// Truncated to the millisecond from a second up, else to the microsecond: "2m3.5s",
+// "1.234s", "1.523ms", "87us".
 std::string FormatShortDuration(absl::Duration d);
 
 // "succeeded", "lost", "timed_out", ...
@@ -28,8 +29,8 @@ std::string_view OutcomeName(v1::AttemptOutcome outcome);
 // True when `bytes` is valid UTF-8 without control characters other than tab, CR and LF.
 bool IsPrintableText(std::string_view bytes);
 
-// `bytes` as text when printable, cut after `max_bytes` with a note; else a size and a hex
-// dump of the first bytes. Ends without a newline.
+// `bytes` as text when printable, cut after `max_bytes` with a note; else a hex dump of the
+// first bytes. Ends without a newline.
 std::string RenderBytes(std::string_view bytes, size_t max_bytes);
 
 }  // namespace taskwire::cli

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -58,7 +59,9 @@ void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
   PrintField(out, "type", spec.type());
   PrintField(out, "queue", QueueName(spec.queue()));
   PrintField(out, "priority", absl::StrCat(spec.priority()));
-  if (spec.has_timeout()) PrintField(out, "timeout", FormatShortDuration(FromProto(spec.timeout())));
+  if (spec.has_timeout()) {
+    PrintField(out, "timeout", FormatShortDuration(FromProto(spec.timeout())));
+  }
   if (!spec.labels().empty()) PrintField(out, "labels", JoinLabels(spec.labels()));
 }
 
@@ -73,7 +76,9 @@ void PrintTimes(std::ostream& out, const v1::Task& task) {
 void PrintResult(std::ostream& out, const v1::Task& task) {
   if (!task.output().empty() || task.state() == v1::TASK_STATE_SUCCEEDED) {
     PrintField(out, "output", absl::StrCat(task.output().size(), " bytes"));
-    if (!task.output().empty()) out << Indent(RenderBytes(task.output(), kMaxOutputBytes), "  ") << '\n';
+    if (!task.output().empty()) {
+      out << Indent(RenderBytes(task.output(), kMaxOutputBytes), "  ") << '\n';
+    }
   }
   if (!task.error().empty()) PrintField(out, "error", task.error());
   if (!task.waiting_reason().empty()) PrintField(out, "waiting", task.waiting_reason());
@@ -129,11 +134,11 @@ class HumanOutput final : public Output {
   }
 
   void Event(const v1::TaskEvent& event) override {
-    std::string line = absl::StrCat(
-        FormatTime(event.time()), "  ", event.task_id(), "  ", event.type(), "  ",
-        std::string(client::StateName(event.state())), "  ",
-        event.attempt() == 0 ? std::string("-") : absl::StrCat("#", event.attempt()), "  ",
-        event.executor_id().empty() ? "-" : event.executor_id());
+    std::string line =
+        absl::StrCat(FormatTime(event.time()), "  ", event.task_id(), "  ", event.type(), "  ",
+                     absl::StrFormat("%-9s", std::string(client::StateName(event.state()))), "  ",
+                     event.attempt() == 0 ? std::string("-") : absl::StrCat("#", event.attempt()),
+                     "  ", event.executor_id().empty() ? "-" : event.executor_id());
     if (!event.error().empty()) absl::StrAppend(&line, "  ", event.error());
     out_ << line << '\n' << std::flush;
   }
@@ -149,7 +154,7 @@ std::string TaskTypeNames(const v1::ExecutorInfo& executor) {
   std::vector<std::string> names;
   for (const v1::TaskTypeInfo& type : executor.task_types()) {
     names.push_back(type.mode() == v1::RUN_MODE_PROCESS ? absl::StrCat(type.name(), "(process)")
-                                                         : type.name());
+                                                        : type.name());
   }
   return names.empty() ? "-" : absl::StrJoin(names, ",");
 }
@@ -165,8 +170,8 @@ void HumanOutput::Executors(const std::vector<v1::ExecutorInfo>& executors) {
     const uint32_t free = e.slots() > e.slots_used() ? e.slots() - e.slots_used() : 0;
     table.AddRow({e.id(), e.peer(), absl::StrCat(e.slots()), absl::StrCat(e.slots_used()),
                   absl::StrCat(free),
-                  e.queues().empty() ? "default" : absl::StrJoin(e.queues(), ","),
-                  TaskTypeNames(e), e.draining() ? "yes" : "no",
+                  e.queues().empty() ? "default" : absl::StrJoin(e.queues(), ","), TaskTypeNames(e),
+                  e.draining() ? "yes" : "no",
                   absl::StrCat(FormatAge(e.last_seen(), now), " ago")});
   }
   table.Print(out_);

@@ -47,7 +47,8 @@ int RunList(Context& context, const ListArgs& args) {
     }
     if (next == request.page_token()) {  // a scheduler bug would otherwise loop forever
       context.out().EndTaskList({});
-      return context.ServerError(absl::InternalError("the scheduler returned the same page token twice"));
+      return context.ServerError(
+          absl::InternalError("the scheduler returned the same page token twice"));
     }
     request.set_page_token(next);
   }

@@ -33,23 +33,27 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
                "Machine output: one JSON object per line, proto field names");
   app.add_option("--rpc-timeout", options.rpc_timeout_seconds, "Deadline of each call, in seconds")
       ->transform(Seconds(/*allow_zero=*/false))
+      ->type_name("SECONDS")
       ->capture_default_str();
 }
 
 // CLI11's message, as "taskwire: ..." plus where to find the usage.
 std::string FailureMessage(const CLI::App* app, const CLI::Error& error) {
   std::string command = "taskwire";
-  for (const CLI::App* sub : app->get_subcommands()) absl::StrAppend(&command, " ", sub->get_name());
+  for (const CLI::App* sub : app->get_subcommands()) {
+    absl::StrAppend(&command, " ", sub->get_name());
+  }
   return absl::StrCat("taskwire: ", error.what(), "\nRun '", command, " --help' for usage.\n");
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app("taskwire: submit, inspect, wait for, cancel and watch tasks of a taskwire scheduler",
-               "taskwire");
+  CLI::App app(
+      "taskwire: submit, inspect, wait for, cancel and watch tasks of a taskwire scheduler",
+      "taskwire");
   GlobalOptions options;
   AddGlobalOptions(app, options);
   app.fallthrough();  // global options after the subcommand too
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none is reported below, after unknown words are
   app.failure_message(FailureMessage);
   app.footer(absl::StrCat(kRootFooter, kExitCodesHelp));
   Context context(options);
@@ -62,7 +66,7 @@ int Main(int argc, char** argv) {
   for (const Command& command : commands) {
     if (command.app->parsed()) return command.run();
   }
-  return kExitUsage;  // unreachable: require_subcommand(1)
+  return context.UsageError("a command is required\nRun 'taskwire --help' for usage.");
 }
 
 }  // namespace

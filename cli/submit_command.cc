@@ -32,7 +32,7 @@ constexpr char kSubmitExamples[] =
     "  taskwire submit echo --payload 'hello'\n"
     "  taskwire submit sha256 --payload-file big.bin --queue cpu --priority 10\n"
     "  echo 1000000 | taskwire submit primes --payload-file - --timeout 2.5 --wait\n"
-    "  taskwire submit sleep --payload 30 --label team=infra --label run=42 \\\n"
+    "  taskwire submit sleep --payload 30000 --label team=infra --label run=42 \\\n"
     "      --wait --wait-timeout 60\n"
     "\n"
     "Prints the new task's id, or with --wait the finished task as `get` does.\n\n";
@@ -49,7 +49,9 @@ absl::StatusOr<v1::TaskSpec> BuildSpec(const SubmitArgs& args) {
   *spec.mutable_labels() = *std::move(labels);
   spec.set_queue(args.queue);
   spec.set_priority(args.priority);
-  if (args.timeout_seconds > 0) ToProto(absl::Seconds(args.timeout_seconds), spec.mutable_timeout());
+  if (args.timeout_seconds > 0) {
+    ToProto(absl::Seconds(args.timeout_seconds), spec.mutable_timeout());
+  }
   return spec;
 }
 
@@ -58,7 +60,8 @@ int RunSubmit(Context& context, const SubmitArgs& args) {
   if (!spec.ok()) return context.UsageError(spec.status().message());
   absl::StatusOr<std::string> id = context.client().Submit(*spec);
   if (!id.ok()) return context.ServerError(id.status());
-  const bool wait = args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  const bool wait =
+      args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
   if (!wait) {
     context.out().TaskId(*id);
     return kExitOk;
@@ -76,22 +79,27 @@ Command AddSubmitCommand(CLI::App& root, Context& context) {
       ->required()
       ->type_name("");
   CLI::Option* payload = app->add_option("--payload", args->payload, "Payload as a string");
-  app->add_option("--payload-file", args->payload_file, "Read the payload from a file ('-' = stdin)")
+  app->add_option("--payload-file", args->payload_file,
+                  "Read the payload from a file ('-' = stdin)")
       ->excludes(payload);
   app->add_option("--queue", args->queue, "Queue (default: \"default\")");
   app->add_option("--priority", args->priority, "Higher runs first")
       ->check(CLI::Range(-100, 100))
       ->capture_default_str();
-  app->add_option("--timeout", args->timeout_seconds, "Run-time limit of one attempt (default: none)")
-      ->transform(Seconds(/*allow_zero=*/true));
+  app->add_option("--timeout", args->timeout_seconds,
+                  "Run-time limit of one attempt (default: none)")
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
   app->add_option("--label", args->labels, "A label; repeat for more")
       ->transform(Label())
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   app->add_flag("--wait", args->wait, "Wait for the task to finish and print it");
-  app->add_option("--wait-timeout", args->wait_timeout_seconds,
-                  "Give up waiting after this long (exit code 4); implies --wait (default: forever)")
-      ->transform(Seconds(/*allow_zero=*/true));
+  app->add_option(
+         "--wait-timeout", args->wait_timeout_seconds,
+         "Give up waiting after this long (exit code 4); implies --wait (default: forever)")
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
   app->footer(absl::StrCat(kSubmitExamples, kExitCodesHelp));
   return {app, [args, &context] { return RunSubmit(context, *args); }};
 }

@@ -30,6 +30,7 @@ void Table::PrintRow(std::ostream& out, const std::vector<std::string>& row,
     line += row[i];
     if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
   }
+  line.erase(line.find_last_not_of(' ') + 1);  // an empty last cell leaves no padding behind
   out << line << '\n';
 }
 

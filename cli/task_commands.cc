@@ -22,10 +22,11 @@ Command AddGetCommand(CLI::App& root, Context& context) {
   auto id = std::make_shared<std::string>();
   CLI::App* app = root.add_subcommand("get", "Show a task: state, attempts, output, error");
   AddIdArgument(*app, *id);
-  app->footer(absl::StrCat("Examples:\n"
-                           "  taskwire get 7f3c2a\n"
-                           "  taskwire get 7f3c2a --json | jq -r .output | base64 -d\n\n",
-                           kExitCodesHelp));
+  app->footer(
+      absl::StrCat("Examples:\n"
+                   "  taskwire get 7f3c2a\n"
+                   "  taskwire get 7f3c2a --json | jq -r .output | base64 -d\n\n",
+                   kExitCodesHelp));
   return {app, [id, &context] {
             absl::StatusOr<v1::Task> task = context.client().GetTask(*id);
             if (!task.ok()) return context.ServerError(task.status());
@@ -43,11 +44,13 @@ Command AddWaitCommand(CLI::App& root, Context& context) {
   AddIdArgument(*app, args->id);
   app->add_option("--timeout", args->timeout_seconds,
                   "Give up after this long (exit code 4) (default: forever)")
-      ->transform(Seconds(/*allow_zero=*/true));
-  app->footer(absl::StrCat("Examples:\n"
-                           "  taskwire wait 7f3c2a\n"
-                           "  taskwire wait 7f3c2a --timeout 30 || echo \"not done: $?\"\n\n",
-                           kExitCodesHelp));
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
+  app->footer(
+      absl::StrCat("Examples:\n"
+                   "  taskwire wait 7f3c2a\n"
+                   "  taskwire wait 7f3c2a --timeout 30 || echo \"not done: $?\"\n\n",
+                   kExitCodesHelp));
   return {app, [args, &context] {
             return WaitAndReport(context, args->id, SecondsToDuration(args->timeout_seconds));
           }};
@@ -57,11 +60,12 @@ Command AddCancelCommand(CLI::App& root, Context& context) {
   auto id = std::make_shared<std::string>();
   CLI::App* app = root.add_subcommand("cancel", "Cancel a queued or running task");
   AddIdArgument(*app, *id);
-  app->footer(absl::StrCat("Examples:\n"
-                           "  taskwire cancel 7f3c2a\n\n"
-                           "Prints the task's state after the cancel. A task that had already\n"
-                           "finished keeps its state; that is not an error (exit code 0).\n\n",
-                           kExitCodesHelp));
+  app->footer(
+      absl::StrCat("Examples:\n"
+                   "  taskwire cancel 7f3c2a\n\n"
+                   "Prints the task's state after the cancel. A task that had already\n"
+                   "finished keeps its state; that is not an error (exit code 0).\n\n",
+                   kExitCodesHelp));
   return {app, [id, &context] {
             absl::StatusOr<v1::TaskState> state = context.client().CancelTask(*id);
             if (!state.ok()) return context.ServerError(state.status());

@@ -18,8 +18,8 @@ int WaitAndReport(Context& context, const std::string& id, absl::Duration timeou
   if (!task.ok()) return context.ServerError(task.status(), error_note);
   const int code = ReportTask(context, *task);
   if (client::IsTerminal(task->state())) return code;
-  context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout), " waiting for task '", id,
-                            "' (still ", std::string(client::StateName(task->state())), ")"));
+  context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout), " waiting for task '",
+                            id, "' (still ", std::string(client::StateName(task->state())), ")"));
   return kExitWaitTimedOut;
 }
 

@@ -37,11 +37,11 @@ int RunWatch(Context& context, const WatchArgs& args) {
   request.set_queue(args.queue);
   request.set_type(args.type);
   uint64_t seen = 0;
-  absl::Status status = context.client().WatchTasks(
-      request, SecondsToDuration(args.for_seconds), [&](const v1::TaskEvent& event) {
-        context.out().Event(event);
-        return args.count == 0 || ++seen < args.count;
-      });
+  absl::Status status = context.client().WatchTasks(request, SecondsToDuration(args.for_seconds),
+                                                    [&](const v1::TaskEvent& event) {
+                                                      context.out().Event(event);
+                                                      return args.count == 0 || ++seen < args.count;
+                                                    });
   if (!status.ok()) return context.ServerError(status);
   return kExitOk;
 }
@@ -62,7 +62,8 @@ Command AddWatchCommand(CLI::App& root, Context& context) {
   app->add_option("--count", args->count, "Exit after this many events")
       ->check(CLI::PositiveNumber);
   app->add_option("--for", args->for_seconds, "Exit after this many seconds")
-      ->transform(Seconds(/*allow_zero=*/false));
+      ->transform(Seconds(/*allow_zero=*/false))
+      ->type_name("SECONDS");
   app->footer(absl::StrCat(kWatchExamples, kExitCodesHelp));
   return {app, [args, &context] { return RunWatch(context, *args); }};
 }

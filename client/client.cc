@@ -107,6 +107,8 @@ absl::StatusOr<v1::Task> Client::GetTask(const std::string& id) {
 }
 
 absl::StatusOr<v1::Task> Client::WaitOnce(const std::string& id, absl::Duration wait) {
+  // A zero WaitTaskRequest.timeout could read as "unset", i.e. wait until the deadline.
+  if (wait < absl::Milliseconds(1)) return GetTask(id);
   v1::WaitTaskRequest request;
   request.set_task_id(id);
   ToProto(wait, request.mutable_timeout());
@@ -122,8 +124,7 @@ absl::StatusOr<v1::Task> Client::WaitTask(const std::string& id, absl::Duration 
   const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
   while (true) {
     const absl::Time call_start = absl::Now();
-    const absl::Duration wait = std::clamp(end - call_start, absl::ZeroDuration(),
-                                           kMaxWaitPerCall);
+    const absl::Duration wait = std::clamp(end - call_start, absl::ZeroDuration(), kMaxWaitPerCall);
     absl::StatusOr<v1::Task> task = WaitOnce(id, wait);
     if (!task.ok() || IsTerminal(task->state())) return task;
     const absl::Time now = absl::Now();
@@ -188,8 +189,7 @@ absl::StatusOr<std::vector<v1::ExecutorInfo>> Client::ListExecutors() {
   SetDeadline(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->ListExecutors(&context, request, &response));
   if (!status.ok()) return status;
-  return std::vector<v1::ExecutorInfo>(response.executors().begin(),
-                                       response.executors().end());
+  return std::vector<v1::ExecutorInfo>(response.executors().begin(), response.executors().end());
 }
 
 v1::TaskSpec MakeTask(std::string type, std::string payload) {

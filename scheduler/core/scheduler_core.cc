@@ -85,6 +85,30 @@ void SchedulerCore::Flush(Effects& fx) {
   for (auto& [channel, status] : fx.closes) channel->Close(status);
 }
 
+// Effects are queued under mu_ in the order their changes were made, and delivered by one
+// thread at a time in that order: a thread that finds another delivering leaves its
+// effects to it. So watchers and executors see a task's changes in order, and a callback
+// that calls back into the core does not deadlock.
+void SchedulerCore::DeliverPending() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (flushing_) return;
+    flushing_ = true;
+  }
+  for (;;) {
+    std::deque<Effects> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (pending_.empty()) {
+        flushing_ = false;
+        return;
+      }
+      batch.swap(pending_);
+    }
+    for (Effects& fx : batch) Flush(fx);
+  }
+}
+
 absl::Status SchedulerCore::Recover() {
   absl::StatusOr<std::vector<TaskRecord>> records = store_.LoadUnfinished();
   if (!records.ok()) return records.status();
@@ -99,16 +123,18 @@ absl::Status SchedulerCore::Recover() {
       if (!inserted) continue;
       TaskRecord& task = it->second;
       by_seq_.emplace(task.seq, &task);
-      if (task.state == TaskState::kRunning) {
-        FinishAttempt(task, AttemptOutcome::kLost, "scheduler restarted");
-      }
       if (metrics_) metrics_->TaskSubmitted(task.spec->queue, task.spec->type);
-      Enqueue(task, fx);
+      if (task.state == TaskState::kRunning) {
+        LoseAttempt(task, "scheduler restarted", fx);
+      } else {
+        Enqueue(task, fx);
+      }
     }
     Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
   const size_t n = records->size();
-  Flush(fx);
+  DeliverPending();
   spdlog::info("recovered {} unfinished tasks from {}", n, store_.Describe());
   return absl::OkStatus();
 }
@@ -168,8 +194,9 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
       }
     }
     Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
   return ids;
 }
 
@@ -244,12 +271,26 @@ void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx) {
   task.state = state;
   task.finished_at = clock_.Now();
   if (metrics_) metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
+  Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
   if (auto it = waiters_.find(task.id); it != waiters_.end()) {
     const TaskView view{task, {}};
     for (auto& [token, callback] : it->second) fx.wakeups.emplace_back(std::move(callback), view);
     waiters_.erase(it);
   }
-  Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
+}
+
+// The attempt's executor went away: the task runs again, unless that keeps happening.
+void SchedulerCore::LoseAttempt(TaskRecord& task, absl::string_view reason, Effects& fx) {
+  FinishAttempt(task, AttemptOutcome::kLost, std::string(reason));
+  const auto lost = std::count_if(task.attempts.begin(), task.attempts.end(), [](const auto& a) {
+    return a.outcome == AttemptOutcome::kLost;
+  });
+  if (static_cast<uint32_t>(lost) >= options_.max_lost_attempts) {
+    task.error = absl::StrCat("lost ", lost, " times: its executor went away while running it");
+    Finish(task, TaskState::kFailed, fx);
+  } else {
+    Enqueue(task, fx);
+  }
 }
 
 absl::StatusOr<TaskView> SchedulerCore::GetTask(absl::string_view id) const {
@@ -311,8 +352,9 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
     task.error = "cancelled by a client";
     Finish(task, TaskState::kCancelled, fx);
     result = task.state;
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
   return result;
 }
 
@@ -409,7 +451,17 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
   ExecutorSession session;
   {
     absl::MutexLock lock(&mu_);
-    if (hello.executor_id.empty()) hello.executor_id = absl::StrCat("executor-", next_session_);
+    if (hello.executor_id.empty()) {
+      // A made-up id must not be one a connected executor chose: it would replace it below.
+      for (uint64_t n = next_session_;; ++n) {
+        hello.executor_id = absl::StrCat("executor-", n);
+        if (std::none_of(executors_.begin(), executors_.end(), [&](const auto& e) {
+              return e->hello.executor_id == hello.executor_id;
+            })) {
+          break;
+        }
+      }
+    }
     for (const auto& e : executors_) {
       if (e->hello.executor_id == hello.executor_id) {
         fx.closes.emplace_back(e->channel,
@@ -436,8 +488,9 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
                  absl::StrJoin(e->hello.queues, ","));
     executors_.push_back(std::move(e));
     Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
   return session;
 }
 
@@ -475,8 +528,9 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
     }
     for (AttemptResult& r : results) ApplyResult(*e, r, fx);
     Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
 }
 
 void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effects& fx) {
@@ -535,8 +589,9 @@ void SchedulerCore::DisconnectExecutor(const ExecutorSession& session, absl::str
     if (FindSession(session) == nullptr) return;
     RemoveExecutor(session.executor_id, reason, fx);
     Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
 }
 
 void SchedulerCore::CheckExecutorLiveness() {
@@ -559,8 +614,9 @@ void SchedulerCore::CheckExecutorLiveness() {
       RemoveExecutor(id, "stopped heartbeating", fx);
     }
     if (!silent.empty()) Dispatch(fx);
+    pending_.push_back(std::move(fx));
   }
-  Flush(fx);
+  DeliverPending();
 }
 
 void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx) {
@@ -581,17 +637,8 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
     TaskRecord& task = it->second;
     if (task.state != TaskState::kRunning || task.attempts.back().number != attempt) continue;
     if (metrics_) metrics_->RunningChanged(-1);
-    FinishAttempt(task, AttemptOutcome::kLost, absl::StrCat("executor ", id, " ", reason));
-    const auto lost = std::count_if(task.attempts.begin(), task.attempts.end(), [](const auto& a) {
-      return a.outcome == AttemptOutcome::kLost;
-    });
-    if (static_cast<uint32_t>(lost) >= options_.max_lost_attempts) {
-      task.error = absl::StrCat("lost ", lost, " times: its executors went away while running it");
-      Finish(task, TaskState::kFailed, fx);
-    } else {
-      Enqueue(task, fx);
-      ++requeued;
-    }
+    LoseAttempt(task, absl::StrCat("executor ", id, " ", reason), fx);
+    if (task.state == TaskState::kQueued) ++requeued;
   }
   spdlog::info("executor {} disconnected ({}); {} running tasks requeued", id, reason, requeued);
 }

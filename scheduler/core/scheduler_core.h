@@ -10,6 +10,7 @@
 #define TASKWIRE_SCHEDULER_CORE_SCHEDULER_CORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -189,7 +190,8 @@ class SchedulerCore {
     Outbox& OutboxFor(const std::shared_ptr<ExecutorChannel>& channel);
   };
 
-  void Flush(Effects& fx);
+  void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
+  void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
 
   Executor* FindSession(const ExecutorSession& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed(TaskRecord& task, Effects& fx, std::string executor_id = {})
@@ -201,6 +203,8 @@ class SchedulerCore {
   void FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std::string error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finish(TaskRecord& task, TaskState state, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LoseAttempt(TaskRecord& task, absl::string_view reason, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyResult(Executor& executor, AttemptResult& result, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx)
@@ -227,6 +231,8 @@ class SchedulerCore {
   std::vector<std::unique_ptr<Executor>> executors_ ABSL_GUARDED_BY(mu_);
   size_t dispatch_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace taskwire::scheduler

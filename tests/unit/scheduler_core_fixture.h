@@ -36,6 +36,14 @@ inline void PrintTo(AttemptOutcome o, std::ostream* os) { *os << AttemptOutcomeN
 inline void PrintTo(const AttemptRef& r, std::ostream* os) {
   *os << "{" << r.task_id << ", attempt " << r.attempt << "}";
 }
+inline void PrintTo(const AttemptRecord& a, std::ostream* os) {
+  *os << "{attempt " << a.number << " on " << a.executor_id << ": "
+      << AttemptOutcomeName(a.outcome) << (a.error.empty() ? "" : ", ") << a.error << "}";
+}
+inline void PrintTo(const ExecutorView& e, std::ostream* os) {
+  *os << "{executor " << e.hello.executor_id << ", " << e.slots_used << "/" << e.hello.slots
+      << " slots used" << (e.draining ? ", draining" : "") << "}";
+}
 
 namespace testing {
 
