@@ -73,7 +73,9 @@ demo sha256 --payload hello
 demo echo --payload "taskwire says hi"
 demo primes --payload 2000000
 demo sleep --payload 300
-demo http.get --payload "http://127.0.0.1:$METRICS_PORT/metrics"
+echo
+echo "\$ taskwire submit http.get --payload http://127.0.0.1:$METRICS_PORT/metrics --wait   (first lines)"
+tw submit http.get --payload "http://127.0.0.1:$METRICS_PORT/metrics" --wait | head -n 16 || true
 demo fail --payload "this task fails on purpose"
 echo
 echo "== all tasks"

@@ -139,7 +139,8 @@ absl::Status SchedulerCore::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs) {
+absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs,
+                                                               SubmitPath path) {
   if (specs.empty()) return absl::InvalidArgumentError("tasks is empty");
   if (specs.size() > options_.limits.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("tasks has ", specs.size(),
@@ -148,7 +149,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
   }
   for (size_t i = 0; i < specs.size(); ++i) {
     if (specs[i].queue.empty()) specs[i].queue = std::string(kDefaultQueue);
-    const std::string field = specs.size() == 1 ? "task" : absl::StrCat("tasks[", i, "]");
+    const std::string field = path == SubmitPath::kOne ? "task" : absl::StrCat("tasks[", i, "]");
     if (absl::Status s = ValidateTaskSpec(field, specs[i], options_.limits); !s.ok()) return s;
   }
 

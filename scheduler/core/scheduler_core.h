@@ -125,8 +125,11 @@ class SchedulerCore {
   absl::Status Recover();
 
   // --- client API ---
+  // How errors name a spec: "task" (Submit of one) or "tasks[i]" (SubmitBatch).
+  enum class SubmitPath { kOne, kBatch };
   // Validates all specs, stores them, then queues them; all or none. Ids in input order.
-  absl::StatusOr<std::vector<std::string>> Submit(std::vector<TaskSpec> specs);
+  absl::StatusOr<std::vector<std::string>> Submit(std::vector<TaskSpec> specs,
+                                                  SubmitPath path = SubmitPath::kBatch);
   absl::StatusOr<TaskView> GetTask(absl::string_view id) const;
   // The state after the cancel. Cancelling a terminal task is not an error: it reports the
   // state it already has.

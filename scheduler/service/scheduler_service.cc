@@ -89,6 +89,13 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   grpc::Alarm alarm_;
 };
 
+// Answers a WatchTasks call that cannot start.
+class RejectedWatch final : public grpc::ServerWriteReactor<v1::WatchTasksResponse> {
+ public:
+  explicit RejectedWatch(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 // Streams events to one watcher. The hub's callback appends to a backlog; one write is
 // in flight at a time and carries everything ready. Finish happens only with no write in
 // flight, so the reactor is never deleted under a pending write.
@@ -96,11 +103,19 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
  public:
   WatchReactor(EventHub& hub, const ServiceOptions& options) : hub_(hub), options_(options) {}
 
+  // Subscribes, then sends the response headers: a client that has them knows that every
+  // later event reaches it. Events before that wait in the backlog.
   void Begin(EventFilter filter) {
     state_ = std::make_shared<State>(this, options_);
     subscription_ = hub_.Subscribe(
         std::move(filter),
         [state = state_](std::vector<TaskEvent> events) { state->Add(std::move(events)); });
+    StartSendInitialMetadata();
+  }
+
+  void OnSendInitialMetadataDone(bool ok) override {
+    std::shared_ptr<State> state = state_;
+    state->Ready(ok);
   }
 
   void OnWriteDone(bool ok) override {
@@ -131,7 +146,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
         return;
       }
       for (TaskEvent& e : events) backlog.push_back(std::move(e));
-      if (!writing) WriteNextLocked();
+      if (ready && !writing) WriteNextLocked();
+    }
+
+    void Ready(bool ok) {
+      absl::MutexLock lock(&mu);
+      ready = true;
+      if (!ok) EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
+      if (ending) {
+        FinishLocked();  // an End that came before the headers were out
+      } else if (!backlog.empty()) {
+        WriteNextLocked();
+      }
     }
 
     void WriteDone(bool ok) {
@@ -159,7 +185,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
       if (ending) return;
       ending = true;
       final_status = std::move(status);
-      if (!writing) FinishLocked();
+      if (ready && !writing) FinishLocked();
     }
 
     void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -184,6 +210,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
     const ServiceOptions& options;
     std::deque<TaskEvent> backlog ABSL_GUARDED_BY(mu);
     v1::WatchTasksResponse response ABSL_GUARDED_BY(mu);
+    bool ready ABSL_GUARDED_BY(mu) = false;  // headers sent: writes may start
     bool writing ABSL_GUARDED_BY(mu) = false;
     bool ending ABSL_GUARDED_BY(mu) = false;
     bool finished ABSL_GUARDED_BY(mu) = false;
@@ -203,7 +230,8 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
                                                    v1::SubmitResponse* resp) {
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
-  absl::StatusOr<std::vector<std::string>> ids = core_.Submit(std::move(specs));
+  absl::StatusOr<std::vector<std::string>> ids =
+      core_.Submit(std::move(specs), SchedulerCore::SubmitPath::kOne);
   if (ids.ok()) resp->set_task_id(ids->front());
   return Answer(ctx, ids.status());
 }

@@ -112,9 +112,11 @@ TEST_F(SubmitTest, NamesTheFieldOfEachKindOfInvalidTask) {
   EXPECT_EQ(store_.size(), 0u);
 }
 
-TEST_F(SubmitTest, PrefixesTheFieldWithTaskWhenOneTaskIsSubmitted) {
-  EXPECT_THAT(core().Submit({Spec("echo", 500)}),
+TEST_F(SubmitTest, NamesTheFieldTaskForASingleSubmitAndTasksIndexForABatchOfOne) {
+  EXPECT_THAT(core().Submit({Spec("echo", 500)}, SchedulerCore::SubmitPath::kOne),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("task.priority")));
+  EXPECT_THAT(core().Submit({Spec("echo", 500)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tasks[0].priority")));
 }
 
 // A store that refuses every write, like a full disk.
