@@ -133,6 +133,7 @@ TEST_F(ClusterTest, CancelStopsARunningSleepAndFreesTheSlot) {
   grpc::ClientContext watch_ctx;
   watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kBound));
   auto watch = stub_->WatchTasks(&watch_ctx, v1::WatchTasksRequest());
+  watch->WaitForInitialMetadata();  // the scheduler sends it once the watch is subscribed
   const std::string id = Submit("sleep", "60000");
   AwaitState(*watch, id, v1::TASK_STATE_RUNNING);
 
@@ -158,6 +159,7 @@ TEST_F(ClusterTest, CutStreamRequeuesTheTaskOnAnotherExecutor) {
   grpc::ClientContext watch_ctx;
   watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kBound));
   auto watch = stub_->WatchTasks(&watch_ctx, v1::WatchTasksRequest());
+  watch->WaitForInitialMetadata();  // the scheduler sends it once the watch is subscribed
   const std::string id = Submit("sleep", "300");
   AwaitState(*watch, id, v1::TASK_STATE_RUNNING);
 
