@@ -445,17 +445,12 @@ class Cluster:
 class EventWatcher:
     """Collects a cluster's task events from a WatchTasks stream on a background thread.
 
-    WatchTasks gives no sign that the subscription is in place, so sync() submits marker
-    tasks (a type no executor serves, on a queue of their own) until the stream delivers
-    one, then cancels them; every event after that is seen.
+    The scheduler sends the stream's headers once the subscription is in place, so after
+    sync() every later event is seen.
     """
-
-    MARKER_TYPE = 'e2e.marker'
-    MARKER_QUEUE = 'e2e-sync'
 
     def __init__(self, cluster, stream_timeout=600.0):
         pb = load_stubs()
-        self._cluster = cluster
         self._cond = threading.Condition()
         self._events = []
         self._ended = None  # why the stream ended, once it has
@@ -478,25 +473,10 @@ class EventWatcher:
                 self._ended = reason
                 self._cond.notify_all()
 
-    def sync(self, timeout=10.0, per_marker=0.2):
-        deadline = time.monotonic() + timeout
-        markers = []
-        try:
-            while time.monotonic() < deadline:
-                marker = self._cluster.submit(self.MARKER_TYPE, b'sync', queue=self.MARKER_QUEUE)
-                markers.append(marker)
-                if self.find(lambda e: e.task_id == marker, timeout=per_marker) is not None:
-                    return
-            raise HarnessError(f'WatchTasks delivered none of {len(markers)} marker tasks in '
-                               f'{timeout}s ({self._ended or "stream open"})')
-        finally:
-            pb = load_stubs()
-            for marker in markers:
-                try:
-                    self._cluster.stub.CancelTask(
-                        pb.scheduler_pb2.CancelTaskRequest(task_id=marker), timeout=RPC_TIMEOUT)
-                except grpc.RpcError:
-                    pass  # tidying only: must not hide why the sync failed
+    def sync(self):
+        """Blocks until the scheduler has subscribed this watch (bounded by the stream's
+        deadline)."""
+        self._call.initial_metadata()
 
     def find(self, predicate, timeout):
         """The first event matching `predicate`, waiting up to `timeout`; else None."""

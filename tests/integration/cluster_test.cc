@@ -177,6 +177,26 @@ TEST_F(ClusterTest, CutStreamRequeuesTheTaskOnAnotherExecutor) {
   watch_ctx.TryCancel();
 }
 
+TEST_F(ClusterTest, ExecutorReconnectsToARestartedScheduler) {
+  executor::Executor& e = StartExecutor("survivor", 2);
+  const std::string address = server_->address();
+  server_->Shutdown();
+  server_.reset();
+
+  scheduler::SchedulerServerOptions options;
+  options.listen = address;  // same port: the executor keeps dialling it
+  options.metrics_listen = "";
+  auto restarted = scheduler::SchedulerServer::Start(options);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  server_ = std::move(*restarted);
+  stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+
+  ASSERT_TRUE(e.WaitUntilLinked(kBound));
+  v1::Task task = Wait(Submit("echo", "back again"));
+  EXPECT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(task.attempts(0).executor_id(), "survivor");
+}
+
 TEST_F(ClusterTest, WaitTaskAnswersWithTheCurrentStateWhenItsTimeoutPasses) {
   const std::string id = Submit("nobody.serves.this", "");
   v1::WaitTaskRequest req;
