@@ -12,7 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  python3 python3-grpcio python3-grpc-tools python3-protobuf
+  python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pkg-resources
   procps curl ca-certificates
 )
 

@@ -3,8 +3,9 @@
 namespace taskwire::scheduler {
 
 void ReadyQueues::Push(TaskRecord* task) {
-  lanes_[LaneKey{task->spec->queue, task->spec->type}].emplace(OrderOf(*task), task);
-  ++size_;
+  if (lanes_[LaneKey{task->spec->queue, task->spec->type}].emplace(OrderOf(*task), task).second) {
+    ++size_;
+  }
 }
 
 bool ReadyQueues::Remove(const TaskRecord& task) {
