@@ -39,9 +39,14 @@ absl::Status WriteReadyFile(const std::string& path, const std::string& json) {
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << json << "\n";
-    if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+    out.close();  // flushes: a write error shows up here, not in operator<<
+    if (out.fail()) {
+      std::remove(tmp.c_str());
+      return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+    }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
     return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
   }
   return absl::OkStatus();

@@ -15,8 +15,14 @@ ThreadRunner::ThreadRunner(const HandlerRegistry& registry, size_t threads)
 ThreadRunner::~ThreadRunner() { Shutdown(); }
 
 void ThreadRunner::Start(std::shared_ptr<Attempt> attempt, Done done) {
-  absl::MutexLock lock(&mu_);
-  queue_.push_back(Work{std::move(attempt), std::move(done)});
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(Work{std::move(attempt), std::move(done)});
+      return;
+    }
+  }
+  done(RunResult{RunOutcome::kCancelled, {}, "the runner is shut down", {}});
 }
 
 void ThreadRunner::Shutdown() {

@@ -1,0 +1,309 @@
+// The built-in task types, called directly through a registry filled by
+// RegisterBuiltinTasks. http.get talks only to servers the test starts on 127.0.0.1:0.
+#include "executor/builtin_tasks.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/status_matchers.h"
+
+namespace taskwire::executor {
+namespace {
+
+using ::taskwire::testing::IsOk;
+using ::taskwire::testing::IsOkAndHolds;
+using ::taskwire::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel picks; closed on destruction.
+class LoopbackSocket {
+ public:
+  LoopbackSocket() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ADD_FAILURE() << "cannot bind a socket on 127.0.0.1";
+      return;
+    }
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~LoopbackSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  LoopbackSocket(const LoopbackSocket&) = delete;
+  LoopbackSocket& operator=(const LoopbackSocket&) = delete;
+
+  int fd() const { return fd_; }
+  int port() const { return port_; }
+  std::string Url(absl::string_view path) const {
+    return absl::StrCat("http://127.0.0.1:", port_, path);
+  }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+// Answers one HTTP request with a canned response on its own thread, then closes. Every
+// wait has a bound, so a client that never comes costs seconds, not a hung test.
+class OneShotHttpServer {
+ public:
+  explicit OneShotHttpServer(std::string response) : response_(std::move(response)) {
+    if (::listen(socket_.fd(), 1) != 0) ADD_FAILURE() << "listen failed";
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OneShotHttpServer() { thread_.join(); }
+
+  std::string Url(absl::string_view path) const { return socket_.Url(path); }
+  // The request head the server read; set before it answers.
+  std::string request() {
+    absl::MutexLock lock(&mu_);
+    return request_;
+  }
+
+ private:
+  static bool WaitReadable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, /*timeout_ms=*/5000) == 1;
+  }
+
+  void Serve() {
+    if (!WaitReadable(socket_.fd())) return;
+    const int conn = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    std::string head;
+    char buf[1024];
+    while (head.find("\r\n\r\n") == std::string::npos && head.size() < 64 * 1024 &&
+           WaitReadable(conn)) {
+      const ssize_t n = ::read(conn, buf, sizeof(buf));
+      if (n <= 0) break;
+      head.append(buf, static_cast<size_t>(n));
+    }
+    {
+      // Before the response goes out, so the client cannot finish before it is recorded.
+      absl::MutexLock lock(&mu_);
+      request_ = head;
+    }
+    for (size_t sent = 0; sent < response_.size();) {
+      const ssize_t n =
+          ::send(conn, response_.data() + sent, response_.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    ::close(conn);
+  }
+
+  LoopbackSocket socket_;
+  const std::string response_;
+  absl::Mutex mu_;
+  std::string request_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+class BuiltinTasksTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_THAT(RegisterBuiltinTasks(registry_), IsOk()); }
+
+  absl::StatusOr<std::string> Run(const std::string& type, std::string payload) {
+    return Run(type, std::move(payload), token_);
+  }
+  absl::StatusOr<std::string> Run(const std::string& type, std::string payload,
+                                  const CancelToken& token) {
+    const Handler* handler = registry_.Find(type);
+    if (handler == nullptr) return absl::NotFoundError(absl::StrCat("no handler ", type));
+    return (*handler)(TaskContext{"task-1", 1, type, std::move(payload), &token});
+  }
+
+  HandlerRegistry registry_;
+  CancelToken token_;
+};
+
+TEST_F(BuiltinTasksTest, RegistersEveryBuiltinType) {
+  EXPECT_THAT(registry_.Types(),
+              ElementsAre("echo", "fail", "http.get", "primes", "sha256", "sleep"));
+}
+
+TEST_F(BuiltinTasksTest, RegisteringTwiceIntoOneRegistryFailsWithAlreadyExists) {
+  EXPECT_THAT(RegisterBuiltinTasks(registry_), StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST_F(BuiltinTasksTest, EchoReturnsThePayload) {
+  EXPECT_THAT(Run("echo", "hello world"), IsOkAndHolds("hello world"));
+  EXPECT_THAT(Run("echo", ""), IsOkAndHolds(""));
+}
+
+TEST_F(BuiltinTasksTest, EchoReturnsBinaryPayloadsWithNulBytesIntact) {
+  const std::string binary("a\0b\xff\0\x01z", 7);
+  EXPECT_THAT(Run("echo", binary), IsOkAndHolds(binary));
+}
+
+TEST_F(BuiltinTasksTest, Sha256OfHelloIsTheKnownDigest) {
+  EXPECT_THAT(Run("sha256", "hello"),
+              IsOkAndHolds("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+}
+
+TEST_F(BuiltinTasksTest, Sha256OfTheEmptyPayloadIsTheEmptyStringDigest) {
+  EXPECT_THAT(Run("sha256", ""),
+              IsOkAndHolds("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+}
+
+TEST_F(BuiltinTasksTest, PrimesCountsNoPrimesBelowTwoAndOneBelowThree) {
+  EXPECT_THAT(Run("primes", "0"), IsOkAndHolds("0"));
+  EXPECT_THAT(Run("primes", "1"), IsOkAndHolds("0"));
+  EXPECT_THAT(Run("primes", "2"), IsOkAndHolds("0"));
+  EXPECT_THAT(Run("primes", "3"), IsOkAndHolds("1"));
+  EXPECT_THAT(Run("primes", "4"), IsOkAndHolds("2"));
+}
+
+TEST_F(BuiltinTasksTest, PrimesCountsTwentyFiveBelowOneHundred) {
+  EXPECT_THAT(Run("primes", "100"), IsOkAndHolds("25"));
+  EXPECT_THAT(Run("primes", "101"), IsOkAndHolds("25"));  // 101 itself is not below 101
+  EXPECT_THAT(Run("primes", "102"), IsOkAndHolds("26"));
+}
+
+// Spans several sieve segments (each 2^18 numbers), so segment edges are counted once.
+TEST_F(BuiltinTasksTest, PrimesCounts78498BelowOneMillion) {
+  EXPECT_THAT(Run("primes", "1000000"), IsOkAndHolds("78498"));
+  EXPECT_THAT(Run("primes", "262144"), IsOkAndHolds("23000"));  // all in the first segment
+  EXPECT_THAT(Run("primes", "262148"), IsOkAndHolds("23001"));  // + 262147, in segment two
+}
+
+TEST_F(BuiltinTasksTest, PrimesRejectsABadPayloadWithInvalidArgumentNamingIt) {
+  for (const char* payload : {"abc", "-5", "99999999999999", "", "12x", "4000000001"}) {
+    EXPECT_THAT(Run("primes", payload), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 HasSubstr(absl::StrCat("got '", payload, "'"))))
+        << "payload: " << payload;
+  }
+}
+
+TEST_F(BuiltinTasksTest, PrimesStopsEarlyWithCancelledWhenTheTokenIsAlreadyCancelled) {
+  CancelToken token;
+  token.Cancel();
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(Run("primes", "4000000000", token), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(BuiltinTasksTest, PrimesStopsEarlyWhenTheDeadlineHasPassed) {
+  CancelToken token(absl::Now() - absl::Seconds(1));
+  EXPECT_THAT(Run("primes", "4000000000", token), StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST_F(BuiltinTasksTest, SleepSleepsThePayloadsMillisecondsAndSaysSo) {
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(Run("sleep", "10"), IsOkAndHolds("slept 10 ms"));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(10));
+  EXPECT_THAT(Run("sleep", "0"), IsOkAndHolds("slept 0 ms"));
+}
+
+TEST_F(BuiltinTasksTest, SleepRejectsABadPayloadWithInvalidArgument) {
+  for (const char* payload : {"abc", "-1", "", "1.5", "86400001"}) {
+    EXPECT_THAT(Run("sleep", payload),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("milliseconds")))
+        << "payload: " << payload;
+  }
+}
+
+TEST_F(BuiltinTasksTest, SleepIsInterruptedByCancelFromAnotherThread) {
+  CancelToken token;
+  const absl::Time start = absl::Now();
+  std::thread canceller([&token] { token.Cancel(); });
+  const absl::StatusOr<std::string> result = Run("sleep", "60000", token);
+  canceller.join();
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(BuiltinTasksTest, FailReturnsAnErrorCarryingThePayloadAsMessage) {
+  EXPECT_THAT(Run("fail", "disk on fire"), StatusIs(absl::StatusCode::kUnknown, "disk on fire"));
+}
+
+TEST_F(BuiltinTasksTest, FailWithAnEmptyPayloadReturnsADefaultMessage) {
+  const absl::StatusOr<std::string> result = Run("fail", "");
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnknown, "failed on purpose"));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetRejectsANonHttpUrlWithInvalidArgument) {
+  for (const char* url : {"file:///etc/passwd", "ftp://x", "gopher://127.0.0.1/", "", "x"}) {
+    EXPECT_THAT(Run("http.get", url),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("http://")))
+        << "url: " << url;
+  }
+}
+
+TEST_F(BuiltinTasksTest, HttpGetReturnsStatusSizeAndBodyFromALoopbackServer) {
+  OneShotHttpServer server(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  EXPECT_THAT(Run("http.get", server.Url("/greeting")),
+              IsOkAndHolds("status 200\nsize 5\n\nhello"));
+  EXPECT_THAT(server.request(), StartsWith("GET /greeting HTTP/1.1\r\n"));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetReportsANon200StatusAsAResultNotAnError) {
+  OneShotHttpServer server(
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
+  EXPECT_THAT(Run("http.get", server.Url("/missing")), IsOkAndHolds("status 404\nsize 4\n\nnope"));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetFollowsARedirectToAnotherHttpUrl) {
+  OneShotHttpServer target(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthere");
+  OneShotHttpServer redirector(absl::StrCat("HTTP/1.1 302 Found\r\nLocation: ", target.Url("/new"),
+                                            "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+  EXPECT_THAT(Run("http.get", redirector.Url("/old")), IsOkAndHolds("status 200\nsize 5\n\nthere"));
+  EXPECT_THAT(target.request(), StartsWith("GET /new HTTP/1.1\r\n"));
+}
+
+// A server must not be able to turn http.get into a local file read.
+TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectToAFileUrl) {
+  OneShotHttpServer redirector(
+      "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n");
+  const absl::StatusOr<std::string> result = Run("http.get", redirector.Url("/"));
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnavailable));
+  if (result.ok()) {
+    EXPECT_THAT(*result, Not(HasSubstr("root:")));
+  }
+}
+
+// The server never reads the request, so only the token can end the call before curl's
+// own 10 s limit.
+TEST_F(BuiltinTasksTest, HttpGetStopsWithCancelledWhenTheTokenIsCancelled) {
+  LoopbackSocket silent;
+  ASSERT_EQ(::listen(silent.fd(), 1), 0);
+  CancelToken token;
+  token.Cancel();
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(Run("http.get", silent.Url("/"), token), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetToAClosedPortFailsWithUnavailable) {
+  // Bound but not listening: the port stays ours, and a connect to it is refused at once.
+  LoopbackSocket closed;
+  EXPECT_THAT(Run("http.get", closed.Url("/")),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(closed.Url("/"))));
+}
+
+}  // namespace
+}  // namespace taskwire::executor
