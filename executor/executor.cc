@@ -2,10 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
+#include "executor/process/process_metrics.h"
+#include "executor/process/process_runner.h"
 #include "executor/thread_runner.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
@@ -47,11 +54,18 @@ Executor::Executor(ExecutorOptions options, const HandlerRegistry& registry)
 
 absl::Status Executor::Init() {
   if (options_.thread_slots == 0) return absl::InvalidArgumentError("--slots must be at least 1");
-  if (registry_.Types().empty()) return absl::InvalidArgumentError("no task types registered");
+  if (registry_.Types().empty() && options_.process.commands.empty()) {
+    return absl::InvalidArgumentError("no task types registered");
+  }
+  TW_RETURN_IF_ERROR(CheckNoThreadTypeClash(options_.process, registry_.Types()));
+  const uint32_t process_slots =
+      options_.process.commands.empty() ? 0 : options_.process.process_slots;
   id_ = options_.executor_id.empty() ? DefaultExecutorId() : options_.executor_id;
   metrics_registry_ = std::make_shared<prometheus::Registry>();
-  exec_metrics_ = std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots);
+  exec_metrics_ =
+      std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots + process_slots);
   runner_ = std::make_unique<ThreadRunner>(registry_, options_.thread_slots);
+  TW_RETURN_IF_ERROR(StartProcessRunner());
 
   if (!options_.health_listen.empty()) {
     grpc::EnableDefaultHealthCheckService(true);
@@ -82,12 +96,20 @@ absl::Status Executor::Init() {
   link.max_message_bytes = options_.max_message_bytes;
   link.hello.set_executor_id(id_);
   link.hello.set_version(TASKWIRE_VERSION);
-  link.hello.set_slots(options_.thread_slots);
+  // One credit window for both modes: the runners bound each mode's share locally.
+  link.hello.set_slots(options_.thread_slots + process_slots);
   for (const std::string& q : options_.queues) link.hello.add_queues(q);
   for (const std::string& type : registry_.Types()) {
     v1::TaskTypeInfo* info = link.hello.add_task_types();
     info->set_name(type);
     info->set_mode(v1::RUN_MODE_THREAD);
+  }
+  if (process_runner_) {
+    for (const std::string& type : process_runner_->types()) {
+      v1::TaskTypeInfo* info = link.hello.add_task_types();
+      info->set_name(type);
+      info->set_mode(v1::RUN_MODE_PROCESS);
+    }
   }
   link_ = std::make_unique<SchedulerLink>(
       std::move(link),
@@ -99,7 +121,44 @@ absl::Status Executor::Init() {
   spdlog::info("executor {} dialling {}: {} thread slots, queues [{}], types [{}]", id_,
                options_.scheduler, options_.thread_slots, absl::StrJoin(options_.queues, ","),
                absl::StrJoin(registry_.Types(), ","));
+  if (process_runner_) {
+    spdlog::info("process mode: {} slots, types [{}], kill grace {}", process_slots,
+                 absl::StrJoin(process_runner_->types(), ","),
+                 absl::FormatDuration(options_.kill_grace));
+  }
   return absl::OkStatus();
+}
+
+absl::Status Executor::StartProcessRunner() {
+  if (options_.process.commands.empty()) return absl::OkStatus();
+  if (options_.process.process_slots == 0) {
+    return absl::InvalidArgumentError("process_slots must be at least 1 with process task types");
+  }
+  for (const ProcessCommand& command : options_.process.commands) {
+    // Not fatal: the program may appear later (a mounted volume); its attempts fail meanwhile.
+    if (access(command.argv[0].c_str(), X_OK) != 0) {
+      spdlog::warn("process task type '{}': {} is not executable here ({}); its attempts "
+                   "will fail until it is", command.type, command.argv[0], std::strerror(errno));
+    }
+  }
+  process_metrics_ = std::make_unique<ProcessMetrics>(*metrics_registry_);
+  ProcessRunnerOptions options;
+  options.commands = options_.process.commands;
+  options.slots = options_.process.process_slots;
+  options.kill_grace = options_.kill_grace;
+  process_runner_ = std::make_unique<ProcessRunner>(std::move(options), *process_metrics_);
+  return absl::OkStatus();
+}
+
+Runner& Executor::RunnerFor(const std::string& type) {
+  // Only a type listed in the config runs as a process; anything else goes to the thread
+  // runner, which fails it if no handler has that name.
+  if (process_runner_ && process_runner_->Serves(type)) return *process_runner_;
+  return *runner_;
+}
+
+void Executor::CancelsRequested() {
+  if (process_runner_) process_runner_->CancelRequested();
 }
 
 Executor::~Executor() {
@@ -108,8 +167,10 @@ Executor::~Executor() {
     stopping_ = true;
     for (auto& [id, attempt] : running_) attempt->token.Cancel();
   }
+  CancelsRequested();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (link_) link_->Stop(absl::Seconds(1));
+  if (process_runner_) process_runner_->Shutdown();  // kills and reaps what still runs
   if (runner_) runner_->Shutdown();
   if (health_) health_->Shutdown(std::chrono::system_clock::now());
 }
@@ -143,6 +204,7 @@ void Executor::OnDisconnected(const std::string& reason) {
   ++epoch_;
   linked_ = false;
   for (auto& [id, attempt] : running_) attempt->token.Cancel();
+  CancelsRequested();
   if (draining_) {
     spdlog::info("link to scheduler closed ({})", reason);
   } else {
@@ -183,12 +245,13 @@ void Executor::OnWork(v1::SchedulerMessage& message) {
       }
     }
   }
+  if (!message.cancels().empty()) CancelsRequested();
   for (auto& attempt : rejected) {
     SendResult(*attempt, RunResult{RunOutcome::kCancelled, {}, "executor is draining", {}});
   }
   for (auto& attempt : accepted) {
     exec_metrics_->AttemptStarted();
-    runner_->Start(attempt, [this, attempt, epoch](RunResult r) {
+    RunnerFor(attempt->context.type).Start(attempt, [this, attempt, epoch](RunResult r) {
       Finished(attempt, epoch, std::move(r));
     });
   }
@@ -257,7 +320,12 @@ bool Executor::Drain() {
       spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
                    running_.size());
       for (auto& [id, attempt] : running_) attempt->token.Cancel();
-      clean = mu_.AwaitWithTimeout(absl::Condition(&idle), absl::Seconds(5));
+      CancelsRequested();
+      // Cancelled processes end within the kill grace (SIGTERM, then SIGKILL).
+      const absl::Duration bound =
+          process_runner_ ? std::max(absl::Seconds(5), options_.kill_grace + absl::Seconds(1))
+                          : absl::Seconds(5);
+      clean = mu_.AwaitWithTimeout(absl::Condition(&idle), bound);
     }
   }
   link_->Stop(absl::Seconds(5));  // sends the last results, then closes

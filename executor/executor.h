@@ -1,5 +1,6 @@
 // A running executor: links to the scheduler, announces its task types, queues and slots,
-// runs assigned attempts on its runner, streams results back, heartbeats, and drains on
+// runs assigned attempts on its runners (thread mode for the registry's handlers, process
+// mode for the config's commands), streams results back, heartbeats, and drains on
 // request. Also serves grpc.health.v1 ("" = alive; "ready" = linked and not draining)
 // and /metrics. The stock taskwire-executor binary and a user's own executor program
 // (with its own HandlerRegistry) both start one of these.
@@ -17,6 +18,7 @@
 #include "common/metrics_server.h"
 #include "executor/executor_metrics.h"
 #include "executor/handler_registry.h"
+#include "executor/process/process_config.h"
 #include "executor/runner.h"
 #include "executor/scheduler_link.h"
 
@@ -27,11 +29,19 @@ class Server;
 
 namespace taskwire::executor {
 
+class ProcessMetrics;
+class ProcessRunner;
+
 struct ExecutorOptions {
   std::string scheduler = "127.0.0.1:7070";
   std::string executor_id;                  // empty: hostname-pid
   std::vector<std::string> queues = {"default"};
   uint32_t thread_slots = 8;
+  // Process-mode task types and their slots (--config); none by default. The executor
+  // announces thread_slots + process_slots; each mode keeps its own bound locally.
+  ProcessConfig process;
+  // Between SIGTERM and SIGKILL when a process attempt times out or is cancelled.
+  absl::Duration kill_grace = absl::Seconds(5);
   std::string health_listen = "127.0.0.1:7071";  // empty: no health server
   std::string metrics_listen = "127.0.0.1:9465";  // empty: no metrics endpoint
   // How long a drain waits for running attempts before cancelling them.
@@ -71,13 +81,19 @@ class Executor {
   void SendResult(const Attempt& attempt, const RunResult& result);
   void HeartbeatLoop();
   void SetReady(bool ready);
+  absl::Status StartProcessRunner();
+  Runner& RunnerFor(const std::string& type);
+  // After cancelling tokens: the process runner watches pipes, not tokens.
+  void CancelsRequested();
 
   const ExecutorOptions options_;
   const HandlerRegistry& registry_;
   std::string id_;
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<ExecutorMetrics> exec_metrics_;
-  std::unique_ptr<Runner> runner_;
+  std::unique_ptr<Runner> runner_;  // thread mode
+  std::unique_ptr<ProcessMetrics> process_metrics_;
+  std::unique_ptr<ProcessRunner> process_runner_;  // null without process task types
   std::unique_ptr<SchedulerLink> link_;
   // The health server has no service of ours: an empty generic service puts it on the
   // callback API, which the default health service needs to answer.

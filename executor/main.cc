@@ -1,4 +1,5 @@
-// taskwire-executor: the stock executor. It runs the built-in task types on a thread pool;
+// taskwire-executor: the stock executor. It runs the built-in task types on a thread pool,
+// and the process task types of its --config file as subprocesses (docs/process-tasks.md);
 // a program of your own can do the same with its own HandlerRegistry (see README).
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "common/process_signals.h"
 #include "executor/builtin_tasks.h"
 #include "executor/executor.h"
+#include "executor/process/process_config.h"
 
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
@@ -17,12 +19,15 @@ int main(int argc, char** argv) {
   taskwire::LogOptions log{.service = "executor"};
   double drain_grace = absl::ToDoubleSeconds(options.drain_grace);
   double max_backoff = absl::ToDoubleSeconds(options.max_backoff);
+  double kill_grace = absl::ToDoubleSeconds(options.kill_grace);
   std::string ready_file;
+  std::string config_path;
 
   CLI::App app{"taskwire-executor: runs tasks that the scheduler assigns to it"};
   app.footer(
       "Every flag can also be set with the environment variable shown.\n"
       "Built-in task types: echo, sleep, fail, primes, sha256, http.get (docs/tasks.md).\n"
+      "Process task types come from --config (docs/process-tasks.md).\n"
       "Health (grpc.health.v1): service \"\" = alive, \"ready\" = linked and not draining.\n"
       "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
       "--drain-grace, hands the rest back to the scheduler, and exits 0.\n"
@@ -35,6 +40,13 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_QUEUES")->delimiter(',')->capture_default_str();
   app.add_option("--slots", options.thread_slots, "tasks run at once (thread pool size)")
       ->envname("TASKWIRE_SLOTS")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--config", config_path,
+                 "executor config file (text format): process task types and slots per mode")
+      ->envname("TASKWIRE_EXECUTOR_CONFIG");
+  app.add_option("--kill-grace", kill_grace,
+                 "seconds between SIGTERM and SIGKILL when a process task times out or is "
+                 "cancelled")
+      ->envname("TASKWIRE_KILL_GRACE")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--health-listen", options.health_listen,
                  "grpc.health.v1 address; empty disables it")
       ->envname("TASKWIRE_HEALTH_LISTEN")->capture_default_str();
@@ -59,6 +71,20 @@ int main(int argc, char** argv) {
   }
   options.drain_grace = absl::Seconds(drain_grace);
   options.max_backoff = absl::Seconds(max_backoff);
+  options.kill_grace = absl::Seconds(kill_grace);
+  if (!config_path.empty()) {
+    absl::StatusOr<taskwire::executor::ProcessConfig> config =
+        taskwire::executor::LoadProcessConfig(config_path);
+    if (!config.ok()) {
+      spdlog::critical("{}", config.status().message());
+      return 2;
+    }
+    // The file sets the thread slots unless --slots (or TASKWIRE_SLOTS) does.
+    if (config->thread_slots != 0 && app.count("--slots") == 0) {
+      options.thread_slots = config->thread_slots;
+    }
+    options.process = std::move(*config);
+  }
 
   taskwire::executor::HandlerRegistry registry;
   if (absl::Status s = taskwire::executor::RegisterBuiltinTasks(registry); !s.ok()) {
