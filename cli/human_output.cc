@@ -33,6 +33,18 @@ std::string JoinLabels(const google::protobuf::Map<std::string, std::string>& la
   return absl::StrJoin(sorted, ", ", absl::PairFormatter("="));
 }
 
+// "failed (exit 3)", "failed (signal 11)" for process tasks; the outcome alone otherwise.
+std::string AttemptOutcomeText(const v1::Attempt& attempt) {
+  std::string text(OutcomeName(attempt.outcome()));
+  if (!attempt.has_process()) return text;
+  if (attempt.process().term_signal() != 0) {
+    absl::StrAppend(&text, " (signal ", attempt.process().term_signal(), ")");
+  } else {
+    absl::StrAppend(&text, " (exit ", attempt.process().exit_code(), ")");
+  }
+  return text;
+}
+
 std::string AttemptRunTime(const v1::Attempt& attempt) {
   if (!attempt.has_assigned_at() || !attempt.has_finished_at()) return "-";
   return FormatShortDuration(FromProto(attempt.finished_at()) - FromProto(attempt.assigned_at()));
@@ -49,7 +61,7 @@ void PrintAttempts(std::ostream& out, const v1::Task& task) {
   for (const v1::Attempt& attempt : task.attempts()) {
     table.AddRow({absl::StrCat("#", attempt.number()),
                   attempt.executor_id().empty() ? "-" : attempt.executor_id(),
-                  std::string(OutcomeName(attempt.outcome())), AttemptRunTime(attempt),
+                  AttemptOutcomeText(attempt), AttemptRunTime(attempt),
                   attempt.error()});
   }
   table.Print(out);

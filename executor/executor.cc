@@ -247,7 +247,7 @@ void Executor::OnWork(v1::SchedulerMessage& message) {
   }
   if (!message.cancels().empty()) CancelsRequested();
   for (auto& attempt : rejected) {
-    SendResult(*attempt, RunResult{RunOutcome::kCancelled, {}, "executor is draining", {}});
+    SendResult(*attempt, RunResult::NotRun("executor is draining"));
   }
   for (auto& attempt : accepted) {
     exec_metrics_->AttemptStarted();
@@ -277,6 +277,10 @@ void Executor::SendResult(const Attempt& attempt, const RunResult& result) {
     r->set_output(result.output);
     r->set_error(result.error);
     taskwire::ToProto(result.run_time, r->mutable_run_time());
+    if (result.exit_code || result.term_signal != 0) {
+      r->mutable_process()->set_exit_code(result.exit_code.value_or(0));
+      r->mutable_process()->set_term_signal(result.term_signal);
+    }
   });
 }
 

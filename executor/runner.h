@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -15,10 +16,20 @@ namespace taskwire::executor {
 enum class RunOutcome { kSucceeded, kFailed, kCancelled, kTimedOut };
 
 struct RunResult {
+  // An attempt that never ran: the runner or the executor was stopping.
+  static RunResult NotRun(std::string why) {
+    RunResult r;
+    r.outcome = RunOutcome::kCancelled;
+    r.error = std::move(why);
+    return r;
+  }
+
   RunOutcome outcome = RunOutcome::kFailed;
   std::string output;
   std::string error;
   absl::Duration run_time = absl::ZeroDuration();
+  std::optional<int> exit_code;  // process tasks that exited
+  int term_signal = 0;           // process tasks ended by a signal
 };
 
 // One attempt in the executor: its context and the token that stops it.

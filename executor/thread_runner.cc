@@ -22,7 +22,7 @@ void ThreadRunner::Start(std::shared_ptr<Attempt> attempt, Done done) {
       return;
     }
   }
-  done(RunResult{RunOutcome::kCancelled, {}, "the runner is shut down", {}});
+  done(RunResult::NotRun("the runner is shut down"));
 }
 
 void ThreadRunner::Shutdown() {

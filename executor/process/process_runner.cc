@@ -319,6 +319,11 @@ RunResult ProcessRunner::IoLoop::Result(Running& r, absl::Time now) const {
                               ? absl::StrCat("killed by ", SignalName(status.signal),
                                              status.core_dumped ? ", core dumped" : "")
                               : absl::StrCat("exit code ", status.code);
+  if (status.signaled) {
+    result.term_signal = status.signal;
+  } else {
+    result.exit_code = status.code;
+  }
   const std::string& type = r.work.attempt->context.type;
   ProcessExit reason;
   if (r.stop_reason.has_value()) {
@@ -396,7 +401,7 @@ void ProcessRunner::Start(std::shared_ptr<Attempt> attempt, Done done) {
       return;
     }
   }
-  done(RunResult{RunOutcome::kCancelled, {}, "the runner is shut down", {}});
+  done(RunResult::NotRun("the runner is shut down"));
 }
 
 void ProcessRunner::CancelRequested() { Wake(); }

@@ -553,6 +553,8 @@ void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effec
     metrics_->RunningChanged(-1);
     metrics_->RunTime(task.spec->type, absl::ToDoubleSeconds(result.run_time));
   }
+  task.attempts.back().exit_code = result.exit_code;
+  task.attempts.back().term_signal = result.term_signal;
   switch (result.outcome) {
     case AttemptOutcome::kSucceeded:
       FinishAttempt(task, result.outcome, {});

@@ -83,6 +83,8 @@ struct AttemptResult {
   std::string output;
   std::string error;
   absl::Duration run_time = absl::ZeroDuration();
+  std::optional<int32_t> exit_code;  // process tasks
+  int32_t term_signal = 0;
 };
 
 struct TaskView {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <utility>
@@ -56,6 +57,8 @@ struct AttemptRecord {
   absl::Time finished_at = absl::InfinitePast();  // InfinitePast while running
   AttemptOutcome outcome = AttemptOutcome::kRunning;
   std::string error;
+  std::optional<int32_t> exit_code;  // process tasks
+  int32_t term_signal = 0;           // process tasks ended by a signal
 };
 
 struct TaskRecord {

@@ -183,9 +183,17 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       std::vector<AttemptResult> results;
       results.reserve(in_.results_size());
       for (v1::AttemptResult& r : *in_.mutable_results()) {
-        results.push_back(AttemptResult{std::move(*r.mutable_task_id()), r.attempt(),
-                                        FromProto(r.outcome()), std::move(*r.mutable_output()),
-                                        std::move(*r.mutable_error()), taskwire::FromProto(r.run_time())});
+        AttemptResult& result = results.emplace_back();
+        result.task_id = std::move(*r.mutable_task_id());
+        result.attempt = r.attempt();
+        result.outcome = FromProto(r.outcome());
+        result.output = std::move(*r.mutable_output());
+        result.error = std::move(*r.mutable_error());
+        result.run_time = taskwire::FromProto(r.run_time());
+        if (r.has_process()) {
+          if (r.process().term_signal() == 0) result.exit_code = r.process().exit_code();
+          result.term_signal = r.process().term_signal();
+        }
       }
       core_.OnResults(*session, std::move(results));
     }

@@ -93,6 +93,10 @@ void ToProto(const TaskRecord& record, bool with_data, v1::Task* out) {
     }
     attempt->set_outcome(ToProto(a.outcome));
     attempt->set_error(a.error);
+    if (a.exit_code || a.term_signal != 0) {
+      attempt->mutable_process()->set_exit_code(a.exit_code.value_or(0));
+      attempt->mutable_process()->set_term_signal(a.term_signal);
+    }
   }
 }
 

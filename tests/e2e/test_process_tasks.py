@@ -127,6 +127,7 @@ class ProcessTasksTest(harness.LoggedTestCase):
         self.assertEqual(task['state'], 'TASK_STATE_FAILED', result)
         self.assertIn('SIGSEGV', task['error'], result)
         self.assertIn('about to crash', task['error'], result)
+        self.assertEqual(task['attempts'][-1]['process']['term_signal'], 11, result)  # SIGSEGV
 
         result, task = self.submit_wait('py.upper', 'still serving')
         self.assertEqual(result.returncode, 0, result)

@@ -207,6 +207,7 @@ TEST_F(ProcessRunnerTest, PayloadGoesToStdinAndStdoutIsTheResult) {
   RunResult r = Run("cat", "hello, process");
   EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << r.error;
   EXPECT_EQ(r.output, "hello, process");
+  EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(ExitCount("ok"), 1);
 }
 
@@ -215,6 +216,8 @@ TEST_F(ProcessRunnerTest, ANonZeroExitFailsWithTheCodeAndStderrTail) {
   RunResult r = Run("exit3");
   EXPECT_EQ(r.outcome, RunOutcome::kFailed);
   EXPECT_THAT(r.error, StartsWith("the process ended with exit code 3"));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.term_signal, 0);
   EXPECT_THAT(r.error, HasSubstr("bad input on line 7"));
   EXPECT_EQ(ExitCount("nonzero"), 1);
   ExpectStillServes();
@@ -237,6 +240,8 @@ TEST_F(ProcessRunnerTest, ASegfaultFailsTheAttemptNotTheExecutor) {
   RunResult r = Run("segv");
   EXPECT_EQ(r.outcome, RunOutcome::kFailed);
   EXPECT_THAT(r.error, StartsWith("the process was killed by SIGSEGV (Segmentation fault)"));
+  EXPECT_EQ(r.term_signal, SIGSEGV);
+  EXPECT_FALSE(r.exit_code.has_value());
   EXPECT_EQ(ExitCount("signal"), 1);
   ExpectStillServes();
 }
