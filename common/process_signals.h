@@ -10,6 +10,11 @@
 namespace taskwire {
 
 void BlockShutdownSignals();
+
+// Debian's Abseil checks every mutex acquisition for lock-order cycles, which costs a
+// global lock and a graph update per Lock (a third of the scheduler's CPU per task).
+// Services turn it off; tests keep it on.
+void DisableMutexDeadlockDetection();
 // Blocks until SIGINT or SIGTERM; returns the signal number.
 int WaitForShutdownSignal();
 

@@ -31,6 +31,7 @@ absl::StatusOr<std::string> WordCount(const taskwire::executor::TaskContext& tas
 
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
+  taskwire::DisableMutexDeadlockDetection();
   taskwire::executor::ExecutorOptions options;
   options.health_listen = "";
   options.metrics_listen = "";

@@ -15,6 +15,7 @@
 
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
+  taskwire::DisableMutexDeadlockDetection();
   taskwire::executor::ExecutorOptions options;
   taskwire::LogOptions log{.service = "executor"};
   double drain_grace = absl::ToDoubleSeconds(options.drain_grace);

@@ -16,6 +16,7 @@ absl::Duration Seconds(double s) { return absl::Seconds(s); }
 
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
+  taskwire::DisableMutexDeadlockDetection();
   taskwire::scheduler::SchedulerServerOptions options;
   taskwire::LogOptions log{.service = "scheduler"};
   double executor_timeout = absl::ToDoubleSeconds(options.core.executor_timeout);
