@@ -94,6 +94,8 @@ void ProcessRunner::IoLoop::Run() {
     for (auto& r : running_) Supervise(*r, now);
     FinishReaped(now);
     if (stopping_ && running_.empty()) return;
+    // A slot that just freed starts the next queued attempt before any waiting.
+    if (!queue_.empty() && running_.size() < runner_.options_.slots) continue;
     PollOnce(now);
   }
 }

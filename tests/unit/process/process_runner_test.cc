@@ -414,6 +414,22 @@ TEST_F(ProcessRunnerTest, AnUnlistedTypeIsNeverRun) {
 
 // 200 attempts arrive at once for 8 slots: each must run exactly once with its own
 // payload, none lost, none mixed up.
+// Regression: with one slot, the attempt queued behind a finished one used to wait for an
+// event that never came (the I/O thread polled with nothing running).
+TEST_F(ProcessRunnerTest, AFreedSlotStartsTheNextQueuedAttemptAtOnce) {
+  MakeRunner({}, 1);
+  std::vector<std::unique_ptr<ResultBox>> boxes;
+  for (int i = 0; i < 3; ++i) {
+    boxes.push_back(std::make_unique<ResultBox>());
+    runner_->Start(NewAttempt("cat", absl::StrCat("queued-", i)), boxes.back()->Done());
+  }
+  for (int i = 0; i < 3; ++i) {
+    std::optional<RunResult> r = boxes[i]->Await(kBound);
+    ASSERT_TRUE(r.has_value()) << "attempt " << i << " never ran";
+    EXPECT_EQ(r->output, absl::StrCat("queued-", i));
+  }
+}
+
 TEST_F(ProcessRunnerTest, TwoHundredShortProcessesOnEightSlotsAllSucceed) {
   MakeRunner({}, 8);
   constexpr int kTasks = 200;
