@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
 #include "executor/builtin_tasks.h"
@@ -61,9 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file,
                  "write {\"health\":ADDR,\"metrics\":ADDR} here once started")
       ->envname("TASKWIRE_READY_FILE");
-  app.add_option("--log-level", log.level, "trace, debug, info, warn, error")
-      ->envname("TASKWIRE_LOG_LEVEL")->capture_default_str();
-  app.add_flag("--log-json", log.json, "one JSON object per log line")->envname("TASKWIRE_LOG_JSON");
+  taskwire::AddLogFlags(app, log);
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {

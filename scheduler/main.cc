@@ -4,15 +4,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
 #include "scheduler/scheduler_server.h"
-
-namespace {
-
-absl::Duration Seconds(double s) { return absl::Seconds(s); }
-
-}  // namespace
 
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
@@ -54,9 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file,
                  "write {\"grpc\":ADDR,\"metrics\":ADDR} here once serving")
       ->envname("TASKWIRE_READY_FILE");
-  app.add_option("--log-level", log.level, "trace, debug, info, warn, error")
-      ->envname("TASKWIRE_LOG_LEVEL")->capture_default_str();
-  app.add_flag("--log-json", log.json, "one JSON object per log line")->envname("TASKWIRE_LOG_JSON");
+  taskwire::AddLogFlags(app, log);
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {
@@ -67,8 +60,8 @@ int main(int argc, char** argv) {
     std::cerr << "taskwire-scheduler: --heartbeat-interval must be below --executor-timeout\n";
     return 2;
   }
-  options.core.executor_timeout = Seconds(executor_timeout);
-  options.core.heartbeat_interval = Seconds(heartbeat);
+  options.core.executor_timeout = absl::Seconds(executor_timeout);
+  options.core.heartbeat_interval = absl::Seconds(heartbeat);
 
   auto server = taskwire::scheduler::SchedulerServer::Start(options);
   if (!server.ok()) {

@@ -46,7 +46,8 @@ await_file "$RUN_DIR/scheduler.json" scheduler
 
 for n in 1 2; do
   "$BIN/executor/taskwire-executor" --scheduler "127.0.0.1:$GRPC_PORT" --id "executor-$n" \
-    --slots 4 --health-listen "127.0.0.1:$((GRPC_PORT + n))" \
+    --slots 4 --config deploy/executor/process-tasks.textproto \
+    --health-listen "127.0.0.1:$((GRPC_PORT + n))" \
     --metrics-listen "127.0.0.1:$((METRICS_PORT + n))" --ready-file "$RUN_DIR/executor-$n.json" \
     2>"$RUN_DIR/executor-$n.log" &
   pids+=($!)
@@ -73,6 +74,8 @@ demo sha256 --payload hello
 demo echo --payload "taskwire says hi"
 demo primes --payload 2000000
 demo sleep --payload 300
+demo wc --payload "a process task: the payload is its stdin"
+demo py.upper --payload "python3 in a subprocess"
 echo
 echo "\$ taskwire submit http.get --payload http://127.0.0.1:$METRICS_PORT/metrics --wait   (first lines)"
 tw submit http.get --payload "http://127.0.0.1:$METRICS_PORT/metrics" --wait | head -n 16 || true
