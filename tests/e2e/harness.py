@@ -550,3 +550,31 @@ class LoggedTestCase(unittest.TestCase):
 
     def show_logs_of(self, cluster):
         self._log_sources.append((cluster, cluster.log_marks()))
+
+
+class SharedClusterTestCase(LoggedTestCase):
+    """Tests that share one cluster, started once per class by start_cluster()."""
+
+    cluster = None
+    watcher = None
+
+    @classmethod
+    def start_cluster(cls, label, start, watch=False):
+        """Makes the class's cluster, runs start(cluster) to start its processes, and opens
+        a synced EventWatcher if `watch`; on a failure it prints the cluster's logs."""
+        cluster = Cluster(label)
+        cls.cluster = cluster
+        cls.addClassCleanup(cluster.remove)
+        cls.addClassCleanup(cluster.close)
+        try:
+            start(cluster)
+            if watch:
+                cls.watcher = EventWatcher(cluster)
+                cls.addClassCleanup(cls.watcher.close)
+                cls.watcher.sync()
+        except Exception:
+            sys.stderr.write(cluster.logs())
+            raise
+
+    def setUp(self):
+        self.show_logs_of(self.cluster)

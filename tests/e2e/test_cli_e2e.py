@@ -37,29 +37,14 @@ def output_of(task_json):
     return base64.b64decode(task_json.get('output', '')).decode()
 
 
-class SharedClusterTest(harness.LoggedTestCase):
-    cluster = None
-    watcher = None
-
+class SharedClusterTest(harness.SharedClusterTestCase):
     @classmethod
     def setUpClass(cls):
-        cluster = harness.Cluster('cli')
-        cls.cluster = cluster
-        cls.addClassCleanup(cluster.remove)
-        cls.addClassCleanup(cluster.close)
-        try:
+        def start(cluster):
             cluster.start_scheduler()
             cluster.start_executor('exec-a', slots=1, queues=('default', 'solo'))
             cluster.start_executor('exec-b', slots=4, queues=('default', 'q-watch'))
-            cls.watcher = harness.EventWatcher(cluster)
-            cls.addClassCleanup(cls.watcher.close)
-            cls.watcher.sync()
-        except Exception:
-            sys.stderr.write(cluster.logs())
-            raise
-
-    def setUp(self):
-        self.show_logs_of(self.cluster)
+        cls.start_cluster('cli', start, watch=True)
 
     def cli(self, *args, **kwargs):
         return self.cluster.cli(*args, **kwargs)

@@ -70,29 +70,14 @@ def write_config(directory):
     return path
 
 
-class ProcessTasksTest(harness.LoggedTestCase):
-    cluster = None
-    watcher = None
-
+class ProcessTasksTest(harness.SharedClusterTestCase):
     @classmethod
     def setUpClass(cls):
-        cluster = harness.Cluster('process')
-        cls.cluster = cluster
-        cls.addClassCleanup(cluster.remove)
-        cls.addClassCleanup(cluster.close)
-        try:
+        def start(cluster):
             cluster.start_scheduler()
             cluster.start_executor('proc', slots=2, extra_args=(
                 '--config', write_config(cluster.dir), '--kill-grace', '1'))
-            cls.watcher = harness.EventWatcher(cluster)
-            cls.addClassCleanup(cls.watcher.close)
-            cls.watcher.sync()
-        except Exception:
-            sys.stderr.write(cluster.logs())
-            raise
-
-    def setUp(self):
-        self.show_logs_of(self.cluster)
+        cls.start_cluster('process', start, watch=True)
 
     def submit_wait(self, task_type, payload):
         result = self.cluster.cli('--json', 'submit', task_type, '--payload', payload, '--wait',

@@ -66,26 +66,16 @@ class TaskwireClient:
         return self.stub.ListTasks(scheduler_pb2.ListTasksRequest(**filters), timeout=RPC_TIMEOUT)
 
 
-class PythonClientTest(harness.LoggedTestCase):
-    cluster = None
+class PythonClientTest(harness.SharedClusterTestCase):
     client = None
 
     @classmethod
     def setUpClass(cls):
-        cluster = harness.Cluster('python-client')
-        cls.cluster = cluster
-        cls.addClassCleanup(cluster.remove)
-        cls.addClassCleanup(cluster.close)
-        try:
+        def start(cluster):
             cluster.start_scheduler()
             cluster.start_executor('py-exec', slots=4)
-        except Exception:
-            sys.stderr.write(cluster.logs())
-            raise
-        cls.client = TaskwireClient(cluster.stub)
-
-    def setUp(self):
-        self.show_logs_of(self.cluster)
+        cls.start_cluster('python-client', start)
+        cls.client = TaskwireClient(cls.cluster.stub)
 
     def assertRpcError(self, code, call, *args, message_contains=None):
         with self.assertRaises(grpc.RpcError) as caught:
