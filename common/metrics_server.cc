@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "common/process_collector.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 
@@ -23,14 +24,18 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer->RegisterCollectable(registry);
+  auto process = std::make_shared<ProcessCollector>();
+  exposer->RegisterCollectable(process);
   const auto ports = exposer->GetListeningPorts();
   const std::string bound =
       absl::StrCat(address.substr(0, colon), ":", ports.empty() ? 0 : ports.front());
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), bound));
+  return std::unique_ptr<MetricsServer>(
+      new MetricsServer(std::move(process), std::move(exposer), bound));
 }
 
-MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::string address)
-    : exposer_(std::move(exposer)), address_(std::move(address)) {}
+MetricsServer::MetricsServer(std::shared_ptr<ProcessCollector> process,
+                             std::unique_ptr<prometheus::Exposer> exposer, std::string address)
+    : process_(std::move(process)), exposer_(std::move(exposer)), address_(std::move(address)) {}
 
 MetricsServer::~MetricsServer() = default;
 

@@ -1,4 +1,5 @@
-// Serves a prometheus-cpp registry at /metrics on its own HTTP port.
+// Serves a prometheus-cpp registry at /metrics on its own HTTP port, together with the
+// process_* metrics (CPU, memory, fds) of common/process_collector.h.
 #ifndef TASKWIRE_COMMON_METRICS_SERVER_H_
 #define TASKWIRE_COMMON_METRICS_SERVER_H_
 
@@ -14,6 +15,8 @@ class Registry;
 
 namespace taskwire {
 
+class ProcessCollector;
+
 class MetricsServer {
  public:
   // `address` is host:port; port 0 picks a free one. Fails if it cannot bind.
@@ -25,7 +28,10 @@ class MetricsServer {
   const std::string& address() const { return address_; }
 
  private:
-  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::string address);
+  MetricsServer(std::shared_ptr<ProcessCollector> process,
+                std::unique_ptr<prometheus::Exposer> exposer, std::string address);
+  // Declared before the exposer, which holds only a weak_ptr to it: destroyed after it.
+  std::shared_ptr<ProcessCollector> process_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string address_;
 };

@@ -2,6 +2,10 @@
 
 #include "common/duration_buckets.h"
 
+#ifndef TASKWIRE_VERSION
+#define TASKWIRE_VERSION "unknown"
+#endif
+
 namespace taskwire::executor {
 namespace {
 
@@ -18,7 +22,12 @@ const char* OutcomeLabel(RunOutcome o) {
 }  // namespace
 
 ExecutorMetrics::ExecutorMetrics(prometheus::Registry& registry, uint32_t slots)
-    : attempts_(prometheus::BuildCounter()
+    : started_(prometheus::BuildCounter()
+                   .Name("taskwire_executor_attempts_started_total")
+                   .Help("Attempts this executor accepted and started (celery_task_received)")
+                   .Register(registry)
+                   .Add({})),
+      attempts_(prometheus::BuildCounter()
                     .Name("taskwire_executor_attempts_total")
                     .Help("Attempts this executor finished, by task type and outcome")
                     .Register(registry)),
@@ -47,9 +56,17 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& registry, uint32_t slots)
                       .Register(registry)
                       .Add({})) {
   slots_free_.Set(slots);
+  // Constant 1; the label tells which version runs where during a rolling upgrade.
+  prometheus::BuildGauge()
+      .Name("taskwire_executor_build_info")
+      .Help("Always 1; the version label is the executor's build")
+      .Register(registry)
+      .Add({{"version", TASKWIRE_VERSION}})
+      .Set(1);
 }
 
 void ExecutorMetrics::AttemptStarted() {
+  started_.Increment();
   slots_free_.Decrement();
   slots_used_.Increment();
 }

@@ -1,4 +1,6 @@
-// The executor's Prometheus metrics (docs/metrics.md). Thread-safe.
+// The executor's Prometheus metrics (docs/metrics.md): attempts started and finished, run
+// time, slots, the link to the scheduler, and build info. The process_* metrics (CPU,
+// memory, fds) come from MetricsServer. Thread-safe.
 #ifndef TASKWIRE_EXECUTOR_EXECUTOR_METRICS_H_
 #define TASKWIRE_EXECUTOR_EXECUTOR_METRICS_H_
 
@@ -23,6 +25,7 @@ class ExecutorMetrics {
   void Reconnect() { reconnects_.Increment(); }
 
  private:
+  prometheus::Counter& started_;
   prometheus::Family<prometheus::Counter>& attempts_;
   prometheus::Family<prometheus::Histogram>& run_time_;
   prometheus::Gauge& slots_free_;
