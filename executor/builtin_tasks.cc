@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/strip.h"
 
 namespace taskwire::executor {
 namespace {
@@ -17,14 +18,72 @@ absl::StatusOr<int64_t> ParseNumber(const std::string& payload, int64_t min, int
                                     absl::string_view what) {
   int64_t n = 0;
   if (!absl::SimpleAtoi(payload, &n) || n < min || n > max) {
-    return absl::InvalidArgumentError(
+    return NotRetryable(absl::InvalidArgumentError(
         absl::StrCat("payload must be ", what, " in [", min, ", ", max, "], got '",
-                     payload.substr(0, 32), "'"));
+                     payload.substr(0, 32), "'")));
   }
   return n;
 }
 
-absl::StatusOr<std::string> Echo(const TaskContext& ctx) { return ctx.payload; }
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is not one.
+size_t Utf8SequenceLength(absl::string_view s) {
+  const auto c = static_cast<unsigned char>(s[0]);
+  size_t len;
+  uint32_t min;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() < len) return 0;
+  uint32_t cp = c & (0x7F >> len);
+  for (size_t i = 1; i < len; ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+}  // namespace
+
+void AppendJsonString(absl::string_view bytes, std::string* out) {
+  out->push_back('"');
+  while (!bytes.empty()) {
+    const auto c = static_cast<unsigned char>(bytes[0]);
+    const size_t len = Utf8SequenceLength(bytes);
+    if (len > 1) {
+      out->append(bytes.data(), len);
+      bytes.remove_prefix(len);
+      continue;
+    }
+    bytes.remove_prefix(1);
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (len == 0 || c < 0x20 || c == 0x7F) {
+          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+namespace {
+
+absl::StatusOr<std::string> Echo(const TaskContext& ctx) { return ctx.input(); }
 
 absl::StatusOr<std::string> Sleep(const TaskContext& ctx) {
   absl::StatusOr<int64_t> ms = ParseNumber(ctx.payload, 0, 86'400'000, "milliseconds");
@@ -35,14 +94,48 @@ absl::StatusOr<std::string> Sleep(const TaskContext& ctx) {
   return absl::StrCat("slept ", *ms, " ms");
 }
 
+// Directives in the payload (not input(): upstream results never change how it fails).
 absl::StatusOr<std::string> Fail(const TaskContext& ctx) {
+  absl::string_view payload = ctx.payload;
+  if (absl::ConsumePrefix(&payload, "permanent:")) {
+    return NotRetryable(absl::UnknownError(payload.empty() ? "failed on purpose, permanently"
+                                                           : std::string(payload)));
+  }
+  if (absl::ConsumePrefix(&payload, "flaky:")) {
+    const size_t colon = payload.find(':');
+    const absl::string_view count = payload.substr(0, colon);
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(count, &n) || n < 0 || n > 1'000'000) {
+      return NotRetryable(absl::InvalidArgumentError(absl::StrCat(
+          "fail: 'flaky:N[:OUTPUT]' needs N in [0, 1000000], got '", count.substr(0, 32), "'")));
+    }
+    if (ctx.attempt <= static_cast<uint64_t>(n)) {
+      return absl::UnavailableError(
+          absl::StrCat("flaky: attempt ", ctx.attempt, " of the first ", n, " fails"));
+    }
+    if (colon != absl::string_view::npos) return std::string(payload.substr(colon + 1));
+    return absl::StrCat("succeeded on attempt ", ctx.attempt);
+  }
   return absl::UnknownError(ctx.payload.empty() ? "failed on purpose" : ctx.payload);
+}
+
+// The upstream results as a JSON array of strings, in order. Valid UTF-8 stays as text
+// (with JSON escapes); a byte that is not part of valid UTF-8 appears as \u00XX, its
+// Latin-1 code point.
+absl::StatusOr<std::string> Collect(const TaskContext& ctx) {
+  std::string out = "[";
+  for (size_t i = 0; i < ctx.upstream_results.size(); ++i) {
+    if (i > 0) out += ",";
+    AppendJsonString(ctx.upstream_results[i], &out);
+  }
+  out += "]";
+  return out;
 }
 
 // Segmented sieve of Eratosthenes: memory stays at one segment whatever N is, and the
 // cancel token is checked between segments.
 absl::StatusOr<std::string> Primes(const TaskContext& ctx) {
-  absl::StatusOr<int64_t> parsed = ParseNumber(ctx.payload, 0, 4'000'000'000, "N");
+  absl::StatusOr<int64_t> parsed = ParseNumber(ctx.input(), 0, 4'000'000'000, "N");
   if (!parsed.ok()) return parsed.status();
   const int64_t n = *parsed;
   if (n <= 2) return std::string("0");
@@ -71,9 +164,10 @@ absl::StatusOr<std::string> Primes(const TaskContext& ctx) {
 }
 
 absl::StatusOr<std::string> Sha256(const TaskContext& ctx) {
+  const std::string input = ctx.input();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(ctx.payload.data(), ctx.payload.size(), digest, &len, EVP_sha256(), nullptr) !=
+  if (EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha256(), nullptr) !=
       1) {
     return absl::InternalError("OpenSSL SHA-256 failed");
   }
@@ -104,14 +198,15 @@ int OnHttpProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
-  if (!(ctx.payload.starts_with("http://") || ctx.payload.starts_with("https://"))) {
-    return absl::InvalidArgumentError("payload must be an http:// or https:// URL");
+  const std::string url = ctx.input();
+  if (!(url.starts_with("http://") || url.starts_with("https://"))) {
+    return NotRetryable(absl::InvalidArgumentError("payload must be an http:// or https:// URL"));
   }
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return absl::InternalError("curl_easy_init failed");
   HttpFetch fetch{ctx.token, {}, 0};
   char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, ctx.payload.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
@@ -128,7 +223,7 @@ absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
   if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("http.get interrupted");
   if (rc != CURLE_OK) {
     return absl::UnavailableError(
-        absl::StrCat("GET ", ctx.payload, ": ", error[0] ? error : curl_easy_strerror(rc)));
+        absl::StrCat("GET ", url, ": ", error[0] ? error : curl_easy_strerror(rc)));
   }
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
@@ -141,7 +236,8 @@ absl::Status RegisterBuiltinTasks(HandlerRegistry& registry) {
   curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread uses libcurl
   for (auto& [name, handler] : std::vector<std::pair<std::string, Handler>>{
            {"echo", Echo}, {"sleep", Sleep}, {"fail", Fail},
-           {"primes", Primes}, {"sha256", Sha256}, {"http.get", HttpGet}}) {
+           {"primes", Primes}, {"sha256", Sha256}, {"http.get", HttpGet},
+           {"collect", Collect}}) {
     if (absl::Status s = registry.Register(name, std::move(handler)); !s.ok()) return s;
   }
   return absl::OkStatus();

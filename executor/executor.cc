@@ -24,6 +24,11 @@ namespace {
 
 constexpr char kReadyService[] = "ready";
 
+// Bounds of the results kept while disconnected: enough for every slot's results over a
+// long outage, small beside the executor's own memory.
+constexpr size_t kMaxUnsentResults = 10'000;
+constexpr size_t kMaxUnsentBytes = 64 << 20;
+
 v1::AttemptOutcome ToProto(RunOutcome o) {
   switch (o) {
     case RunOutcome::kSucceeded: return v1::ATTEMPT_OUTCOME_SUCCEEDED;
@@ -113,7 +118,8 @@ absl::Status Executor::Init() {
   }
   link_ = std::make_unique<SchedulerLink>(
       std::move(link),
-      LinkCallbacks{[this](const v1::Welcome& w) { OnWelcome(w); },
+      LinkCallbacks{[this](v1::Hello& h) { OnHello(h); },
+                    [this](const v1::Welcome& w) { OnWelcome(w); },
                     [this](v1::SchedulerMessage& m) { OnWork(m); },
                     [this](const std::string& reason) { OnDisconnected(reason); }});
   link_->Start();
@@ -165,7 +171,7 @@ Executor::~Executor() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    for (auto& [id, attempt] : running_) attempt->token.Cancel();
+    for (auto& [key, attempt] : running_) attempt->token.Cancel();
   }
   CancelsRequested();
   if (heartbeat_.joinable()) heartbeat_.join();
@@ -179,11 +185,23 @@ void Executor::SetReady(bool ready) {
   if (health_) health_->GetHealthCheckService()->SetServingStatus(kReadyService, ready);
 }
 
+void Executor::OnHello(v1::Hello& hello) {
+  absl::MutexLock lock(&mu_);
+  auto add = [&hello](const std::string& task_id, uint32_t attempt) {
+    v1::AttemptRef* ref = hello.add_running();
+    ref->set_task_id(task_id);
+    ref->set_attempt(attempt);
+  };
+  for (const auto& [key, attempt] : running_) add(key.first, key.second);
+  // Finished but not reported: listed too, so that the scheduler keeps the attempt current
+  // until its result arrives after the Welcome.
+  for (const v1::AttemptResult& r : unsent_) add(r.task_id(), r.attempt());
+}
+
 void Executor::OnWelcome(const v1::Welcome& welcome) {
   bool draining;
   {
     absl::MutexLock lock(&mu_);
-    ++epoch_;
     linked_ = true;
     if (welcome.has_heartbeat_interval()) {
       heartbeat_interval_ = std::max(absl::Milliseconds(10), FromProto(welcome.heartbeat_interval()));
@@ -193,23 +211,22 @@ void Executor::OnWelcome(const v1::Welcome& welcome) {
   exec_metrics_->Connected(true);
   SetReady(!draining);
   spdlog::info("linked to scheduler {} as {}", options_.scheduler, welcome.executor_id());
+  FlushUnsent();
 }
 
 void Executor::OnDisconnected(const std::string& reason) {
   exec_metrics_->Connected(false);
   exec_metrics_->Reconnect();
   SetReady(false);
-  // The scheduler has requeued everything this session ran: stop it here.
+  // Running attempts go on: the next Hello lists them, and their results wait for the
+  // next Welcome. The scheduler cancels those it no longer counts as current.
   absl::MutexLock lock(&mu_);
-  ++epoch_;
   linked_ = false;
-  for (auto& [id, attempt] : running_) attempt->token.Cancel();
-  CancelsRequested();
   if (draining_) {
     spdlog::info("link to scheduler closed ({})", reason);
   } else {
-    spdlog::warn("link to scheduler lost ({}); cancelled {} running attempts", reason,
-                 running_.size());
+    spdlog::warn("link to scheduler lost ({}); {} running attempts go on, their results wait "
+                 "for the next connection", reason, running_.size());
   }
 }
 
@@ -221,28 +238,30 @@ bool Executor::WaitUntilLinked(absl::Duration timeout) {
 void Executor::OnWork(v1::SchedulerMessage& message) {
   std::vector<std::shared_ptr<Attempt>> rejected;
   std::vector<std::shared_ptr<Attempt>> accepted;
-  uint64_t epoch;
   {
     absl::MutexLock lock(&mu_);
-    epoch = epoch_;
     for (v1::Assignment& a : *message.mutable_assignments()) {
       const absl::Duration timeout = FromProto(a.timeout());
       auto attempt = std::make_shared<Attempt>(
           std::move(*a.mutable_task_id()), a.attempt(), std::move(*a.mutable_type()),
           std::move(*a.mutable_payload()),
-          timeout > absl::ZeroDuration() ? absl::Now() + timeout : absl::InfiniteFuture());
+          timeout > absl::ZeroDuration() ? absl::Now() + timeout : absl::InfiniteFuture(),
+          std::vector<std::string>(std::make_move_iterator(a.mutable_upstream_results()->begin()),
+                                   std::make_move_iterator(a.mutable_upstream_results()->end())));
       if (draining_) {
         rejected.push_back(std::move(attempt));
         continue;
       }
-      running_[attempt->context.task_id] = attempt;
+      // The same attempt assigned twice (a scheduler that lost track): run it once.
+      if (!running_.emplace(AttemptKey(attempt->context.task_id, attempt->context.attempt), attempt)
+               .second) {
+        continue;
+      }
       accepted.push_back(std::move(attempt));
     }
     for (const v1::AttemptRef& c : message.cancels()) {
-      auto it = running_.find(c.task_id());
-      if (it != running_.end() && it->second->context.attempt == c.attempt()) {
-        it->second->token.Cancel();
-      }
+      auto it = running_.find(AttemptKey(c.task_id(), c.attempt()));
+      if (it != running_.end()) it->second->token.Cancel();
     }
   }
   if (!message.cancels().empty()) CancelsRequested();
@@ -251,37 +270,84 @@ void Executor::OnWork(v1::SchedulerMessage& message) {
   }
   for (auto& attempt : accepted) {
     exec_metrics_->AttemptStarted();
-    RunnerFor(attempt->context.type).Start(attempt, [this, attempt, epoch](RunResult r) {
-      Finished(attempt, epoch, std::move(r));
+    RunnerFor(attempt->context.type).Start(attempt, [this, attempt](RunResult r) {
+      Finished(attempt, std::move(r));
     });
   }
 }
 
-void Executor::Finished(const std::shared_ptr<Attempt>& attempt, uint64_t epoch, RunResult result) {
+void Executor::Finished(const std::shared_ptr<Attempt>& attempt, RunResult result) {
   exec_metrics_->AttemptFinished(attempt->context.type, result.outcome, result.run_time);
   {
     absl::MutexLock lock(&mu_);
-    auto it = running_.find(attempt->context.task_id);
+    auto it = running_.find(AttemptKey(attempt->context.task_id, attempt->context.attempt));
     if (it != running_.end() && it->second == attempt) running_.erase(it);
-    if (epoch != epoch_) return;  // that session is gone; the task runs elsewhere
   }
   SendResult(*attempt, result);
 }
 
 void Executor::SendResult(const Attempt& attempt, const RunResult& result) {
-  link_->Send([&](v1::ExecutorMessage& m) {
-    v1::AttemptResult* r = m.add_results();
-    r->set_task_id(attempt.context.task_id);
-    r->set_attempt(attempt.context.attempt);
-    r->set_outcome(ToProto(result.outcome));
-    r->set_output(result.output);
-    r->set_error(result.error);
-    taskwire::ToProto(result.run_time, r->mutable_run_time());
-    if (result.exit_code || result.term_signal != 0) {
-      r->mutable_process()->set_exit_code(result.exit_code.value_or(0));
-      r->mutable_process()->set_term_signal(result.term_signal);
+  v1::AttemptResult r;
+  r.set_task_id(attempt.context.task_id);
+  r.set_attempt(attempt.context.attempt);
+  r.set_outcome(ToProto(result.outcome));
+  r.set_output(result.output);
+  r.set_error(result.error);
+  r.set_not_retryable(result.not_retryable && result.outcome == RunOutcome::kFailed);
+  taskwire::ToProto(result.run_time, r.mutable_run_time());
+  if (result.exit_code || result.term_signal != 0) {
+    r.mutable_process()->set_exit_code(result.exit_code.value_or(0));
+    r.mutable_process()->set_term_signal(result.term_signal);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!linked_) {
+      KeepUnsentLocked(std::move(r));
+      return;
     }
+  }
+  if (link_->Send([&r](v1::ExecutorMessage& m) { m.add_results()->Swap(&r); })) return;
+  {
+    absl::MutexLock lock(&mu_);
+    KeepUnsentLocked(std::move(r));
+  }
+  FlushUnsent();  // in case a Welcome came in between
+}
+
+void Executor::KeepUnsentLocked(v1::AttemptResult result) {
+  unsent_bytes_ += result.ByteSizeLong();
+  unsent_.push_back(std::move(result));
+  while (unsent_.size() > kMaxUnsentResults || unsent_bytes_ > kMaxUnsentBytes) {
+    spdlog::warn("dropping the unsent result of task {} attempt {}: more than {} results or "
+                 "{} bytes wait for the link (the scheduler will count the attempt lost)",
+                 unsent_.front().task_id(), unsent_.front().attempt(), kMaxUnsentResults,
+                 kMaxUnsentBytes);
+    unsent_bytes_ -= unsent_.front().ByteSizeLong();
+    unsent_.pop_front();
+  }
+}
+
+void Executor::FlushUnsent() {
+  std::deque<v1::AttemptResult> results;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!linked_ || unsent_.empty()) return;
+    results.swap(unsent_);
+    unsent_bytes_ = 0;
+  }
+  const size_t n = results.size();
+  const bool sent = link_->Send([&results](v1::ExecutorMessage& m) {
+    for (v1::AttemptResult& r : results) m.add_results()->Swap(&r);
   });
+  if (sent) {
+    spdlog::info("sent {} results of attempts that ended while disconnected", n);
+    return;
+  }
+  absl::MutexLock lock(&mu_);  // the link broke again: keep them, oldest first
+  for (auto it = results.rbegin(); it != results.rend(); ++it) {
+    unsent_bytes_ += it->ByteSizeLong();
+    unsent_.push_front(std::move(*it));
+  }
 }
 
 void Executor::HeartbeatLoop() {
@@ -289,8 +355,8 @@ void Executor::HeartbeatLoop() {
   while (!stopping_) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), heartbeat_interval_);
     if (stopping_) break;
-    std::vector<std::pair<std::string, uint32_t>> running;
-    for (const auto& [id, attempt] : running_) running.emplace_back(id, attempt->context.attempt);
+    std::vector<AttemptKey> running;
+    for (const auto& [key, attempt] : running_) running.push_back(key);
     mu_.Unlock();
     link_->Send([&](v1::ExecutorMessage& m) {
       v1::Heartbeat* hb = m.mutable_heartbeat();
@@ -323,7 +389,7 @@ bool Executor::Drain() {
     if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.drain_grace)) {
       spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
                    running_.size());
-      for (auto& [id, attempt] : running_) attempt->token.Cancel();
+      for (auto& [key, attempt] : running_) attempt->token.Cancel();
       CancelsRequested();
       // Cancelled processes end within the kill grace (SIGTERM, then SIGKILL).
       const absl::Duration bound =

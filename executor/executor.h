@@ -4,12 +4,19 @@
 // request. Also serves grpc.health.v1 ("" = alive; "ready" = linked and not draining)
 // and /metrics. The stock taskwire-executor binary and a user's own executor program
 // (with its own HandlerRegistry) both start one of these.
+//
+// Reconnects: when the link breaks (or the scheduler restarts), running attempts keep
+// running. The next Hello lists them (Hello.running) so the scheduler keeps those still
+// current and cancels the others; results of attempts that end while disconnected are
+// kept (a bounded buffer) and sent right after the next Welcome.
 #ifndef TASKWIRE_EXECUTOR_EXECUTOR_H_
 #define TASKWIRE_EXECUTOR_EXECUTOR_H_
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -74,11 +81,18 @@ class Executor {
  private:
   Executor(ExecutorOptions options, const HandlerRegistry& registry);
   absl::Status Init();
+  using AttemptKey = std::pair<std::string, uint32_t>;  // task id, attempt number
+
+  void OnHello(v1::Hello& hello);
   void OnWelcome(const v1::Welcome& welcome);
   void OnWork(v1::SchedulerMessage& message);
   void OnDisconnected(const std::string& reason);
-  void Finished(const std::shared_ptr<Attempt>& attempt, uint64_t epoch, RunResult result);
+  void Finished(const std::shared_ptr<Attempt>& attempt, RunResult result);
+  // Sends the result now if linked, else keeps it for the next Welcome.
   void SendResult(const Attempt& attempt, const RunResult& result);
+  void KeepUnsentLocked(v1::AttemptResult result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the kept results if linked.
+  void FlushUnsent();
   void HeartbeatLoop();
   void SetReady(bool ready);
   absl::Status StartProcessRunner();
@@ -104,10 +118,14 @@ class Executor {
   std::thread heartbeat_;
 
   absl::Mutex mu_;
-  // Running attempts by task id. `epoch_` counts link sessions: a result from an earlier
-  // session is dropped, since the scheduler already requeued that attempt.
-  absl::flat_hash_map<std::string, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
-  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Running attempts. Keyed by attempt, not task: after a reconnect the scheduler may
+  // assign a task again while its earlier attempt still runs here (until cancelled).
+  absl::flat_hash_map<AttemptKey, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
+  // Results that could not be sent (no welcomed link), oldest first, sent after the next
+  // Welcome. Bounded (count and bytes): past the bound the oldest is dropped, and the
+  // scheduler treats that attempt as lost (it was not listed in Hello.running).
+  std::deque<v1::AttemptResult> unsent_ ABSL_GUARDED_BY(mu_);
+  size_t unsent_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool linked_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "executor/task_context.h"
@@ -30,14 +31,18 @@ struct RunResult {
   absl::Duration run_time = absl::ZeroDuration();
   std::optional<int> exit_code;  // process tasks that exited
   int term_signal = 0;           // process tasks ended by a signal
+  // kFailed only: the handler (NotRetryable) or the process's exit code said that a retry
+  // cannot help.
+  bool not_retryable = false;
 };
 
 // One attempt in the executor: its context and the token that stops it.
 struct Attempt {
   Attempt(std::string task_id, uint32_t attempt, std::string type, std::string payload,
-          absl::Time deadline)
-      : token(deadline), context{std::move(task_id), attempt, std::move(type), std::move(payload),
-                                 &token} {}
+          absl::Time deadline, std::vector<std::string> upstream_results = {})
+      : token(deadline),
+        context{std::move(task_id), attempt, std::move(type), std::move(payload), &token,
+                std::move(upstream_results)} {}
   CancelToken token;
   TaskContext context;
 };

@@ -27,12 +27,13 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
     StartCall();
   }
 
-  void Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
+  bool Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
     absl::MutexLock lock(&mu_);
-    if (closing_ || broken_) return;
+    if (closing_ || broken_) return false;
     fill(pending_);
     has_pending_ = true;
     if (!writing_) WriteNextLocked();
+    return true;
   }
 
   void CloseWhenFlushed() {
@@ -58,6 +59,10 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        broken_ = true;  // no write may start once the call can end
+      }
       RemoveHold();
       return;
     }
@@ -75,10 +80,8 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok) {
-      broken_ = true;  // the read side fails too and ends the call
-      return;
-    }
+    if (!ok) broken_ = true;  // the read side fails too and ends the call
+    if (broken_) return;
     if (has_pending_) {
       WriteNextLocked();
     } else {
@@ -89,6 +92,7 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
   void OnDone(const grpc::Status& status) override {
     absl::MutexLock lock(&mu_);
     status_ = status;
+    broken_ = true;
     done_ = true;
   }
 
@@ -162,8 +166,9 @@ std::shared_ptr<LinkStream> SchedulerLink::current() const {
   return current_;
 }
 
-void SchedulerLink::Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
-  if (std::shared_ptr<LinkStream> stream = current()) stream->Send(fill);
+bool SchedulerLink::Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
+  std::shared_ptr<LinkStream> stream = current();
+  return stream != nullptr && stream->Send(fill);
 }
 
 bool SchedulerLink::connected() const {
@@ -181,7 +186,9 @@ void SchedulerLink::Loop() {
       if (stopping_) return;
       current_ = stream;
     }
-    stream->Begin(*stub_, options_.hello);
+    v1::Hello hello = options_.hello;
+    if (callbacks_.on_hello) callbacks_.on_hello(hello);
+    stream->Begin(*stub_, hello);
     grpc::Status status;
     while (!stream->AwaitDone(absl::Seconds(1), &status)) {
     }

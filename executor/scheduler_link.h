@@ -2,6 +2,8 @@
 // one stream open, and dials again with exponential backoff (with jitter) whenever the
 // stream ends, until Stop(). Outgoing items (results, heartbeats, drain) are merged into
 // one pending message and sent one write at a time, so a batch forms under load.
+// Each dial's Hello is the options' Hello completed by `on_hello` (the attempts still
+// running from an earlier connection, Hello.running).
 #ifndef TASKWIRE_EXECUTOR_SCHEDULER_LINK_H_
 #define TASKWIRE_EXECUTOR_SCHEDULER_LINK_H_
 
@@ -27,6 +29,9 @@ struct LinkOptions {
 };
 
 struct LinkCallbacks {
+  // On the link's thread before each dial: adds what changes between connections to a
+  // copy of LinkOptions::hello. May be empty.
+  std::function<void(v1::Hello&)> on_hello;
   // On gRPC's threads; must not block.
   std::function<void(const v1::Welcome&)> on_welcome;
   std::function<void(v1::SchedulerMessage&)> on_work;  // assignments and cancels
@@ -41,8 +46,10 @@ class SchedulerLink {
 
   void Start();
   // Merges `fill`'s additions into the pending message and sends when the stream is free.
-  // Dropped when no stream is up: the scheduler requeues that connection's work anyway.
-  void Send(const std::function<void(v1::ExecutorMessage&)>& fill);
+  // Returns false, calling nothing, when no stream is up (or it is closing or broken): the
+  // caller keeps what matters (results) for the next connection. True does not promise
+  // delivery: a stream that breaks loses its pending message.
+  bool Send(const std::function<void(v1::ExecutorMessage&)>& fill);
   bool connected() const;
   // Flushes what is pending, half-closes the stream, waits (up to `timeout`) for the
   // scheduler to close it, and stops dialling.

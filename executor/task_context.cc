@@ -2,7 +2,29 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
+
 namespace taskwire::executor {
+
+std::string TaskContext::input() const {
+  if (upstream_results.empty()) return payload;
+  size_t size = payload.size();
+  for (const std::string& r : upstream_results) size += r.size();
+  std::string in;
+  in.reserve(size);
+  for (const std::string& r : upstream_results) in += r;
+  in += payload;
+  return in;
+}
+
+absl::Status NotRetryable(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kNotRetryablePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNotRetryable(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNotRetryablePayload).has_value();
+}
 
 void CancelToken::Cancel() {
   absl::MutexLock lock(&mu_);

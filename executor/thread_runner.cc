@@ -81,6 +81,7 @@ RunResult ThreadRunner::Run(const Attempt& attempt) const {
     result.output = std::move(*out);
   } else {
     result.error = std::string(out.status().message());
+    result.not_retryable = IsNotRetryable(out.status());
   }
   return result;
 }

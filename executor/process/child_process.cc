@@ -55,6 +55,7 @@ const char* StepName(int step) {
 // exec'd or exited, which CLONE_VFORK waits for.
 struct ChildArgs {
   const PreparedCommand* command;
+  char* const* envp;  // the command's environment plus the per-attempt variables
   int fds[3];  // the child's ends of stdin, stdout, stderr; all >= 3
   volatile int step;
   volatile int error;
@@ -124,7 +125,7 @@ TW_CHILD_CODE int ChildMain(void* raw) {
   uint64_t empty = 0;
   Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty), 0, sizeof(empty));
   Sys(SYS_execve, reinterpret_cast<long>(command.argv[0].c_str()),
-      reinterpret_cast<long>(args->command->argv()), reinterpret_cast<long>(args->command->envp()));
+      reinterpret_cast<long>(args->command->argv()), reinterpret_cast<long>(args->envp));
   return ChildFailed(args, kStepExec);
 }
 
@@ -181,8 +182,13 @@ PreparedCommand::PreparedCommand(ProcessCommand command) : command_(std::move(co
   envp_.push_back(nullptr);
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const PreparedCommand& command) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
+    const PreparedCommand& command, std::vector<std::string> extra_env) {
   std::unique_ptr<ChildProcess> child(new ChildProcess());
+  // Built here, before the clone: the child allocates nothing.
+  std::vector<char*> envp(command.envp(), command.envp() + command.command().env.size());
+  for (std::string& var : extra_env) envp.push_back(var.data());
+  envp.push_back(nullptr);
   UniqueFd theirs[3];
   if (absl::Status s = MakePipe(true, &child->stdin_, &theirs[0]); !s.ok()) return s;
   if (absl::Status s = MakePipe(false, &child->stdout_, &theirs[1]); !s.ok()) return s;
@@ -191,7 +197,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const Prepared
   // shootdown across the executor's threads each time.
   thread_local ChildStack stack;
   if (!stack.ok()) return Errno("mmap");
-  ChildArgs args{&command, {theirs[0].get(), theirs[1].get(), theirs[2].get()}, kStepNone, 0};
+  ChildArgs args{&command, envp.data(), {theirs[0].get(), theirs[1].get(), theirs[2].get()},
+                 kStepNone, 0};
 
   // With every signal blocked, no handler of ours can run in the child before it resets
   // them; the child unblocks right before exec.

@@ -50,9 +50,11 @@ struct ExitStatus {
 // Not thread-safe: one thread owns a child.
 class ChildProcess {
  public:
-  // Starts `command`. The error names the step that failed and errno's text, e.g.
+  // Starts `command`, its environment extended by `extra_env` ("NAME=value" each). The
+  // error names the step that failed and errno's text, e.g.
   // "execute /usr/bin/nope: No such file or directory".
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const PreparedCommand& command);
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(
+      const PreparedCommand& command, std::vector<std::string> extra_env = {});
   // A child not reaped yet is killed (its whole group) and reaped.
   ~ChildProcess();
 

@@ -139,6 +139,10 @@ absl::StatusOr<ProcessCommand> ConvertTask(const cfg::ProcessTask& in, const Par
   // Sorted, so the child's environment does not depend on hash order.
   const std::map<std::string, std::string> env(in.env().begin(), in.env().end());
   for (const auto& [name, value] : env) {
+    if (name == kUpstreamCountEnv) {
+      return fail("env", -1, absl::StrCat("[", Quoted(name), "]"),
+                  "is set by the executor for every process task; pick another name");
+    }
     if (name.empty() || absl::StrContains(name, '=') || HasNul(name) || HasNul(value)) {
       return fail("env", -1, absl::StrCat("[", Quoted(name), "]"),
                   "names must be non-empty without '=', and neither may contain a NUL byte");
@@ -158,6 +162,19 @@ absl::StatusOr<ProcessCommand> ConvertTask(const cfg::ProcessTask& in, const Par
                 absl::StrCat("must be 0 (none) or up to ", kMaxTimeoutSeconds, " seconds"));
   }
   if (timeout > 0) out.timeout = absl::Seconds(timeout);
+  out.framed_stdin = in.stdin_format() == cfg::STDIN_FORMAT_FRAMED;
+  for (int i = 0; i < in.not_retryable_exit_codes_size(); ++i) {
+    const int code = in.not_retryable_exit_codes(i);
+    if (code < 1 || code > 255) {
+      return fail("not_retryable_exit_codes", i, absl::StrCat("[", i, "]"),
+                  absl::StrCat("must be an exit code in 1..255, got ", code));
+    }
+    out.not_retryable_exit_codes.push_back(code);
+  }
+  std::sort(out.not_retryable_exit_codes.begin(), out.not_retryable_exit_codes.end());
+  out.not_retryable_exit_codes.erase(
+      std::unique(out.not_retryable_exit_codes.begin(), out.not_retryable_exit_codes.end()),
+      out.not_retryable_exit_codes.end());
   const FieldDescriptor* limits_fd = in.GetDescriptor()->FindFieldByName("limits");
   TW_ASSIGN_OR_RETURN(out.limits, ConvertLimits(in.limits(),
                                                 tree ? tree->GetTreeForNested(limits_fd, -1) : nullptr,
@@ -195,6 +212,19 @@ absl::StatusOr<ProcessConfig> Convert(const cfg::ExecutorConfig& in, const Parse
 }
 
 }  // namespace
+
+std::string FramedStdin(const std::vector<std::string>& upstream_results,
+                        const std::string& payload) {
+  std::string out;
+  auto frame = [&out](const std::string& bytes) {
+    absl::StrAppend(&out, bytes.size(), "\n");
+    out += bytes;
+    out += '\n';
+  };
+  for (const std::string& r : upstream_results) frame(r);
+  frame(payload);
+  return out;
+}
 
 absl::StatusOr<ProcessConfig> ParseProcessConfig(absl::string_view text,
                                                  absl::string_view filename) {

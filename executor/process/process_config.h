@@ -34,7 +34,19 @@ struct ProcessCommand {
   std::string working_dir = "/";
   absl::Duration timeout = absl::InfiniteDuration();
   ProcessLimits limits;
+  // stdin: false = the input (upstream results then payload, concatenated); true = each
+  // upstream result then the payload as "<decimal length>\n<bytes>\n" (FramedStdin).
+  bool framed_stdin = false;
+  std::vector<int> not_retryable_exit_codes;  // 1..255, sorted, no duplicates
 };
+
+// The bytes of STDIN_FORMAT_FRAMED: each upstream result, then the payload, each as
+// "<decimal length>\n<bytes>\n".
+std::string FramedStdin(const std::vector<std::string>& upstream_results,
+                        const std::string& payload);
+
+// The environment variable that tells a process task how many upstream results it has.
+inline constexpr char kUpstreamCountEnv[] = "TASKWIRE_UPSTREAM_COUNT";
 
 struct ProcessConfig {
   uint32_t thread_slots = 0;  // 0: the --slots flag decides

@@ -51,6 +51,7 @@ class ProcessRunner::IoLoop {
     std::unique_ptr<ChildProcess> child;
     absl::Time started;
     absl::Time deadline;
+    std::string stdin_data;  // the input or its framed form (ProcessCommand::framed_stdin)
     size_t stdin_offset = 0;
     std::string output;
     std::string stderr_tail;
@@ -127,7 +128,8 @@ void ProcessRunner::IoLoop::Launch(absl::Time now) {
       continue;
     }
     const absl::Time t0 = absl::Now();
-    absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Spawn(*command);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Spawn(
+        *command, {absl::StrCat(kUpstreamCountEnv, "=", ctx.upstream_results.size())});
     const absl::Time t1 = absl::Now();
     if (!child.ok()) {
       runner_.metrics_.Exited(ProcessExit::kSpawnFailed);
@@ -143,6 +145,9 @@ void ProcessRunner::IoLoop::Launch(absl::Time now) {
     r->child = std::move(*child);
     r->started = t0;
     r->deadline = std::min(r->work.attempt->token.deadline(), t0 + command->command().timeout);
+    r->stdin_data = command->command().framed_stdin
+                        ? FramedStdin(ctx.upstream_results, ctx.payload)
+                        : ctx.input();
     WriteStdin(*r);  // the first chunk now; the rest as the pipe drains
     running_.push_back(std::move(r));
   }
@@ -228,7 +233,7 @@ void ProcessRunner::IoLoop::PollOnce(absl::Time now) {
 
 void ProcessRunner::IoLoop::WriteStdin(Running& r) {
   UniqueFd& pipe = r.child->stdin_pipe();
-  const std::string& payload = r.work.attempt->context.payload;
+  const std::string& payload = r.stdin_data;
   while (pipe.valid() && r.stdin_offset < payload.size()) {
     const ssize_t n = write(pipe.get(), payload.data() + r.stdin_offset,
                             std::min<size_t>(payload.size() - r.stdin_offset, 1 << 20));
@@ -356,6 +361,11 @@ RunResult ProcessRunner::IoLoop::Result(Running& r, absl::Time now) const {
   } else if (status.code != 0) {
     reason = ProcessExit::kNonzero;
     result.error = absl::StrCat("the process ended with ", how);
+    const std::vector<int>& permanent = r.command->command().not_retryable_exit_codes;
+    if (std::binary_search(permanent.begin(), permanent.end(), status.code)) {
+      result.not_retryable = true;
+      absl::StrAppend(&result.error, " (not retryable for task type '", type, "')");
+    }
   } else {
     reason = ProcessExit::kOk;
     result.outcome = RunOutcome::kSucceeded;

@@ -130,7 +130,15 @@ class BuiltinTasksTest : public ::testing::Test {
                                   const CancelToken& token) {
     const Handler* handler = registry_.Find(type);
     if (handler == nullptr) return absl::NotFoundError(absl::StrCat("no handler ", type));
-    return (*handler)(TaskContext{"task-1", 1, type, std::move(payload), &token});
+    return (*handler)(TaskContext{"task-1", 1, type, std::move(payload), &token, {}});
+  }
+  // A workflow node's run: attempt number and upstream results too.
+  absl::StatusOr<std::string> RunNode(const std::string& type, std::string payload,
+                                      std::vector<std::string> upstream, uint32_t attempt = 1) {
+    const Handler* handler = registry_.Find(type);
+    if (handler == nullptr) return absl::NotFoundError(absl::StrCat("no handler ", type));
+    return (*handler)(
+        TaskContext{"task-1", attempt, type, std::move(payload), &token_, std::move(upstream)});
   }
 
   HandlerRegistry registry_;
@@ -139,7 +147,7 @@ class BuiltinTasksTest : public ::testing::Test {
 
 TEST_F(BuiltinTasksTest, RegistersEveryBuiltinType) {
   EXPECT_THAT(registry_.Types(),
-              ElementsAre("echo", "fail", "http.get", "primes", "sha256", "sleep"));
+              ElementsAre("collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"));
 }
 
 TEST_F(BuiltinTasksTest, RegisteringTwiceIntoOneRegistryFailsWithAlreadyExists) {
@@ -154,6 +162,59 @@ TEST_F(BuiltinTasksTest, EchoReturnsThePayload) {
 TEST_F(BuiltinTasksTest, EchoReturnsBinaryPayloadsWithNulBytesIntact) {
   const std::string binary("a\0b\xff\0\x01z", 7);
   EXPECT_THAT(Run("echo", binary), IsOkAndHolds(binary));
+}
+
+TEST_F(BuiltinTasksTest, EchoOfAWorkflowNodeReturnsUpstreamResultsThenPayload) {
+  EXPECT_THAT(RunNode("echo", "!", {"hello", " world"}), IsOkAndHolds("hello world!"));
+}
+
+TEST_F(BuiltinTasksTest, Sha256OfEchoOfEchoHelloIsTheDigestOfHello) {
+  // The chain echo("hello") -> echo -> sha256, one node at a time.
+  absl::StatusOr<std::string> first = RunNode("echo", "hello", {});
+  ASSERT_THAT(first, IsOk());
+  absl::StatusOr<std::string> second = RunNode("echo", "", {*first});
+  ASSERT_THAT(second, IsOk());
+  EXPECT_THAT(RunNode("sha256", "", {*second}),
+              IsOkAndHolds("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+}
+
+TEST_F(BuiltinTasksTest, PrimesOfAWorkflowNodeParsesItsUpstreamResult) {
+  EXPECT_THAT(RunNode("primes", "", {"100"}), IsOkAndHolds("25"));
+}
+
+TEST_F(BuiltinTasksTest, CollectFramesUpstreamResultsAsAJsonArrayInOrder) {
+  EXPECT_THAT(RunNode("collect", "ignored", {"b", "a", "c"}), IsOkAndHolds(R"(["b","a","c"])"));
+  EXPECT_THAT(RunNode("collect", "", {}), IsOkAndHolds("[]"));
+  EXPECT_THAT(RunNode("collect", "", {"", "x,y"}), IsOkAndHolds(R"(["","x,y"])"));
+}
+
+TEST_F(BuiltinTasksTest, CollectEscapesQuotesControlsAndBytesThatAreNotUtf8) {
+  EXPECT_THAT(RunNode("collect", "", {"say \"hi\"\\\n\t", std::string("\x01\xff", 2), "h\xc3\xa9"}),
+              IsOkAndHolds("[\"say \\\"hi\\\"\\\\\\n\\t\",\"\\u0001\\u00ff\",\"h\xc3\xa9\"]"));
+}
+
+TEST_F(BuiltinTasksTest, FailWithPermanentPrefixIsNotRetryable) {
+  absl::StatusOr<std::string> r = Run("fail", "permanent:bad input");
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnknown, "bad input"));
+  EXPECT_TRUE(IsNotRetryable(r.status()));
+  EXPECT_FALSE(IsNotRetryable(Run("fail", "plain").status()));
+}
+
+TEST_F(BuiltinTasksTest, FlakyFailsTheFirstNAttemptsThenSucceeds) {
+  for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    absl::StatusOr<std::string> r = RunNode("fail", "flaky:2:done", {}, attempt);
+    EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("flaky")));
+    EXPECT_FALSE(IsNotRetryable(r.status()));
+  }
+  EXPECT_THAT(RunNode("fail", "flaky:2:done", {}, 3), IsOkAndHolds("done"));
+  EXPECT_THAT(RunNode("fail", "flaky:0", {}, 1), IsOkAndHolds("succeeded on attempt 1"));
+  EXPECT_THAT(RunNode("fail", "flaky:1:a:b", {}, 2), IsOkAndHolds("a:b"));
+}
+
+TEST_F(BuiltinTasksTest, FlakyWithABadCountFailsNotRetryable) {
+  absl::StatusOr<std::string> r = Run("fail", "flaky:x");
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("flaky:N")));
+  EXPECT_TRUE(IsNotRetryable(r.status()));
 }
 
 TEST_F(BuiltinTasksTest, Sha256OfHelloIsTheKnownDigest) {

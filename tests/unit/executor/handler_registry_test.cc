@@ -29,7 +29,7 @@ TEST(HandlerRegistryTest, FindsARegisteredHandler) {
   const Handler* handler = registry.Find("greet");
   ASSERT_THAT(handler, NotNull());
   CancelToken token;
-  EXPECT_EQ((*handler)(TaskContext{"t1", 1, "greet", "", &token}).value(), "hi");
+  EXPECT_EQ((*handler)(TaskContext{"t1", 1, "greet", "", &token, {}}).value(), "hi");
 }
 
 TEST(HandlerRegistryTest, FindReturnsNullForAnUnknownType) {
@@ -45,7 +45,7 @@ TEST(HandlerRegistryTest, RejectsADuplicateNameWithAlreadyExistsAndKeepsTheFirst
   EXPECT_THAT(registry.Register("greet", Returning("second")),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("'greet'")));
   CancelToken token;
-  EXPECT_EQ((*registry.Find("greet"))(TaskContext{"t1", 1, "greet", "", &token}).value(), "first");
+  EXPECT_EQ((*registry.Find("greet"))(TaskContext{"t1", 1, "greet", "", &token, {}}).value(), "first");
 }
 
 TEST(HandlerRegistryTest, RejectsAnEmptyName) {

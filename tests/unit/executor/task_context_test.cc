@@ -81,10 +81,36 @@ TEST(CancelTokenTest, SleepForReturnsFalseAtOnceWhenAlreadyCancelled) {
 
 TEST(TaskContextTest, StopRequestedFollowsItsToken) {
   CancelToken token;
-  TaskContext ctx{"t1", 1, "echo", "x", &token};
+  TaskContext ctx{"t1", 1, "echo", "x", &token, {}};
   EXPECT_FALSE(ctx.stop_requested());
   token.Cancel();
   EXPECT_TRUE(ctx.stop_requested());
+}
+
+TEST(TaskContextTest, InputIsThePayloadWithoutUpstreamResults) {
+  CancelToken token;
+  TaskContext ctx{"t1", 1, "echo", "payload", &token, {}};
+  EXPECT_EQ(ctx.input(), "payload");
+}
+
+TEST(TaskContextTest, InputIsUpstreamResultsInOrderThenThePayload) {
+  CancelToken token;
+  TaskContext ctx{"t1", 1, "echo", "+p", &token, {"first", "", "third"}};
+  EXPECT_EQ(ctx.input(), "firstthird+p");
+}
+
+TEST(NotRetryableTest, MarksAnErrorKeepingItsCodeAndMessage) {
+  const absl::Status s = NotRetryable(absl::InvalidArgumentError("bad"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "bad");
+  EXPECT_TRUE(IsNotRetryable(s));
+  EXPECT_TRUE(IsNotRetryable(absl::Status(s)));  // a copy keeps the mark
+}
+
+TEST(NotRetryableTest, PlainErrorsAndOkAreNotMarked) {
+  EXPECT_FALSE(IsNotRetryable(absl::UnknownError("x")));
+  EXPECT_FALSE(IsNotRetryable(absl::OkStatus()));
+  EXPECT_TRUE(NotRetryable(absl::OkStatus()).ok());
 }
 
 }  // namespace

@@ -101,6 +101,12 @@ class ThreadRunnerTest : public ::testing::Test {
     Add("error", [](const TaskContext&) -> absl::StatusOr<std::string> {
       return absl::InvalidArgumentError("bad input here");
     });
+    Add("permanent", [](const TaskContext&) -> absl::StatusOr<std::string> {
+      return NotRetryable(absl::InvalidArgumentError("never works"));
+    });
+    Add("upstream", [](const TaskContext& ctx) -> absl::StatusOr<std::string> {
+      return absl::StrCat(ctx.upstream_results.size(), ":", ctx.input());
+    });
     Add("throw", [](const TaskContext&) -> absl::StatusOr<std::string> {
       throw std::runtime_error("kaboom");
     });
@@ -165,6 +171,21 @@ TEST_F(ThreadRunnerTest, FailsWithTheMessageOfAHandlersError) {
   EXPECT_EQ(result.outcome, RunOutcome::kFailed);
   EXPECT_EQ(result.error, "bad input here");
   EXPECT_THAT(result.output, IsEmpty());
+}
+
+TEST_F(ThreadRunnerTest, AnErrorMarkedNotRetryableFailsNotRetryable) {
+  const RunResult result = RunOne(MakeAttempt("t1", "permanent"));
+  EXPECT_EQ(result.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(result.error, "never works");
+  EXPECT_TRUE(result.not_retryable);
+  EXPECT_FALSE(RunOne(MakeAttempt("t2", "error")).not_retryable);
+}
+
+TEST_F(ThreadRunnerTest, HandsUpstreamResultsToTheHandler) {
+  const RunResult result = RunOne(std::make_shared<Attempt>(
+      "t1", 1, "upstream", "+p", absl::InfiniteFuture(), std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(result.outcome, RunOutcome::kSucceeded) << result.error;
+  EXPECT_EQ(result.output, "2:ab+p");
 }
 
 TEST_F(ThreadRunnerTest, FailsWithHandlerThrewWhenAHandlerThrowsAStdException) {

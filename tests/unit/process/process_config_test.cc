@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/status_matchers.h"
@@ -179,6 +181,52 @@ TEST(ProcessConfigTest, AProcessTypeMayNotShadowAThreadType) {
 TEST(ProcessConfigTest, AMissingFileIsNotFound) {
   EXPECT_THAT(LoadProcessConfig("/nonexistent/executor.textproto").status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/executor.textproto")));
+}
+
+}  // namespace
+}  // namespace taskwire::executor
+
+namespace taskwire::executor {
+namespace {
+
+TEST(ProcessConfigTest, ReadsStdinFormatAndNotRetryableExitCodes) {
+  absl::StatusOr<ProcessConfig> config = ParseProcessConfig(R"(
+process_slots: 1
+process_tasks {
+  type: "framed"
+  argv: "/bin/cat"
+  stdin_format: STDIN_FORMAT_FRAMED
+  not_retryable_exit_codes: [4, 3, 4]
+}
+process_tasks { type: "plain" argv: "/bin/cat" }
+)", "exec.textproto");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_TRUE(config->commands[0].framed_stdin);
+  EXPECT_THAT(config->commands[0].not_retryable_exit_codes, ElementsAre(3, 4));
+  EXPECT_FALSE(config->commands[1].framed_stdin);
+  EXPECT_TRUE(config->commands[1].not_retryable_exit_codes.empty());
+}
+
+TEST(ProcessConfigTest, RefusesAnExitCodeOutsideOneTo255) {
+  EXPECT_THAT(ParseError(R"(process_slots: 1
+process_tasks { type: "x" argv: "/bin/cat" not_retryable_exit_codes: [1, 256] })"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("process_tasks[0].not_retryable_exit_codes[1]: must be an exit "
+                                 "code in 1..255, got 256")));
+}
+
+TEST(ProcessConfigTest, RefusesTheReservedUpstreamCountVariable) {
+  EXPECT_THAT(ParseError(R"(process_slots: 1
+process_tasks { type: "x" argv: "/bin/cat" env { key: "TASKWIRE_UPSTREAM_COUNT" value: "9" } })"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is set by the executor for every process task")));
+}
+
+TEST(FramedStdinTest, FramesEachUpstreamResultThenThePayload) {
+  EXPECT_EQ(FramedStdin({}, "pay"), "3\npay\n");
+  EXPECT_EQ(FramedStdin({"ab", ""}, ""), "2\nab\n0\n\n0\n\n");
+  const std::string binary("x\0\ny", 4);
+  EXPECT_EQ(FramedStdin({binary}, "p"), absl::StrCat("4\n", binary, "\n1\np\n"));
 }
 
 }  // namespace

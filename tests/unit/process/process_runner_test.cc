@@ -394,7 +394,49 @@ TEST_F(ProcessRunnerTest, OnlyListedVariablesReachTheChild) {
   RunResult r = Run("env");
   unsetenv("TASKWIRE_TEST_SECRET");
   EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << r.error;
-  EXPECT_EQ(r.output, "VISIBLE=yes\n");
+  EXPECT_EQ(r.output, "VISIBLE=yes\nTASKWIRE_UPSTREAM_COUNT=0\n");  // listed, then ours
+}
+
+TEST_F(ProcessRunnerTest, AWorkflowNodeReadsItsInputUpstreamResultsFirst) {
+  MakeRunner({Shell("count", "echo \"$TASKWIRE_UPSTREAM_COUNT\"; /bin/cat")});
+  ResultBox box;
+  runner_->Start(std::make_shared<Attempt>("t", 1, "count", "payload", absl::InfiniteFuture(),
+                                           std::vector<std::string>{"up1|", "up2|"}),
+                 box.Done());
+  std::optional<RunResult> r = box.Await(kBound);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, RunOutcome::kSucceeded) << r->error;
+  EXPECT_EQ(r->output, "2\nup1|up2|payload");
+}
+
+TEST_F(ProcessRunnerTest, FramedStdinGivesEachUpstreamResultThenThePayloadWithItsLength) {
+  ProcessCommand framed = Command("framed", {"/bin/cat"});
+  framed.framed_stdin = true;
+  MakeRunner({framed});
+  ResultBox box;
+  runner_->Start(std::make_shared<Attempt>("t", 1, "framed", "p", absl::InfiniteFuture(),
+                                           std::vector<std::string>{"hello", "", "a\nb"}),
+                 box.Done());
+  std::optional<RunResult> r = box.Await(kBound);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, RunOutcome::kSucceeded) << r->error;
+  EXPECT_EQ(r->output, "5\nhello\n0\n\n3\na\nb\n1\np\n");
+}
+
+TEST_F(ProcessRunnerTest, AListedExitCodeFailsNotRetryableAndOthersStayRetryable) {
+  ProcessCommand permanent = Shell("exit", "exit \"$(/bin/cat)\"");
+  permanent.not_retryable_exit_codes = {3, 4};
+  MakeRunner({permanent});
+  RunResult three = Run("exit", "3");
+  EXPECT_EQ(three.outcome, RunOutcome::kFailed);
+  EXPECT_TRUE(three.not_retryable);
+  EXPECT_THAT(three.error, HasSubstr("not retryable"));
+  RunResult five = Run("exit", "5");
+  EXPECT_EQ(five.outcome, RunOutcome::kFailed);
+  EXPECT_FALSE(five.not_retryable);
+  RunResult zero = Run("exit", "0");
+  EXPECT_EQ(zero.outcome, RunOutcome::kSucceeded);
+  EXPECT_FALSE(zero.not_retryable);
 }
 
 TEST_F(ProcessRunnerTest, AChildInheritsOnlyItsThreePipes) {
