@@ -1,0 +1,43 @@
+// The one place that turns scheduler records into stored bytes and back: TaskRecord and
+// WorkflowRecord <-> the messages of proto/taskwire/store/v1/stored_records.proto. A field
+// added to a record is added here (both directions) and to that proto, with a new number.
+//
+//   std::string blob = EncodeTask(record);
+//   absl::StatusOr<TaskRecord> back = DecodeTask(blob);  // DATA_LOSS if the bytes are bad
+//
+// Times are kept to the microsecond (rounded down); InfinitePast/InfiniteFuture survive.
+#ifndef TASKWIRE_SCHEDULER_STORE_RECORD_CODEC_H_
+#define TASKWIRE_SCHEDULER_STORE_RECORD_CODEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "scheduler/core/task_record.h"
+
+namespace taskwire::scheduler {
+
+std::string EncodeTask(const TaskRecord& record);
+std::string EncodeWorkflow(const WorkflowRecord& record);
+
+// DATA_LOSS when `bytes` do not parse or hold a value no record can have (an unknown state).
+absl::StatusOr<TaskRecord> DecodeTask(absl::string_view bytes);
+absl::StatusOr<WorkflowRecord> DecodeWorkflow(absl::string_view bytes);
+
+// The stable number of a state in stored data (the `state` column of the tasks table):
+// the StoredTaskState / StoredWorkflowState enum value, never the C++ enum's order.
+int32_t StoredTaskStateNumber(TaskState state);
+int32_t StoredWorkflowStateNumber(WorkflowState state);
+
+// Time and duration encodings, exposed for tests: unix microseconds, with INT64_MIN and
+// INT64_MAX for the infinities.
+int64_t EncodeTime(absl::Time t);
+absl::Time DecodeTime(int64_t us);
+int64_t EncodeDuration(absl::Duration d);
+absl::Duration DecodeDuration(int64_t us);
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_STORE_RECORD_CODEC_H_

@@ -1,0 +1,562 @@
+#include "scheduler/store/sqlite_task_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "scheduler/store/record_codec.h"
+#include "scheduler/store/sqlite_schema.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+absl::StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {  // the primary result code
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// "sqlite <path>: <what>: <SQLite's message> (code N)"
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view path, absl::string_view what) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return absl::Status(CodeFor(rc), absl::StrCat("sqlite ", path, ": ", what, ": ", message,
+                                                " (code ", rc, ")"));
+}
+
+int64_t AsInt64(uint64_t v) { return static_cast<int64_t>(v); }
+
+absl::string_view ColumnText(sqlite3_stmt* s, int i) {
+  const unsigned char* text = sqlite3_column_text(s, i);
+  return text == nullptr ? absl::string_view()
+                         : absl::string_view(reinterpret_cast<const char*>(text),
+                                             static_cast<size_t>(sqlite3_column_bytes(s, i)));
+}
+
+absl::string_view ColumnBlob(sqlite3_stmt* s, int i) {
+  const void* blob = sqlite3_column_blob(s, i);
+  return blob == nullptr ? absl::string_view()
+                         : absl::string_view(static_cast<const char*>(blob),
+                                             static_cast<size_t>(sqlite3_column_bytes(s, i)));
+}
+
+void BindText(sqlite3_stmt* s, int i, absl::string_view text) {
+  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+void BindBlob(sqlite3_stmt* s, int i, absl::string_view blob) {
+  sqlite3_bind_blob(s, i, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+}
+
+// Creates `path`'s directory and takes an exclusive lock on `<path>.lock`, so that two
+// schedulers never write one store. Returns the lock's file descriptor.
+absl::StatusOr<int> PrepareDirectoryAndLock(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the data directory ", dir.string(), " for ", path, ": ", ec.message()));
+    }
+  }
+  const std::string lock_path = path + ".lock";
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write in the data directory: ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is in use by another process (it holds ", lock_path, ")"));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot lock ", lock_path, ": ", std::strerror(err)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+struct SqliteTaskStore::Db {
+  explicit Db(std::string path) : path(std::move(path)) {}
+  ~Db() {
+    statements.clear();
+    sqlite3_close_v2(conn);
+  }
+
+  absl::Status Error(int rc, absl::string_view what) const {
+    return SqliteError(conn, rc, path, what);
+  }
+
+  absl::Status Exec(const char* sql, absl::string_view what) {
+    if (int rc = sqlite3_exec(conn, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      return Error(rc, what);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (int rc = sqlite3_prepare_v3(conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        rc != SQLITE_OK) {
+      return Error(rc, absl::StrCat("preparing ", sql));
+    }
+    statements.emplace_back(stmt);
+    return stmt;
+  }
+
+  // Runs a statement that returns no rows, and resets it for the next use.
+  absl::Status Run(sqlite3_stmt* stmt, absl::string_view what) {
+    const int rc = sqlite3_step(stmt);
+    absl::Status status = rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, what);
+    sqlite3_reset(stmt);
+    return status;
+  }
+
+  // A single integer from a query; `fallback` if it returns no row.
+  absl::StatusOr<int64_t> QueryInt(const char* sql, int64_t fallback) {
+    sqlite3_stmt* stmt = nullptr;
+    if (int rc = sqlite3_prepare_v2(conn, sql, -1, &stmt, nullptr); rc != SQLITE_OK) {
+      return Error(rc, sql);
+    }
+    Statement owned(stmt);
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) return sqlite3_column_int64(stmt, 0);
+    if (rc == SQLITE_DONE) return fallback;
+    return Error(rc, sql);
+  }
+
+  // The first column of the first row as text (empty if no row).
+  absl::StatusOr<std::string> QueryText(const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (int rc = sqlite3_prepare_v2(conn, sql, -1, &stmt, nullptr); rc != SQLITE_OK) {
+      return Error(rc, sql);
+    }
+    Statement owned(stmt);
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) return std::string(ColumnText(stmt, 0));
+    if (rc == SQLITE_DONE) return std::string();
+    return Error(rc, sql);
+  }
+
+  const std::string path;
+  sqlite3* conn = nullptr;
+  std::vector<Statement> statements;  // owns the prepared statements below
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+  sqlite3_stmt* rollback = nullptr;
+  sqlite3_stmt* upsert_task = nullptr;
+  sqlite3_stmt* upsert_workflow = nullptr;
+  sqlite3_stmt* delete_task = nullptr;
+  sqlite3_stmt* delete_workflow = nullptr;
+  sqlite3_stmt* raise_max_seq = nullptr;
+  sqlite3_stmt* max_seq = nullptr;
+  sqlite3_stmt* load_tasks = nullptr;
+  sqlite3_stmt* load_workflows = nullptr;
+};
+
+struct SqliteTaskStore::Waiter {
+  const StoreBatch* batch;
+  bool done = false;
+  absl::Status status;
+};
+
+absl::StatusOr<SqliteSynchronous> ParseSqliteSynchronous(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "normal") return SqliteSynchronous::kNormal;
+  if (lower == "full") return SqliteSynchronous::kFull;
+  return absl::InvalidArgumentError(
+      absl::StrCat("sqlite synchronous mode '", name, "': expected normal or full"));
+}
+
+absl::string_view SqliteSynchronousName(SqliteSynchronous s) {
+  return s == SqliteSynchronous::kFull ? "full" : "normal";
+}
+
+absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std::string& path,
+                                                                       SqliteOptions options) {
+  if (path.empty()) return absl::InvalidArgumentError("sqlite store: empty database path");
+  TW_ASSIGN_OR_RETURN(const int lock_fd, PrepareDirectoryAndLock(path));
+  auto db = std::make_unique<Db>(path);
+  absl::Status status;
+  if (int rc = sqlite3_open_v2(path.c_str(), &db->conn,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                               nullptr);
+      rc != SQLITE_OK) {
+    status = db->Error(rc, "cannot open (is the data directory writable?)");
+  }
+  if (status.ok()) status = Configure(*db, options.synchronous);
+  if (status.ok()) status = Migrate(*db);
+  if (status.ok()) status = PrepareStatements(*db);
+  if (!status.ok()) {
+    db.reset();
+    close(lock_fd);
+    return status;
+  }
+  std::unique_ptr<SqliteTaskStore> store(
+      new SqliteTaskStore(path, std::move(options), std::move(db), lock_fd));
+  {
+    absl::MutexLock lock(&store->db_mu_);
+    store->MaybeUpdateSize();
+  }
+  return store;
+}
+
+SqliteTaskStore::SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
+                                 int lock_fd)
+    : path_(std::move(path)), options_(std::move(options)), lock_fd_(lock_fd), db_(std::move(db)) {}
+
+SqliteTaskStore::~SqliteTaskStore() {
+  {
+    absl::MutexLock lock(&db_mu_);
+    db_.reset();  // closes the connection (and checkpoints the log) before the lock goes
+  }
+  close(lock_fd_);
+}
+
+absl::Status SqliteTaskStore::Configure(Db& db, SqliteSynchronous synchronous) {
+  sqlite3_extended_result_codes(db.conn, 1);
+  sqlite3_busy_timeout(db.conn, 5000);  // an operator's `sqlite3 .backup` may hold a lock
+  // WAL: readers (a backup) never block the writer, and a commit is one append to the log.
+  TW_ASSIGN_OR_RETURN(const std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
+  if (absl::AsciiStrToLower(mode) != "wal") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sqlite ", db.path, ": cannot switch to WAL mode (a file system without shared memory?)"));
+  }
+  TW_RETURN_IF_ERROR(db.Exec(synchronous == SqliteSynchronous::kFull ? "PRAGMA synchronous = FULL"
+                                                                     : "PRAGMA synchronous = NORMAL",
+                             "setting synchronous"));
+  // Keeps the log file from staying large after a burst; 32 MiB of page cache.
+  TW_RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -32768",
+                             "setting pragmas"));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTaskStore::Migrate(Db& db) {
+  TW_ASSIGN_OR_RETURN(
+      const int64_t has_meta,
+      db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", 0));
+  int64_t version = 0;
+  if (has_meta == 0) {
+    TW_ASSIGN_OR_RETURN(const int64_t objects,
+                        db.QueryInt("SELECT count(*) FROM sqlite_master", 0));
+    if (objects != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite ", db.path, ": not a taskwire store (it holds tables but no meta table)"));
+    }
+  } else {
+    TW_ASSIGN_OR_RETURN(version,
+                        db.QueryInt("SELECT value FROM meta WHERE key = 'schema_version'", 0));
+  }
+  const int current = CurrentSqliteSchemaVersion();
+  if (version > current) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sqlite ", db.path, ": the store has schema version ", version,
+        ", newer than this binary knows (", current,
+        "): it was written by a newer taskwire; run that version or restore a backup"));
+  }
+  const int64_t from = version;
+  for (const SqliteMigration& m : SqliteMigrations()) {
+    if (m.version <= version) continue;
+    const std::string what = absl::StrCat("upgrading the schema to version ", m.version);
+    absl::Status status = db.Exec("BEGIN IMMEDIATE", what);
+    if (status.ok()) status = db.Exec(m.sql, what);
+    if (status.ok()) {
+      status = db.Exec(absl::StrCat("INSERT OR REPLACE INTO meta (key, value) VALUES "
+                                    "('schema_version', ", m.version, ")")
+                           .c_str(),
+                       what);
+    }
+    if (status.ok()) status = db.Exec("COMMIT", what);
+    if (!status.ok()) {
+      if (!sqlite3_get_autocommit(db.conn)) (void)db.Exec("ROLLBACK", what);
+      return status;
+    }
+    version = m.version;
+  }
+  if (from != 0 && from != version) {
+    spdlog::info("store {}: schema upgraded from version {} to {}", db.path, from, version);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
+  TW_ASSIGN_OR_RETURN(db.begin, db.Prepare("BEGIN IMMEDIATE"));
+  TW_ASSIGN_OR_RETURN(db.commit, db.Prepare("COMMIT"));
+  TW_ASSIGN_OR_RETURN(db.rollback, db.Prepare("ROLLBACK"));
+  // A record not newer than the stored one changes nothing (see task_store.h).
+  TW_ASSIGN_OR_RETURN(
+      db.upsert_task,
+      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                 "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, "
+                 "state = excluded.state, workflow_id = excluded.workflow_id, "
+                 "record = excluded.record WHERE excluded.version > tasks.version"));
+  TW_ASSIGN_OR_RETURN(
+      db.upsert_workflow,
+      db.Prepare("INSERT INTO workflows (id, seq, version, state, record) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5) "
+                 "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, "
+                 "state = excluded.state, record = excluded.record "
+                 "WHERE excluded.version > workflows.version"));
+  TW_ASSIGN_OR_RETURN(db.delete_task, db.Prepare("DELETE FROM tasks WHERE id = ?1"));
+  TW_ASSIGN_OR_RETURN(db.delete_workflow, db.Prepare("DELETE FROM workflows WHERE id = ?1"));
+  TW_ASSIGN_OR_RETURN(
+      db.raise_max_seq,
+      db.Prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'max_seq'"));
+  TW_ASSIGN_OR_RETURN(db.max_seq, db.Prepare("SELECT value FROM meta WHERE key = 'max_seq'"));
+  // Rowid order is close to seq order, so the sort in Load() has little to do.
+  TW_ASSIGN_OR_RETURN(db.load_tasks, db.Prepare("SELECT id, record FROM tasks"));
+  TW_ASSIGN_OR_RETURN(db.load_workflows, db.Prepare("SELECT id, record FROM workflows"));
+  return absl::OkStatus();
+}
+
+// --- Commit: group commit with a leader among the callers
+
+absl::Status SqliteTaskStore::Commit(const StoreBatch& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  Waiter self{&batch, false, absl::OkStatus()};
+  mu_.Lock();
+  ++commit_calls_;
+  queue_.push_back(&self);
+  // Either a leader writes our batch, or we find no transaction in progress and lead one
+  // with every batch queued so far (ours among them).
+  auto written_or_free = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return self.done || !leader_active_;
+  };
+  mu_.Await(absl::Condition(&written_or_free));
+  if (!self.done) {
+    leader_active_ = true;
+    std::vector<Waiter*> group;
+    group.swap(queue_);
+    ++transactions_;
+    mu_.Unlock();
+    absl::Status status;
+    {
+      absl::MutexLock lock(&db_mu_);
+      status = WriteGroup(group);
+    }
+    mu_.Lock();
+    for (Waiter* w : group) {
+      w->status = status;
+      w->done = true;
+    }
+    leader_active_ = false;
+  }
+  absl::Status status = std::move(self.status);
+  mu_.Unlock();
+  return status;
+}
+
+absl::Status SqliteTaskStore::WriteGroup(const std::vector<Waiter*>& group) {
+  const auto start = std::chrono::steady_clock::now();
+  Db& db = *db_;
+  uint64_t max_seq = 0;
+  size_t records = 0;
+  absl::Status status = db.Run(db.begin, "beginning a transaction");
+  for (size_t i = 0; status.ok() && i < group.size(); ++i) {
+    const StoreBatch& batch = *group[i]->batch;
+    status = WriteBatch(batch, max_seq);
+    records += batch.tasks.size() + batch.workflows.size() + batch.deleted_tasks.size() +
+               batch.deleted_workflows.size();
+  }
+  if (status.ok()) {
+    sqlite3_bind_int64(db.raise_max_seq, 1, AsInt64(max_seq));
+    status = db.Run(db.raise_max_seq, "recording max_seq");
+  }
+  if (status.ok() && options_.before_commit) status = options_.before_commit();
+  if (status.ok()) status = db.Run(db.commit, "committing");
+  if (!status.ok()) {
+    // SQLite may have rolled back already (e.g. after an I/O error during COMMIT).
+    if (!sqlite3_get_autocommit(db.conn)) (void)db.Run(db.rollback, "rolling back");
+    if (options_.metrics != nullptr) options_.metrics->CommitFailed();
+    spdlog::error("store commit of {} records failed: {}", records, status.ToString());
+    return status;
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->Committed(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), records);
+  }
+  MaybeUpdateSize();
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_seq) {
+  Db& db = *db_;
+  std::string blob;
+  for (const TaskRecord& r : batch.tasks) {
+    blob = EncodeTask(r);
+    sqlite3_stmt* s = db.upsert_task;
+    BindText(s, 1, r.id);
+    sqlite3_bind_int64(s, 2, AsInt64(r.seq));
+    sqlite3_bind_int64(s, 3, AsInt64(r.version));
+    sqlite3_bind_int(s, 4, StoredTaskStateNumber(r.state));
+    BindText(s, 5, r.workflow_id);
+    BindBlob(s, 6, blob);
+    TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
+    max_seq = std::max(max_seq, r.seq);
+  }
+  for (const WorkflowRecord& r : batch.workflows) {
+    blob = EncodeWorkflow(r);
+    sqlite3_stmt* s = db.upsert_workflow;
+    BindText(s, 1, r.id);
+    sqlite3_bind_int64(s, 2, AsInt64(r.seq));
+    sqlite3_bind_int64(s, 3, AsInt64(r.version));
+    sqlite3_bind_int(s, 4, StoredWorkflowStateNumber(r.state));
+    BindBlob(s, 5, blob);
+    TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing workflow ", r.id)));
+    max_seq = std::max(max_seq, r.seq);
+  }
+  for (const std::string& id : batch.deleted_tasks) {
+    BindText(db.delete_task, 1, id);
+    TW_RETURN_IF_ERROR(db.Run(db.delete_task, absl::StrCat("deleting task ", id)));
+  }
+  for (const std::string& id : batch.deleted_workflows) {
+    BindText(db.delete_workflow, 1, id);
+    TW_RETURN_IF_ERROR(db.Run(db.delete_workflow, absl::StrCat("deleting workflow ", id)));
+  }
+  return absl::OkStatus();
+}
+
+void SqliteTaskStore::MaybeUpdateSize() {
+  if (options_.metrics == nullptr) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (size_updated_ != std::chrono::steady_clock::time_point() &&
+      now - size_updated_ < std::chrono::seconds(1)) {
+    return;
+  }
+  size_updated_ = now;
+  uintmax_t bytes = 0;
+  for (const std::string& file : {path_, path_ + "-wal"}) {
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(file, ec);
+    if (!ec) bytes += size;
+  }
+  options_.metrics->SizeBytes(static_cast<double>(bytes));
+}
+
+// --- Load
+
+namespace {
+
+// Decodes every row of `stmt` (id, record) with `decode`, and sorts the records by seq.
+template <typename Record, typename Decode>
+absl::Status LoadTable(sqlite3_stmt* stmt, sqlite3* conn, const std::string& path,
+                       absl::string_view kind, Decode decode, std::vector<Record>& out) {
+  int rc = SQLITE_DONE;
+  absl::Status status;
+  while (status.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const absl::string_view id = ColumnText(stmt, 0);
+    absl::StatusOr<Record> record = decode(ColumnBlob(stmt, 1));
+    if (!record.ok()) {
+      status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
+                                                " is corrupt: ", record.status().message()));
+    } else if (record->id != id) {
+      status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
+                                                " holds the record of ", record->id));
+    } else {
+      out.push_back(std::move(*record));
+    }
+  }
+  if (status.ok() && rc != SQLITE_DONE) {
+    status = SqliteError(conn, rc, path, absl::StrCat("reading ", kind, "s"));
+  }
+  sqlite3_reset(stmt);
+  if (!status.ok()) return status;
+  auto by_seq = [](const Record& a, const Record& b) { return a.seq < b.seq; };
+  if (!std::is_sorted(out.begin(), out.end(), by_seq)) {
+    std::sort(out.begin(), out.end(), by_seq);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<StoredState> SqliteTaskStore::Load() {
+  absl::MutexLock lock(&db_mu_);
+  Db& db = *db_;
+  StoredState state;
+  // One read transaction, so the three reads see the same commit.
+  if (int rc = sqlite3_exec(db.conn, "BEGIN", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+    return db.Error(rc, "beginning a read");
+  }
+  absl::Status status;
+  if (const int rc = sqlite3_step(db.max_seq); rc == SQLITE_ROW) {
+    state.max_seq = static_cast<uint64_t>(sqlite3_column_int64(db.max_seq, 0));
+  } else {
+    status = rc == SQLITE_DONE
+                 ? absl::DataLossError(absl::StrCat("sqlite ", path_, ": meta has no max_seq"))
+                 : db.Error(rc, "reading max_seq");
+  }
+  sqlite3_reset(db.max_seq);
+  if (status.ok()) {
+    status = LoadTable(db.load_tasks, db.conn, path_, "task", DecodeTask, state.tasks);
+  }
+  if (status.ok()) {
+    status = LoadTable(db.load_workflows, db.conn, path_, "workflow", DecodeWorkflow,
+                       state.workflows);
+  }
+  (void)db.Exec("COMMIT", "ending a read");
+  if (!status.ok()) return status;
+  return state;
+}
+
+std::string SqliteTaskStore::Describe() const {
+  return absl::StrCat("sqlite ", path_, " (WAL, synchronous=",
+                      SqliteSynchronousName(options_.synchronous),
+                      options_.synchronous == SqliteSynchronous::kFull
+                          ? ": durable against process crashes and power loss)"
+                          : ": durable against process crashes, not power loss)");
+}
+
+uint64_t SqliteTaskStore::commit_calls() const {
+  absl::MutexLock lock(&mu_);
+  return commit_calls_;
+}
+
+uint64_t SqliteTaskStore::transactions() const {
+  absl::MutexLock lock(&mu_);
+  return transactions_;
+}
+
+void SqliteTaskStore::WaitForCommitCalls(uint64_t n) const {
+  absl::MutexLock lock(&mu_);
+  auto entered = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commit_calls_ >= n; };
+  mu_.Await(absl::Condition(&entered));
+}
+
+}  // namespace taskwire::scheduler

@@ -1,0 +1,116 @@
+// SqliteTaskStore: the durable, embedded TaskStore. One SQLite file (WAL mode) under the
+// scheduler's data directory; each record is one row holding its encoded bytes
+// (record_codec.h) beside the few columns SQL needs (sqlite_schema.h).
+//
+//   SqliteOptions options;  // synchronous NORMAL, no metrics
+//   absl::StatusOr<std::unique_ptr<SqliteTaskStore>> store =
+//       SqliteTaskStore::Open("/var/lib/taskwire/taskwire.db", options);
+//
+// Group commit: Commit() queues the caller's batch; whichever caller finds no transaction in
+// progress becomes the leader and writes every queued batch in one transaction, then wakes
+// their callers. So N concurrent Submits cost about one transaction (and one fsync), not N.
+// An error fails every caller of that transaction and nothing of it is visible.
+//
+// Durability (SqliteOptions::synchronous, flag --sqlite-synchronous):
+//  - kNormal (default): a committed transaction survives the process being killed (kill -9,
+//    a crash, OOM): it is in the write-ahead log, which SQLite replays. A power loss or
+//    kernel crash may lose the last transactions before a checkpoint, never corrupt the file.
+//  - kFull: the log is fsynced at every commit, so a commit survives power loss too; costs
+//    one fsync per transaction (group commit shares it). bench/README.md has both figures.
+//
+// Open() creates the parent directory, refuses a file that another process holds (a lock
+// file beside it, `<path>.lock`), upgrades an older schema in place and refuses a newer one
+// (FAILED_PRECONDITION). Load() fails with DATA_LOSS naming the record that does not decode.
+//
+// Thread-safe: Commit() and Load() may be called from any thread.
+#ifndef TASKWIRE_SCHEDULER_STORE_SQLITE_TASK_STORE_H_
+#define TASKWIRE_SCHEDULER_STORE_SQLITE_TASK_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "scheduler/store/store_metrics.h"
+#include "scheduler/store/task_store.h"
+
+struct sqlite3;
+
+namespace taskwire::scheduler {
+
+enum class SqliteSynchronous { kNormal, kFull };
+
+// "normal" or "full" (any case); INVALID_ARGUMENT otherwise.
+absl::StatusOr<SqliteSynchronous> ParseSqliteSynchronous(absl::string_view name);
+absl::string_view SqliteSynchronousName(SqliteSynchronous s);
+
+struct SqliteOptions {
+  SqliteSynchronous synchronous = SqliteSynchronous::kNormal;
+  StoreMetrics* metrics = nullptr;  // optional; must outlive the store
+  // Tests only: runs inside every transaction just before COMMIT; an error aborts it.
+  std::function<absl::Status()> before_commit;
+};
+
+class SqliteTaskStore final : public TaskStore {
+ public:
+  // `path` is the database file, e.g. <data-dir>/taskwire.db.
+  static absl::StatusOr<std::unique_ptr<SqliteTaskStore>> Open(const std::string& path,
+                                                               SqliteOptions options = {});
+  ~SqliteTaskStore() override;
+
+  absl::Status Commit(const StoreBatch& batch) override;
+  absl::StatusOr<StoredState> Load() override;
+  std::string Describe() const override;
+
+  const std::string& path() const { return path_; }
+  // Calls of Commit() with a non-empty batch, and transactions written for them (committed
+  // or failed): with concurrent callers, fewer transactions than calls.
+  uint64_t commit_calls() const;
+  uint64_t transactions() const;
+  // Tests: blocks until `n` non-empty Commit() calls have entered the store.
+  void WaitForCommitCalls(uint64_t n) const;
+
+ private:
+  struct Db;      // the connection and its prepared statements
+  struct Waiter;  // one caller's batch in the group-commit queue
+
+  SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db, int lock_fd);
+
+  static absl::Status Configure(Db& db, SqliteSynchronous synchronous);
+  // Brings the schema up to CurrentSqliteSchemaVersion(), one transaction per migration;
+  // refuses a file written by a newer taskwire.
+  static absl::Status Migrate(Db& db);
+  static absl::Status PrepareStatements(Db& db);
+
+  // Writes every batch of `group` in one transaction.
+  absl::Status WriteGroup(const std::vector<Waiter*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status WriteBatch(const StoreBatch& batch, uint64_t& max_seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  void MaybeUpdateSize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+
+  const std::string path_;
+  const SqliteOptions options_;
+  const int lock_fd_;
+
+  // Lock order: mu_ is never held while taking db_mu_ (the leader drops mu_ to write).
+  mutable absl::Mutex mu_;
+  std::vector<Waiter*> queue_ ABSL_GUARDED_BY(mu_);  // batches waiting for a transaction
+  bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t transactions_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::unique_ptr<Db> db_ ABSL_PT_GUARDED_BY(db_mu_);
+  std::chrono::steady_clock::time_point size_updated_ ABSL_GUARDED_BY(db_mu_);
+};
+
+}  // namespace taskwire::scheduler
+
+#endif  // TASKWIRE_SCHEDULER_STORE_SQLITE_TASK_STORE_H_
