@@ -67,6 +67,12 @@ Client::Client(std::unique_ptr<v1::Scheduler::StubInterface> stub, absl::Duratio
 Client::~Client() = default;
 
 absl::StatusOr<std::string> Client::Submit(const v1::TaskSpec& spec) {
+  absl::StatusOr<v1::SubmitResponse> response = SubmitTask(spec);
+  if (!response.ok()) return response.status();
+  return std::move(*response->mutable_task_id());
+}
+
+absl::StatusOr<v1::SubmitResponse> Client::SubmitTask(const v1::TaskSpec& spec) {
   v1::SubmitRequest request;
   *request.mutable_task() = spec;
   v1::SubmitResponse response;
@@ -74,7 +80,7 @@ absl::StatusOr<std::string> Client::Submit(const v1::TaskSpec& spec) {
   SetDeadline(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
   if (!status.ok()) return status;
-  return std::move(*response.mutable_task_id());
+  return response;
 }
 
 absl::StatusOr<std::vector<std::string>> Client::SubmitBatch(
@@ -190,6 +196,86 @@ absl::StatusOr<std::vector<v1::ExecutorInfo>> Client::ListExecutors() {
   absl::Status status = ToAbslStatus(stub_->ListExecutors(&context, request, &response));
   if (!status.ok()) return status;
   return std::vector<v1::ExecutorInfo>(response.executors().begin(), response.executors().end());
+}
+
+absl::StatusOr<v1::SubmitWorkflowResponse> Client::SubmitWorkflow(const v1::WorkflowSpec& spec) {
+  v1::SubmitWorkflowRequest request;
+  *request.mutable_workflow() = spec;
+  v1::SubmitWorkflowResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->SubmitWorkflow(&context, request, &response));
+  if (!status.ok()) return status;
+  if (response.task_ids_size() != spec.nodes_size()) {
+    return absl::InternalError(absl::StrCat("SubmitWorkflow sent ", spec.nodes_size(),
+                                            " nodes but the scheduler answered with ",
+                                            response.task_ids_size(), " task ids"));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Workflow> Client::GetWorkflow(const std::string& id) {
+  v1::GetWorkflowRequest request;
+  request.set_workflow_id(id);
+  v1::Workflow workflow;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->GetWorkflow(&context, request, &workflow));
+  if (!status.ok()) return status;
+  return workflow;
+}
+
+absl::StatusOr<v1::Workflow> Client::WaitWorkflowOnce(const std::string& id, absl::Duration wait) {
+  if (wait < absl::Milliseconds(1)) return GetWorkflow(id);
+  v1::WaitWorkflowRequest request;
+  request.set_workflow_id(id);
+  ToProto(wait, request.mutable_timeout());
+  v1::Workflow workflow;
+  grpc::ClientContext context;
+  SetDeadline(context, wait + rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->WaitWorkflow(&context, request, &workflow));
+  if (!status.ok()) return status;
+  return workflow;
+}
+
+absl::StatusOr<v1::Workflow> Client::WaitWorkflow(const std::string& id, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
+  while (true) {
+    const absl::Time call_start = absl::Now();
+    const absl::Duration wait = std::clamp(end - call_start, absl::ZeroDuration(), kMaxWaitPerCall);
+    absl::StatusOr<v1::Workflow> workflow = WaitWorkflowOnce(id, wait);
+    if (!workflow.ok() || IsTerminal(workflow->state())) return workflow;
+    const absl::Time now = absl::Now();
+    if (now >= end) return workflow;
+    const absl::Time next_call = std::min(call_start + kMinWaitCallInterval, end);
+    if (now < next_call) std::this_thread::sleep_for(absl::ToChronoNanoseconds(next_call - now));
+  }
+}
+
+absl::StatusOr<v1::WorkflowState> Client::CancelWorkflow(const std::string& id) {
+  v1::CancelWorkflowRequest request;
+  request.set_workflow_id(id);
+  v1::CancelWorkflowResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->CancelWorkflow(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.state();
+}
+
+bool IsTerminal(v1::WorkflowState s) {
+  return s == v1::WORKFLOW_STATE_SUCCEEDED || s == v1::WORKFLOW_STATE_FAILED ||
+         s == v1::WORKFLOW_STATE_CANCELLED;
+}
+
+std::string_view WorkflowStateName(v1::WorkflowState s) {
+  switch (s) {
+    case v1::WORKFLOW_STATE_RUNNING: return "running";
+    case v1::WORKFLOW_STATE_SUCCEEDED: return "succeeded";
+    case v1::WORKFLOW_STATE_FAILED: return "failed";
+    case v1::WORKFLOW_STATE_CANCELLED: return "cancelled";
+    default: return "unspecified";
+  }
 }
 
 v1::TaskSpec MakeTask(std::string type, std::string payload) {

@@ -8,10 +8,14 @@
 //   if (!id.ok()) return id.status();
 //   absl::StatusOr<taskwire::v1::Task> task = client.WaitTask(*id, absl::Seconds(30));
 //
+// Workflows: build a WorkflowSpec with the shapes of workflow.h (Chain, Group, Chord), then
+// SubmitWorkflow / WaitWorkflow / GetWorkflow / CancelWorkflow. Task options (retries,
+// countdown, expiry, idempotency key, retention) are set on the spec with task_options.h.
+//
 // Errors keep the scheduler's code and message (NOT_FOUND, INVALID_ARGUMENT, ...);
 // UNAVAILABLE means the scheduler could not be reached, DEADLINE_EXCEEDED that it did not
-// answer within the RPC timeout. Nothing is retried: without an idempotency key on the wire
-// a retried Submit could run a task twice.
+// answer within the RPC timeout. Nothing is retried here: a caller that retries a Submit
+// should set an idempotency key, so that the retry cannot create a second task.
 //
 // Thread-safety: a Client is safe to use from many threads at once; calls share one channel.
 #ifndef TASKWIRE_CLIENT_CLIENT_H_
@@ -57,8 +61,11 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Returns the new task's id once the scheduler has stored it.
+  // Returns the new task's id once the scheduler has stored it (or, when the spec's
+  // idempotency key matched an earlier task, that task's id).
   absl::StatusOr<std::string> Submit(const v1::TaskSpec& spec);
+  // As Submit, and says whether the idempotency key matched an earlier task.
+  absl::StatusOr<v1::SubmitResponse> SubmitTask(const v1::TaskSpec& spec);
   // All or nothing; the ids are in the order of `specs`.
   absl::StatusOr<std::vector<std::string>> SubmitBatch(const std::vector<v1::TaskSpec>& specs);
   absl::StatusOr<v1::Task> GetTask(const std::string& id);
@@ -76,8 +83,17 @@ class Client {
                           const std::function<bool(const v1::TaskEvent&)>& on_event);
   absl::StatusOr<std::vector<v1::ExecutorInfo>> ListExecutors();
 
+  // All nodes or none; the response has the workflow id and each node's task id.
+  absl::StatusOr<v1::SubmitWorkflowResponse> SubmitWorkflow(const v1::WorkflowSpec& spec);
+  absl::StatusOr<v1::Workflow> GetWorkflow(const std::string& id);
+  // As WaitTask, for a workflow: returns once it has ended or `timeout` passed.
+  absl::StatusOr<v1::Workflow> WaitWorkflow(const std::string& id, absl::Duration timeout);
+  // Cancels every unfinished node; returns the workflow's state after the cancel.
+  absl::StatusOr<v1::WorkflowState> CancelWorkflow(const std::string& id);
+
  private:
   absl::StatusOr<v1::Task> WaitOnce(const std::string& id, absl::Duration wait);
+  absl::StatusOr<v1::Workflow> WaitWorkflowOnce(const std::string& id, absl::Duration wait);
 
   const std::unique_ptr<v1::Scheduler::StubInterface> stub_;
   const absl::Duration rpc_timeout_;
@@ -92,6 +108,12 @@ bool IsTerminal(v1::TaskState s);
 // "pending", "scheduled", "queued", "running", "succeeded", "failed", "cancelled",
 // "expired"; "unspecified" for TASK_STATE_UNSPECIFIED and for values outside the enum.
 std::string_view StateName(v1::TaskState s);
+
+// SUCCEEDED, FAILED and CANCELLED are terminal.
+bool IsTerminal(v1::WorkflowState s);
+
+// "running", "succeeded", "failed", "cancelled"; "unspecified" otherwise.
+std::string_view WorkflowStateName(v1::WorkflowState s);
 
 // The inverse of StateName, case-insensitive; also accepts the full enum name
 // ("TASK_STATE_QUEUED"). nullopt for anything else.

@@ -69,8 +69,8 @@ _stubs_lock = threading.Lock()
 def load_stubs():
     """Generates (once per process) and imports the Python stubs of the taskwire protos.
 
-    Returns a namespace with task_pb2, scheduler_pb2, scheduler_pb2_grpc, health_pb2 and
-    health_pb2_grpc.
+    Returns a namespace with task_pb2, workflow_pb2, scheduler_pb2, scheduler_pb2_grpc,
+    health_pb2 and health_pb2_grpc.
     """
     global _stubs
     with _stubs_lock:
@@ -87,7 +87,8 @@ def _generate_stubs():
     atexit.register(shutil.rmtree, out_dir, True)
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), '_proto')
     jobs = [
-        (PROTO_DIR, ['taskwire/v1/task.proto', 'taskwire/v1/scheduler.proto']),
+        (PROTO_DIR, ['taskwire/v1/task.proto', 'taskwire/v1/workflow.proto',
+                      'taskwire/v1/scheduler.proto']),
         (_HEALTH_PROTO_DIR, ['health.proto']),
     ]
     for root, files in jobs:
@@ -100,12 +101,20 @@ def _generate_stubs():
         if rc != 0:
             raise HarnessError(f'grpc_tools.protoc failed ({rc}) on {files} in {root}')
     sys.path.insert(0, out_dir)
-    from taskwire.v1 import scheduler_pb2, scheduler_pb2_grpc, task_pb2
+    from taskwire.v1 import scheduler_pb2, scheduler_pb2_grpc, task_pb2, workflow_pb2
     import health_pb2
     import health_pb2_grpc
-    return types.SimpleNamespace(task_pb2=task_pb2, scheduler_pb2=scheduler_pb2,
+    return types.SimpleNamespace(task_pb2=task_pb2, workflow_pb2=workflow_pb2,
+                                 scheduler_pb2=scheduler_pb2,
                                  scheduler_pb2_grpc=scheduler_pb2_grpc, health_pb2=health_pb2,
                                  health_pb2_grpc=health_pb2_grpc)
+
+
+def workflow_state_name(state):
+    """'SUCCEEDED' for WORKFLOW_STATE_SUCCEEDED (an int or a JSON enum name)."""
+    if isinstance(state, int):
+        state = load_stubs().workflow_pb2.WorkflowState.Name(state)
+    return state.replace('WORKFLOW_STATE_', '')
 
 
 def state_name(state):
@@ -419,6 +428,31 @@ class Cluster:
         request = pb.scheduler_pb2.WaitTaskRequest(task_id=task_id)
         request.timeout.FromMilliseconds(int(timeout * 1000))
         return self.stub.WaitTask(request, timeout=timeout + RPC_TIMEOUT)
+
+    def submit_workflow(self, nodes, **workflow_fields):
+        """Submits a workflow over gRPC; `nodes` are WorkflowNode messages or
+        (name, type, payload, after) tuples. Returns the SubmitWorkflowResponse."""
+        pb = load_stubs()
+        messages = []
+        for node in nodes:
+            if isinstance(node, tuple):
+                name, task_type, payload, after = node
+                if isinstance(payload, str):
+                    payload = payload.encode()
+                node = pb.workflow_pb2.WorkflowNode(
+                    name=name, task=pb.task_pb2.TaskSpec(type=task_type, payload=payload),
+                    after=list(after))
+            messages.append(node)
+        spec = pb.workflow_pb2.WorkflowSpec(nodes=messages, **workflow_fields)
+        return self.stub.SubmitWorkflow(pb.scheduler_pb2.SubmitWorkflowRequest(workflow=spec),
+                                        timeout=RPC_TIMEOUT)
+
+    def wait_workflow(self, workflow_id, timeout):
+        """WaitWorkflow bounded by `timeout` seconds; returns the Workflow (ended or not)."""
+        pb = load_stubs()
+        request = pb.scheduler_pb2.WaitWorkflowRequest(workflow_id=workflow_id)
+        request.timeout.FromMilliseconds(int(timeout * 1000))
+        return self.stub.WaitWorkflow(request, timeout=timeout + RPC_TIMEOUT)
 
     # --- logs
 

@@ -6,6 +6,7 @@ The processes are started by the e2e harness (tests/e2e/harness.py).
 """
 
 import hashlib
+import json
 import os
 import sys
 import unittest
@@ -196,6 +197,33 @@ class PythonClientTest(harness.SharedClusterTestCase):
         self.assertEqual([(e.id, e.slots) for e in response.executors], [('py-exec', 4)])
         types = {t.name for t in response.executors[0].task_types}
         self.assertLessEqual({'echo', 'sleep', 'fail', 'primes', 'sha256'}, types)
+
+    def test_a_chord_built_from_the_proto_hands_the_callback_the_group_results_in_order(self):
+        # docs/workflows.md, "From the proto": a chord is a group of nodes with no `after`,
+        # and a callback whose `after` lists them in the order its input should have.
+        workflow_pb2 = pb.workflow_pb2
+        group = [workflow_pb2.WorkflowNode(name=f'h{i}',
+                                           task=task_pb2.TaskSpec(type='sha256', payload=word))
+                 for i, word in enumerate([b'alpha', b'beta', b'gamma'])]
+        # The slowest member comes first: the callback's input follows `after`, not timing.
+        group.insert(0, workflow_pb2.WorkflowNode(
+            name='slow', task=task_pb2.TaskSpec(type='sleep', payload=b'200')))
+        callback = workflow_pb2.WorkflowNode(name='all', task=task_pb2.TaskSpec(type='collect'),
+                                             after=[n.name for n in group])
+        spec = workflow_pb2.WorkflowSpec(nodes=group + [callback], labels={'client': 'python'})
+        submitted = self.cluster.stub.SubmitWorkflow(
+            scheduler_pb2.SubmitWorkflowRequest(workflow=spec), timeout=RPC_TIMEOUT)
+        self.assertEqual(len(submitted.task_ids), 5)
+        request = scheduler_pb2.WaitWorkflowRequest(workflow_id=submitted.workflow_id)
+        request.timeout.FromSeconds(20)
+        workflow = self.cluster.stub.WaitWorkflow(request, timeout=20 + RPC_TIMEOUT)
+        self.assertEqual(workflow.state, workflow_pb2.WorkflowState.Value('WORKFLOW_STATE_SUCCEEDED'),
+                         str(workflow))
+        self.assertEqual([r.node for r in workflow.results], ['all'])
+        self.assertEqual(json.loads(workflow.results[0].output),
+                         ['slept 200 ms'] + [hashlib.sha256(w).hexdigest()
+                                             for w in (b'alpha', b'beta', b'gamma')])
+        self.assertEqual(workflow.labels['client'], 'python')
 
     def stub_submit(self, spec):
         return self.cluster.stub.Submit(scheduler_pb2.SubmitRequest(task=spec),
