@@ -14,7 +14,13 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pkg-resources
   procps curl ca-certificates
+  # deploy tests (tests/deploy): a live Prometheus and promtool, YAML parsing
+  prometheus python3-yaml
 )
+# Only when missing: a newer kubectl, or a NodeSource node that bundles npm, must not be
+# replaced by Debian's older packages (kubernetes-client 1.20 renders the manifests too).
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
