@@ -1,5 +1,8 @@
-"""The PromQL helpers themselves: a wrong `with_bool` would make the live test lie."""
+"""The PromQL helpers themselves (a wrong `with_bool` would make the live test lie), and the
+Grafana dashboard's structure, which no query can check."""
 
+import json
+import re
 import unittest
 
 import promql
@@ -41,6 +44,48 @@ class SourcesTest(unittest.TestCase):
     def test_metric_names(self):
         self.assertEqual(promql.metric_names('rate(taskwire_a_total[1m]) / up + process_open_fds'),
                          {'taskwire_a_total', 'up', 'process_open_fds'})
+
+
+class DashboardStructureTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(promql.DASHBOARD) as f:
+            cls.dashboard = json.load(f)
+        cls.panels = [p for p in cls.dashboard['panels'] if p['type'] != 'row']
+
+    def test_panel_ids_are_unique_and_panels_fit_the_grid(self):
+        ids = [p['id'] for p in self.dashboard['panels']]
+        self.assertEqual(len(ids), len(set(ids)))
+        cells = set()
+        for p in self.dashboard['panels']:
+            g = p['gridPos']
+            self.assertLessEqual(g['x'] + g['w'], 24, p['title'])
+            for x in range(g['x'], g['x'] + g['w']):
+                for y in range(g['y'], g['y'] + g['h']):
+                    self.assertNotIn((x, y), cells, f'{p["title"]} overlaps another panel')
+                    cells.add((x, y))
+
+    def test_every_query_uses_the_datasource_variable_and_known_variables(self):
+        defined = {v['name'] for v in self.dashboard['templating']['list']} | {'__rate_interval'}
+        for p in self.panels:
+            self.assertEqual(p['datasource']['uid'], '${datasource}', p['title'])
+            ref_ids = [t['refId'] for t in p['targets']]
+            self.assertEqual(len(ref_ids), len(set(ref_ids)), p['title'])
+            for t in p['targets']:
+                used = set(re.findall(r'\$\{?(\w+)', t['expr']))
+                self.assertTrue(used <= defined, f'{p["title"]}: {used - defined}')
+
+    def test_it_covers_what_issue_6_asks_for(self):
+        exprs = ' '.join(t['expr'] for p in self.panels for t in p['targets'])
+        for metric in ('taskwire_tasks_finished_total', 'taskwire_queue_depth',
+                       'taskwire_queue_oldest_age_seconds', 'taskwire_task_queue_wait_seconds_bucket',
+                       'taskwire_task_run_seconds_bucket', 'taskwire_executors_connected',
+                       'taskwire_executor_slots', 'taskwire_task_retries_total',
+                       'taskwire_attempts_lost_total', 'taskwire_workflows_finished_total',
+                       'taskwire_store_commit_seconds_bucket'):
+            self.assertIn(metric, exprs)
+        self.assertTrue(re.search(r'queue=~"\$queue"', exprs))
+        self.assertTrue(re.search(r'type=~"\$type"', exprs))
 
 
 if __name__ == '__main__':
