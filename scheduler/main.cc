@@ -27,8 +27,19 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Prometheus /metrics address; empty disables it")
       ->envname("TASKWIRE_METRICS_LISTEN")->capture_default_str();
-  app.add_option("--store", options.store, "task store: memory (not durable)")
-      ->envname("TASKWIRE_STORE")->capture_default_str();
+  options.store = "sqlite";  // the binary is durable by default; tests start with memory
+  app.add_option("--store", options.store,
+                 "task store: sqlite (durable, in --data-dir) or memory (not durable: tests "
+                 "and benchmarks)")
+      ->envname("TASKWIRE_STORE")->capture_default_str()->check(CLI::IsMember({"sqlite", "memory"}));
+  app.add_option("--data-dir", options.data_dir,
+                 "directory of the sqlite store (the file is taskwire.db); created if missing")
+      ->envname("TASKWIRE_DATA_DIR")->capture_default_str();
+  app.add_option("--sqlite-synchronous", options.sqlite_synchronous,
+                 "normal: a commit survives a killed process (not a power loss); full: also "
+                 "a power loss, at one fsync per transaction")
+      ->envname("TASKWIRE_SQLITE_SYNCHRONOUS")->capture_default_str()
+      ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--max-payload-bytes", options.core.limits.max_payload_bytes,
                  "largest task payload accepted")
       ->envname("TASKWIRE_MAX_PAYLOAD_BYTES")->capture_default_str()->check(CLI::PositiveNumber);

@@ -1,5 +1,7 @@
 #include "scheduler/scheduler_server.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -8,6 +10,7 @@
 #include "prometheus/registry.h"
 #include "scheduler/service/executor_link_service.h"
 #include "scheduler/store/memory_task_store.h"
+#include "scheduler/store/sqlite_task_store.h"
 
 namespace taskwire::scheduler {
 
@@ -21,14 +24,8 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
 SchedulerServer::SchedulerServer(SchedulerServerOptions options) : options_(std::move(options)) {}
 
 absl::Status SchedulerServer::Init() {
-  if (options_.store != "memory") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--store=", options_.store, ": unknown store (available: memory)"));
-  }
-  store_ = std::make_unique<MemoryTaskStore>();
-  spdlog::warn("store: {}", store_->Describe());
-
   registry_ = std::make_shared<prometheus::Registry>();
+  if (absl::Status s = OpenStore(); !s.ok()) return s;
   scheduler_metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
   core_ = std::make_unique<SchedulerCore>(clock_, *store_, events_, scheduler_metrics_.get(),
                                           options_.core);
@@ -66,6 +63,34 @@ absl::Status SchedulerServer::Init() {
 void SchedulerServer::LivenessLoop() {
   const absl::Duration period = options_.core.heartbeat_interval;
   while (!stop_.WaitForNotificationWithTimeout(period)) core_->CheckExecutorLiveness();
+}
+
+absl::Status SchedulerServer::OpenStore() {
+  if (options_.store == "memory") {
+    store_ = std::make_unique<MemoryTaskStore>();
+    spdlog::warn("store: {}. NOT DURABLE: every task is lost when the scheduler stops; "
+                 "use --store=sqlite outside tests and benchmarks",
+                 store_->Describe());
+    return absl::OkStatus();
+  }
+  if (options_.store != "sqlite") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store=", options_.store, ": unknown store (available: sqlite, memory)"));
+  }
+  if (options_.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is empty");
+  absl::StatusOr<SqliteSynchronous> synchronous =
+      ParseSqliteSynchronous(options_.sqlite_synchronous);
+  if (!synchronous.ok()) return synchronous.status();
+  store_metrics_ = std::make_unique<StoreMetrics>(*registry_);
+  SqliteOptions sqlite;
+  sqlite.synchronous = *synchronous;
+  sqlite.metrics = store_metrics_.get();
+  const std::string path = (std::filesystem::path(options_.data_dir) / "taskwire.db").string();
+  absl::StatusOr<std::unique_ptr<SqliteTaskStore>> store = SqliteTaskStore::Open(path, sqlite);
+  if (!store.ok()) return store.status();
+  spdlog::info("store: {}", (*store)->Describe());
+  store_ = std::move(*store);
+  return absl::OkStatus();
 }
 
 void SchedulerServer::Shutdown() {

@@ -16,6 +16,7 @@
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/service/scheduler_service.h"
+#include "scheduler/store/store_metrics.h"
 #include "scheduler/store/task_store.h"
 
 namespace grpc {
@@ -29,7 +30,11 @@ class ExecutorLinkService;
 struct SchedulerServerOptions {
   std::string listen = "127.0.0.1:7070";       // port 0 picks a free one
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no metrics endpoint
+  // "sqlite": durable, one file <data_dir>/taskwire.db; "memory": tasks die with the process
+  // (tests, benchmarks). taskwire-scheduler defaults to sqlite; in-process tests keep memory.
   std::string store = "memory";
+  std::string data_dir = "./taskwire-data";
+  std::string sqlite_synchronous = "normal";  // or "full": see sqlite_task_store.h
   size_t max_message_bytes = 64 << 20;  // gRPC's limit; the payload limit is in core.limits
   CoreOptions core;
   ServiceOptions service;
@@ -52,10 +57,12 @@ class SchedulerServer {
  private:
   explicit SchedulerServer(SchedulerServerOptions options);
   absl::Status Init();
+  absl::Status OpenStore();  // store_ per options_.store; needs registry_
   void LivenessLoop();
 
   const SchedulerServerOptions options_;
   RealClock clock_;
+  std::unique_ptr<StoreMetrics> store_metrics_;  // outlives store_
   std::unique_ptr<TaskStore> store_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> scheduler_metrics_;

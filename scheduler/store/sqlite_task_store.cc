@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -473,30 +475,97 @@ void SqliteTaskStore::MaybeUpdateSize() {
 
 namespace {
 
-// Decodes every row of `stmt` (id, record) with `decode`, and sorts the records by seq.
+// Decoding is most of Load()'s time (a million tasks: protobuf parsing and allocation), so
+// this thread reads rows in chunks while worker threads decode the chunks.
+constexpr size_t kRowsPerChunk = 4096;
+
+template <typename Record>
+struct Chunk {
+  std::vector<std::pair<std::string, std::string>> rows;  // id, record bytes
+  std::vector<Record> records;
+  absl::Status status;
+};
+
+template <typename Record, typename Decode>
+void DecodeChunk(Chunk<Record>& chunk, const std::string& path, absl::string_view kind,
+                 Decode decode) {
+  chunk.records.reserve(chunk.rows.size());
+  for (const auto& [id, bytes] : chunk.rows) {
+    absl::StatusOr<Record> record = decode(bytes);
+    if (!record.ok()) {
+      chunk.status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
+                                                      " is corrupt: ", record.status().message()));
+      return;
+    }
+    if (record->id != id) {
+      chunk.status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
+                                                      " holds the record of ", record->id));
+      return;
+    }
+    chunk.records.push_back(std::move(*record));
+  }
+  chunk.rows.clear();
+  chunk.rows.shrink_to_fit();
+}
+
+// Decodes every row of `stmt` (id, record) with `decode` into `out`, sorted by seq. The
+// first row that does not decode fails it with DATA_LOSS naming the record.
 template <typename Record, typename Decode>
 absl::Status LoadTable(sqlite3_stmt* stmt, sqlite3* conn, const std::string& path,
                        absl::string_view kind, Decode decode, std::vector<Record>& out) {
-  int rc = SQLITE_DONE;
-  absl::Status status;
-  while (status.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    const absl::string_view id = ColumnText(stmt, 0);
-    absl::StatusOr<Record> record = decode(ColumnBlob(stmt, 1));
-    if (!record.ok()) {
-      status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
-                                                " is corrupt: ", record.status().message()));
-    } else if (record->id != id) {
-      status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
-                                                " holds the record of ", record->id));
-    } else {
-      out.push_back(std::move(*record));
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Chunk<Record>>> chunks;  // in row order
+  size_t next = 0;             // the next chunk a worker takes
+  bool reading_done = false;
+  auto work = [&] {
+    while (true) {
+      Chunk<Record>* chunk;
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&] { return next < chunks.size() || reading_done; };
+        mu.Await(absl::Condition(&ready));
+        if (next == chunks.size()) return;
+        chunk = chunks[next++].get();
+      }
+      DecodeChunk(*chunk, path, kind, decode);
+    }
+  };
+  const unsigned workers = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < workers; ++i) threads.emplace_back(work);
+
+  int rc;
+  auto chunk = std::make_unique<Chunk<Record>>();
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    chunk->rows.emplace_back(ColumnText(stmt, 0), ColumnBlob(stmt, 1));
+    if (chunk->rows.size() == kRowsPerChunk) {
+      absl::MutexLock lock(&mu);
+      chunks.push_back(std::move(chunk));
+      chunk = std::make_unique<Chunk<Record>>();
     }
   }
-  if (status.ok() && rc != SQLITE_DONE) {
-    status = SqliteError(conn, rc, path, absl::StrCat("reading ", kind, "s"));
+  {
+    absl::MutexLock lock(&mu);
+    if (!chunk->rows.empty()) chunks.push_back(std::move(chunk));
+    reading_done = true;
   }
+  for (std::thread& t : threads) t.join();
+  absl::Status status =
+      rc == SQLITE_DONE ? absl::OkStatus()
+                        : SqliteError(conn, rc, path, absl::StrCat("reading ", kind, "s"));
   sqlite3_reset(stmt);
   if (!status.ok()) return status;
+
+  size_t total = 0;
+  for (const auto& c : chunks) {
+    if (!c->status.ok()) return c->status;
+    total += c->records.size();
+  }
+  out.reserve(total);
+  for (auto& c : chunks) {
+    std::move(c->records.begin(), c->records.end(), std::back_inserter(out));
+    c.reset();
+  }
   auto by_seq = [](const Record& a, const Record& b) { return a.seq < b.seq; };
   if (!std::is_sorted(out.begin(), out.end(), by_seq)) {
     std::sort(out.begin(), out.end(), by_seq);
