@@ -23,6 +23,11 @@
 namespace taskwire::scheduler {
 namespace {
 
+// The log's size (in pages) past which a background checkpoint starts, and past which the
+// committing thread checkpoints itself (64 MiB of 4 KiB pages, as journal_size_limit).
+constexpr int kCheckpointFrames = 1000;
+constexpr int kForceCheckpointFrames = 16384;
+
 struct StatementDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
@@ -115,9 +120,12 @@ absl::StatusOr<int> PrepareDirectoryAndLock(const std::string& path) {
 
 struct SqliteTaskStore::Db {
   explicit Db(std::string path) : path(std::move(path)) {}
-  ~Db() {
+  ~Db() { Close(); }
+
+  void Close() {
     statements.clear();
     sqlite3_close_v2(conn);
+    conn = nullptr;
   }
 
   absl::Status Error(int rc, absl::string_view what) const {
@@ -213,41 +221,98 @@ absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std
                                                                        SqliteOptions options) {
   if (path.empty()) return absl::InvalidArgumentError("sqlite store: empty database path");
   TW_ASSIGN_OR_RETURN(const int lock_fd, PrepareDirectoryAndLock(path));
-  auto db = std::make_unique<Db>(path);
-  absl::Status status;
-  if (int rc = sqlite3_open_v2(path.c_str(), &db->conn,
-                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                               nullptr);
-      rc != SQLITE_OK) {
-    status = db->Error(rc, "cannot open (is the data directory writable?)");
+  absl::StatusOr<std::unique_ptr<Db>> db = Connect(path, options.synchronous);
+  absl::Status status = db.status();
+  if (status.ok()) status = Migrate(**db);
+  if (status.ok()) status = PrepareStatements(**db);
+  absl::StatusOr<std::unique_ptr<Db>> checkpoint_db = absl::UnknownError("not connected");
+  if (status.ok()) {
+    checkpoint_db = Connect(path, options.synchronous);
+    status = checkpoint_db.status();
   }
-  if (status.ok()) status = Configure(*db, options.synchronous);
-  if (status.ok()) status = Migrate(*db);
-  if (status.ok()) status = PrepareStatements(*db);
   if (!status.ok()) {
-    db.reset();
+    db = absl::CancelledError();  // closes the connection before the lock goes
     close(lock_fd);
     return status;
   }
-  std::unique_ptr<SqliteTaskStore> store(
-      new SqliteTaskStore(path, std::move(options), std::move(db), lock_fd));
+  std::unique_ptr<SqliteTaskStore> store(new SqliteTaskStore(
+      path, std::move(options), std::move(*db), std::move(*checkpoint_db), lock_fd));
   {
     absl::MutexLock lock(&store->db_mu_);
+    sqlite3_wal_hook(store->db_->conn, &SqliteTaskStore::WalHook, store.get());
     store->MaybeUpdateSize();
   }
+  store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
   return store;
 }
 
 SqliteTaskStore::SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
-                                 int lock_fd)
-    : path_(std::move(path)), options_(std::move(options)), lock_fd_(lock_fd), db_(std::move(db)) {}
+                                 std::unique_ptr<Db> checkpoint_db, int lock_fd)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      lock_fd_(lock_fd),
+      db_(std::move(db)),
+      checkpoint_db_(std::move(checkpoint_db)) {}
 
 SqliteTaskStore::~SqliteTaskStore() {
   {
-    absl::MutexLock lock(&db_mu_);
-    db_.reset();  // closes the connection (and checkpoints the log) before the lock goes
+    absl::MutexLock lock(&checkpoint_mu_);
+    stopping_ = true;
   }
-  close(lock_fd_);
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpoint_db_->Close();
+  {
+    absl::MutexLock lock(&db_mu_);
+    db_.reset();  // the last connection: checkpoints the log and removes it
+  }
+  close(lock_fd_);  // only now may another process open the file
+}
+
+absl::StatusOr<std::unique_ptr<SqliteTaskStore::Db>> SqliteTaskStore::Connect(
+    const std::string& path, SqliteSynchronous synchronous) {
+  auto db = std::make_unique<Db>(path);
+  if (int rc = sqlite3_open_v2(path.c_str(), &db->conn,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                               nullptr);
+      rc != SQLITE_OK) {
+    return db->Error(rc, "cannot open (is the data directory writable?)");
+  }
+  TW_RETURN_IF_ERROR(Configure(*db, synchronous));
+  return db;
+}
+
+int SqliteTaskStore::WalHook(void* arg, sqlite3* conn, const char* /*db_name*/, int frames) {
+  auto* self = static_cast<SqliteTaskStore*>(arg);
+  if (frames >= kForceCheckpointFrames) {
+    // The background checkpoints do not keep up (or never find the log idle enough to let
+    // it restart): checkpoint here, in the commit, as SQLite would. Busy if one is running.
+    sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (frames >= kCheckpointFrames) {
+    absl::MutexLock lock(&self->checkpoint_mu_);
+    self->checkpoint_wanted_ = true;
+  }
+  return SQLITE_OK;
+}
+
+void SqliteTaskStore::CheckpointLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) {
+        return checkpoint_wanted_ || stopping_;
+      };
+      checkpoint_mu_.Await(absl::Condition(&wanted));
+      if (stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what it can without blocking the writer; the writer restarts the log
+    // from its beginning once a checkpoint has copied all of it.
+    const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->conn, nullptr,
+                                             SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
+      spdlog::warn("{}", checkpoint_db_->Error(rc, "background checkpoint").ToString());
+    }
+  }
 }
 
 absl::Status SqliteTaskStore::Configure(Db& db, SqliteSynchronous synchronous) {

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -81,7 +82,11 @@ class SqliteTaskStore final : public TaskStore {
   struct Db;      // the connection and its prepared statements
   struct Waiter;  // one caller's batch in the group-commit queue
 
-  SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db, int lock_fd);
+  SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
+                  std::unique_ptr<Db> checkpoint_db, int lock_fd);
+
+  static absl::StatusOr<std::unique_ptr<Db>> Connect(const std::string& path,
+                                                     SqliteSynchronous synchronous);
 
   static absl::Status Configure(Db& db, SqliteSynchronous synchronous);
   // Brings the schema up to CurrentSqliteSchemaVersion(), one transaction per migration;
@@ -94,6 +99,13 @@ class SqliteTaskStore final : public TaskStore {
   absl::Status WriteBatch(const StoreBatch& batch, uint64_t& max_seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void MaybeUpdateSize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+
+  // Checkpoints (copying the write-ahead log back into the database file, then an fsync)
+  // are the slow part of WAL mode. SQLite runs them inside a commit; here a background
+  // thread runs them on a connection of its own, so that commits wait for one only when
+  // the log outgrows its hard limit (WalHook).
+  static int WalHook(void* store, sqlite3* conn, const char* db_name, int frames);
+  void CheckpointLoop();
 
   const std::string path_;
   const SqliteOptions options_;
@@ -109,6 +121,12 @@ class SqliteTaskStore final : public TaskStore {
   absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<Db> db_ ABSL_PT_GUARDED_BY(db_mu_);
   std::chrono::steady_clock::time_point size_updated_ ABSL_GUARDED_BY(db_mu_);
+
+  const std::unique_ptr<Db> checkpoint_db_;  // used by checkpointer_ only
+  absl::Mutex checkpoint_mu_;
+  bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace taskwire::scheduler
