@@ -294,6 +294,10 @@ class Cluster:
                                '(set TASKWIRE_SCHEDULER_BIN or build taskwire-scheduler)')
         argv = [SCHEDULER_BIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
                 *extra_args]
+        if '--data-dir' not in extra_args:
+            # The store (sqlite by default) lives in the cluster's directory, so a restarted
+            # scheduler of this cluster recovers its tasks and no two clusters share one.
+            argv += ['--data-dir', os.path.join(self.dir, 'data')]
         self.scheduler = Process('scheduler', argv, self.dir)
         self.address = self.scheduler.wait_ready()['grpc']
         return self.scheduler
