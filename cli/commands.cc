@@ -7,7 +7,9 @@ std::vector<Command> AddAllCommands(CLI::App& root, Context& context) {
       AddSubmitCommand(root, context),    AddGetCommand(root, context),
       AddWaitCommand(root, context),      AddCancelCommand(root, context),
       AddListCommand(root, context),      AddWatchCommand(root, context),
-      AddExecutorsCommand(root, context),
+      AddExecutorsCommand(root, context), AddChainCommand(root, context),
+      AddGroupCommand(root, context),     AddChordCommand(root, context),
+      AddWorkflowCommand(root, context),
   };
 }
 

@@ -24,6 +24,10 @@ Command AddCancelCommand(CLI::App& root, Context& context);     // task_commands
 Command AddListCommand(CLI::App& root, Context& context);       // list_command.cc
 Command AddWatchCommand(CLI::App& root, Context& context);      // watch_command.cc
 Command AddExecutorsCommand(CLI::App& root, Context& context);  // executors_command.cc
+Command AddChainCommand(CLI::App& root, Context& context);      // workflow_commands.cc
+Command AddGroupCommand(CLI::App& root, Context& context);      // workflow_commands.cc
+Command AddChordCommand(CLI::App& root, Context& context);      // workflow_commands.cc
+Command AddWorkflowCommand(CLI::App& root, Context& context);   // workflow_commands.cc
 
 // All of them, in the order the help lists them.
 std::vector<Command> AddAllCommands(CLI::App& root, Context& context);

@@ -13,6 +13,7 @@
 #include "cli/format.h"
 #include "cli/output.h"
 #include "cli/table.h"
+#include "cli/workflow_view.h"
 #include "client/client.h"
 #include "common/grpc_status.h"
 
@@ -62,7 +63,8 @@ void PrintAttempts(std::ostream& out, const v1::Task& task) {
     table.AddRow({absl::StrCat("#", attempt.number()),
                   attempt.executor_id().empty() ? "-" : attempt.executor_id(),
                   AttemptOutcomeText(attempt), AttemptRunTime(attempt),
-                  attempt.error()});
+                  attempt.not_retryable() ? absl::StrCat("[not retryable] ", attempt.error())
+                                          : attempt.error()});
   }
   table.Print(out);
 }
@@ -75,6 +77,27 @@ void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
     PrintField(out, "timeout", FormatShortDuration(FromProto(spec.timeout())));
   }
   if (!spec.labels().empty()) PrintField(out, "labels", JoinLabels(spec.labels()));
+  if (spec.has_retry()) {
+    const v1::RetryPolicy& retry = spec.retry();
+    std::string text = retry.max_attempts() == 0 ? std::string("default attempts")
+                                                 : absl::StrCat(retry.max_attempts(), " attempts");
+    if (retry.has_initial_backoff()) {
+      absl::StrAppend(&text, ", backoff ", FormatShortDuration(FromProto(retry.initial_backoff())));
+    }
+    PrintField(out, "retry", text);
+  }
+  if (spec.has_not_before()) PrintField(out, "eta", FormatTime(spec.not_before()));
+  if (spec.has_countdown()) {
+    PrintField(out, "countdown", FormatShortDuration(FromProto(spec.countdown())));
+  }
+  if (spec.has_expires_after()) {
+    PrintField(out, "expires", absl::StrCat("if not started within ",
+                                            FormatShortDuration(FromProto(spec.expires_after()))));
+  }
+  if (!spec.idempotency_key().empty()) PrintField(out, "idempotency key", spec.idempotency_key());
+  if (spec.has_retention()) {
+    PrintField(out, "retention", FormatShortDuration(FromProto(spec.retention())));
+  }
 }
 
 void PrintTimes(std::ostream& out, const v1::Task& task) {
@@ -100,12 +123,40 @@ class HumanOutput final : public Output {
  public:
   explicit HumanOutput(std::ostream& out) : out_(out) {}
 
-  void TaskId(const std::string& id) override { out_ << id << '\n' << std::flush; }
+  void Submitted(const v1::SubmitResponse& response) override {
+    out_ << response.task_id() << '\n' << std::flush;
+  }
+
+  void WorkflowSubmitted(const v1::SubmitWorkflowResponse& response) override {
+    out_ << response.workflow_id() << '\n' << std::flush;
+  }
+
+  void Workflow(const v1::Workflow& workflow) override {
+    out_ << RenderWorkflow(workflow) << std::flush;
+  }
+
+  void WorkflowCancelResult(const std::string& id, v1::WorkflowState state) override {
+    const std::string name(client::WorkflowStateName(state));
+    if (state == v1::WORKFLOW_STATE_CANCELLED) {
+      out_ << "workflow " << id << ": cancelled\n";
+    } else if (client::IsTerminal(state)) {
+      out_ << "workflow " << id << ": already " << name << ", nothing to cancel\n";
+    } else {
+      out_ << "workflow " << id << ": " << name << " (cancel requested)\n";
+    }
+    out_.flush();
+  }
 
   void Task(const v1::Task& task) override {
     PrintField(out_, "id", task.id());
+    if (!task.workflow_id().empty()) {
+      PrintField(out_, "workflow", absl::StrCat(task.workflow_id(), " (node ", task.node(), ")"));
+    }
     PrintSpec(out_, task.spec());
     PrintField(out_, "state", std::string(client::StateName(task.state())));
+    if (task.state() == v1::TASK_STATE_SCHEDULED && task.has_scheduled_for()) {
+      PrintField(out_, "runs at", FormatTime(task.scheduled_for()));
+    }
     PrintTimes(out_, task);
     PrintAttempts(out_, task);
     PrintResult(out_, task);
@@ -151,6 +202,9 @@ class HumanOutput final : public Output {
                      absl::StrFormat("%-9s", std::string(client::StateName(event.state()))), "  ",
                      event.attempt() == 0 ? std::string("-") : absl::StrCat("#", event.attempt()),
                      "  ", event.executor_id().empty() ? "-" : event.executor_id());
+    if (!event.workflow_id().empty()) {
+      absl::StrAppend(&line, "  workflow ", event.workflow_id(), "/", event.node());
+    }
     if (!event.error().empty()) absl::StrAppend(&line, "  ", event.error());
     out_ << line << '\n' << std::flush;
   }

@@ -14,11 +14,7 @@ class JsonOutput final : public Output {
  public:
   explicit JsonOutput(std::ostream& out) : out_(out) {}
 
-  void TaskId(const std::string& id) override {
-    v1::SubmitResponse response;
-    response.set_task_id(id);
-    Line(response);
-  }
+  void Submitted(const v1::SubmitResponse& response) override { Line(response); }
 
   void Task(const v1::Task& task) override { Line(task); }
 
@@ -45,6 +41,18 @@ class JsonOutput final : public Output {
 
   void Executors(const std::vector<v1::ExecutorInfo>& executors) override {
     for (const v1::ExecutorInfo& executor : executors) Line(executor);
+  }
+
+  void WorkflowSubmitted(const v1::SubmitWorkflowResponse& response) override { Line(response); }
+
+  void Workflow(const v1::Workflow& workflow) override { Line(workflow); }
+
+  void WorkflowCancelResult(const std::string& id, v1::WorkflowState state) override {
+    google::protobuf::Struct result;
+    auto& fields = *result.mutable_fields();
+    fields["workflow_id"].set_string_value(id);
+    fields["state"].set_string_value(v1::WorkflowState_Name(state));
+    Line(result);
   }
 
  private:

@@ -21,6 +21,9 @@ constexpr char kRootFooter[] =
     "  taskwire --server scheduler:7070 list --state failed\n"
     "  TASKWIRE_SERVER=scheduler:7070 taskwire watch --json\n"
     "  taskwire executors\n"
+    "  taskwire chain echo:hello echo sha256 --wait\n"
+    "  taskwire chord --wait echo:a echo:b -- collect\n"
+    "  taskwire workflow get ID\n"
     "\n"
     "Run 'taskwire COMMAND --help' for a command's options. Global options may also\n"
     "follow the command: taskwire get ID --json.\n\n";
@@ -48,7 +51,8 @@ std::string FailureMessage(const CLI::App* app, const CLI::Error& error) {
 
 int Main(int argc, char** argv) {
   CLI::App app(
-      "taskwire: submit, inspect, wait for, cancel and watch tasks of a taskwire scheduler",
+      "taskwire: submit, inspect, wait for, cancel and watch tasks and workflows of a taskwire "
+      "scheduler",
       "taskwire");
   GlobalOptions options;
   AddGlobalOptions(app, options);

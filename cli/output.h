@@ -20,7 +20,7 @@ class Output {
   virtual ~Output() = default;
 
   // `submit` without --wait.
-  virtual void TaskId(const std::string& id) = 0;
+  virtual void Submitted(const v1::SubmitResponse& response) = 0;
   // `get`, `wait`, `submit --wait`.
   virtual void Task(const v1::Task& task) = 0;
   // `cancel`: the task's state after the cancel.
@@ -33,6 +33,12 @@ class Output {
   virtual void Event(const v1::TaskEvent& event) = 0;
   // `executors`.
   virtual void Executors(const std::vector<v1::ExecutorInfo>& executors) = 0;
+  // `chain`, `group`, `chord` without --wait: the workflow id (and the node task ids).
+  virtual void WorkflowSubmitted(const v1::SubmitWorkflowResponse& response) = 0;
+  // `workflow get|wait`, `chain|group|chord --wait`: the workflow and its nodes.
+  virtual void Workflow(const v1::Workflow& workflow) = 0;
+  // `workflow cancel`: the workflow's state after the cancel.
+  virtual void WorkflowCancelResult(const std::string& id, v1::WorkflowState state) = 0;
 };
 
 std::unique_ptr<Output> MakeHumanOutput(std::ostream& out);

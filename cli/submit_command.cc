@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/exit_code.h"
+#include "cli/task_args.h"
 #include "cli/task_result.h"
 #include "client/client.h"
 #include "common/grpc_status.h"
@@ -19,10 +20,7 @@ struct SubmitArgs {
   std::string type;
   std::string payload;
   std::string payload_file;
-  std::string queue;
-  int priority = 0;
-  double timeout_seconds = 0;
-  std::vector<std::string> labels;
+  TaskOptionArgs options;
   bool wait = false;
   double wait_timeout_seconds = std::numeric_limits<double>::infinity();
 };
@@ -34,8 +32,14 @@ constexpr char kSubmitExamples[] =
     "  echo 1000000 | taskwire submit primes --payload-file - --timeout 2.5 --wait\n"
     "  taskwire submit sleep --payload 30000 --label team=infra --label run=42 \\\n"
     "      --wait --wait-timeout 60\n"
+    "  taskwire submit http.get --payload https://example.com --retries 3 --backoff 1s\n"
+    "  taskwire submit echo --payload later --countdown 10s --expires 1m\n"
+    "  taskwire submit echo --payload once --idempotency-key order-42 --retention 1h\n"
     "\n"
-    "Prints the new task's id, or with --wait the finished task as `get` does.\n\n";
+    "Durations: seconds (1.5) or 300ms, 10s, 1m30s, 1h. --eta takes an RFC 3339 time\n"
+    "(2026-01-02T15:04:05Z). Prints the new task's id, or with --wait the finished task\n"
+    "as `get` does. When the idempotency key matched an earlier task, that task's id is\n"
+    "printed and stderr says so.\n\n";
 
 absl::StatusOr<v1::TaskSpec> BuildSpec(const SubmitArgs& args) {
   v1::TaskSpec spec = client::MakeTask(args.type, args.payload);
@@ -44,26 +48,24 @@ absl::StatusOr<v1::TaskSpec> BuildSpec(const SubmitArgs& args) {
     if (!payload.ok()) return payload.status();
     spec.set_payload(*std::move(payload));
   }
-  absl::StatusOr<google::protobuf::Map<std::string, std::string>> labels = ParseLabels(args.labels);
-  if (!labels.ok()) return labels.status();
-  *spec.mutable_labels() = *std::move(labels);
-  spec.set_queue(args.queue);
-  spec.set_priority(args.priority);
-  if (args.timeout_seconds > 0) {
-    ToProto(absl::Seconds(args.timeout_seconds), spec.mutable_timeout());
-  }
+  if (absl::Status s = ApplyTaskOptions(args.options, spec); !s.ok()) return s;
   return spec;
 }
 
 int RunSubmit(Context& context, const SubmitArgs& args) {
   absl::StatusOr<v1::TaskSpec> spec = BuildSpec(args);
   if (!spec.ok()) return context.UsageError(spec.status().message());
-  absl::StatusOr<std::string> id = context.client().Submit(*spec);
-  if (!id.ok()) return context.ServerError(id.status());
+  absl::StatusOr<v1::SubmitResponse> response = context.client().SubmitTask(*spec);
+  if (!response.ok()) return context.ServerError(response.status());
+  const std::string* id = &response->task_id();
   const bool wait =
       args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  if (response->existing()) {
+    context.Warn(absl::StrCat("idempotency key '", spec->idempotency_key(), "' matched task '",
+                              *id, "'; nothing new was submitted"));
+  }
   if (!wait) {
-    context.out().TaskId(*id);
+    context.out().Submitted(*response);
     return kExitOk;
   }
   return WaitAndReport(context, *id, SecondsToDuration(args.wait_timeout_seconds),
@@ -82,18 +84,7 @@ Command AddSubmitCommand(CLI::App& root, Context& context) {
   app->add_option("--payload-file", args->payload_file,
                   "Read the payload from a file ('-' = stdin)")
       ->excludes(payload);
-  app->add_option("--queue", args->queue, "Queue (default: \"default\")");
-  app->add_option("--priority", args->priority, "Higher runs first")
-      ->check(CLI::Range(-100, 100))
-      ->capture_default_str();
-  app->add_option("--timeout", args->timeout_seconds,
-                  "Run-time limit of one attempt (default: none)")
-      ->transform(Seconds(/*allow_zero=*/true))
-      ->type_name("SECONDS");
-  app->add_option("--label", args->labels, "A label; repeat for more")
-      ->transform(Label())
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false);
+  AddTaskOptions(*app, args->options, /*with_idempotency_key=*/true);
   app->add_flag("--wait", args->wait, "Wait for the task to finish and print it");
   app->add_option(
          "--wait-timeout", args->wait_timeout_seconds,

@@ -91,10 +91,11 @@ class Canvas::Builder {
     }
     v1::WorkflowSpec spec;
     for (size_t i = 0; i < nodes_.size(); ++i) {
+      v1::WorkflowNode* node = spec.add_nodes();
+      *node = nodes_[i];  // a copy: later nodes still read this one's name
       for (int upstream : after_[static_cast<int>(i)]) {
-        nodes_[i].add_after(nodes_[static_cast<size_t>(upstream)].name());
+        node->add_after(nodes_[static_cast<size_t>(upstream)].name());
       }
-      *spec.add_nodes() = std::move(nodes_[i]);
     }
     return spec;
   }

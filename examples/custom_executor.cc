@@ -3,6 +3,7 @@
 //
 //   build/examples/custom_executor --scheduler 127.0.0.1:7070
 //   build/cli/taskwire submit wordcount --payload "to be or not to be" --wait
+//   build/cli/taskwire chain http.get:https://example.com wordcount --wait   # in a workflow
 #include <sstream>
 
 #include "CLI/CLI.hpp"
@@ -14,9 +15,10 @@
 
 namespace {
 
-// Counts the words of the payload. Long inputs check the cancel token now and then.
+// Counts the words of its input (the payload, or in a workflow the upstream results first).
+// Long inputs check the cancel token now and then.
 absl::StatusOr<std::string> WordCount(const taskwire::executor::TaskContext& task) {
-  std::istringstream in(task.payload);
+  std::istringstream in(task.input());
   std::string word;
   size_t words = 0;
   while (in >> word) {

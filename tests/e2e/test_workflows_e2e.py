@@ -268,15 +268,15 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         r = self.cluster.cli('chain', 'echo:hello', 'echo', 'sha256', '--wait',
                              '--wait-timeout', str(WAIT))
         self.assertEqual(r.returncode, 0, r)
-        self.assertIn('state:    succeeded', r.stdout)
+        self.assertIn('state:     succeeded', r.stdout)
         self.assertIn('echo-1', r.stdout)
         self.assertIn('`- echo-2', r.stdout)
         self.assertIn('`- sha256-3', r.stdout)
         self.assertIn(f'sha256-3: {hashlib.sha256(b"hello").hexdigest()}', r.stdout)
 
     def test_cli_chord_json_gives_the_callback_result(self):
-        r = self.cluster.cli('chord', 'echo:a', 'echo:b', '--', 'collect', '--wait',
-                             '--wait-timeout', str(WAIT), '--json')
+        r = self.cluster.cli('chord', '--wait', '--wait-timeout', str(WAIT), '--json',
+                             'echo:a', 'echo:b', '--', 'collect')
         self.assertEqual(r.returncode, 0, r)
         workflow = r.json()
         self.assertEqual(workflow['state'], 'WORKFLOW_STATE_SUCCEEDED')
@@ -292,7 +292,7 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         self.assertTrue(workflow_id)
         r = self.cluster.cli('workflow', 'wait', workflow_id, '--timeout', str(WAIT))
         self.assertEqual(r.returncode, 0, r)
-        self.assertIn('nodes:    2 (2 succeeded)', r.stdout)
+        self.assertIn('nodes:     2 (2 succeeded)', r.stdout)
         r = self.cluster.cli('workflow', 'get', workflow_id, '--json')
         self.assertEqual(r.returncode, 0, r)
         self.assertEqual(r.json()['id'], workflow_id)
@@ -305,7 +305,7 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         r = self.cluster.cli('chain', 'echo:x', 'fail:permanent:broken', 'echo', '--wait',
                              '--wait-timeout', str(WAIT))
         self.assertEqual(r.returncode, 1, r)
-        self.assertIn('state:    failed (decided by fail-2)', r.stdout)
+        self.assertIn('state:     failed (decided by fail-2)', r.stdout)
         self.assertIn('broken', r.stdout)
         self.assertIn('upstream fail-2 failed', r.stdout)
 
@@ -318,7 +318,7 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         self.assertIn(f'workflow {workflow_id}:', r.stdout)
         r = self.cluster.cli('workflow', 'wait', workflow_id, '--timeout', str(WAIT))
         self.assertEqual(r.returncode, 1, r)
-        self.assertIn('state:    cancelled', r.stdout)
+        self.assertIn('state:     cancelled', r.stdout)
 
     def test_cli_workflow_get_of_an_unknown_id_is_a_server_error(self):
         r = self.cluster.cli('workflow', 'get', 'no-such-workflow')

@@ -2,9 +2,11 @@
 // node naming, and the errors of Build().
 #include "client/workflow.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/status_matchers.h"
@@ -22,8 +24,8 @@ using ::testing::IsEmpty;
 std::vector<std::string> Edges(const v1::WorkflowSpec& spec) {
   std::vector<std::string> out;
   for (const v1::WorkflowNode& node : spec.nodes()) {
-    std::string line = node.name() + "<-";
-    for (int i = 0; i < node.after_size(); ++i) line += (i ? "," : "") + node.after(i);
+    std::string line = absl::StrCat(node.name(), "<-");
+    for (int i = 0; i < node.after_size(); ++i) absl::StrAppend(&line, i ? "," : "", node.after(i));
     out.push_back(line);
   }
   return out;

@@ -1,0 +1,146 @@
+#include "cli/task_args.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
+#include "common/grpc_status.h"
+
+namespace taskwire::cli {
+
+absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text) {
+  double seconds = 0;
+  absl::Duration d;
+  if (absl::SimpleAtod(text, &seconds)) {
+    if (!std::isfinite(seconds)) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not finite"));
+    d = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", text, "' is not a duration (seconds, or e.g. 300ms, 10s, 1m30s, 1h)"));
+  }
+  if (d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("duration '", text, "' is negative"));
+  }
+  return d;
+}
+
+CLI::Validator Duration() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        absl::StatusOr<absl::Duration> d = ParseDurationArg(text);
+        return d.ok() ? std::string() : std::string(d.status().message());
+      },
+      "");
+}
+
+CLI::Validator Rfc3339() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        absl::Time t;
+        std::string error;
+        if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+          return absl::StrCat("'", text, "' is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z): ",
+                              error);
+        }
+        return {};
+      },
+      "");
+}
+
+void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, bool with_idempotency_key) {
+  app.add_option("--queue", args.queue, "Queue (default: \"default\")");
+  app.add_option("--priority", args.priority, "Higher runs first")
+      ->check(CLI::Range(-100, 100))
+      ->capture_default_str();
+  app.add_option("--timeout", args.timeout_seconds,
+                 "Run-time limit of one attempt (default: none)")
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
+  app.add_option("--label", args.labels, "A label; repeat for more")
+      ->transform(Label())
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  app.add_option("--retries", args.retries,
+                 "Retries after a failed or timed-out attempt (default: the scheduler's)")
+      ->check(CLI::Range(0, 1000))
+      ->type_name("N");
+  app.add_option("--backoff", args.backoff, "Wait before the first retry (later waits grow by the scheduler's multiplier)")
+      ->check(Duration())
+      ->type_name("DURATION");
+  CLI::Option* countdown =
+      app.add_option("--countdown", args.countdown, "Run no sooner than this after submitting")
+          ->check(Duration())
+          ->type_name("DURATION");
+  app.add_option("--eta", args.eta, "Run no sooner than this time")
+      ->check(Rfc3339())
+      ->type_name("RFC3339")
+      ->excludes(countdown);
+  app.add_option("--expires", args.expires,
+                 "Expire if not started this long after submitting (default: never)")
+      ->check(Duration())
+      ->type_name("DURATION");
+  if (with_idempotency_key) {
+    app.add_option("--idempotency-key", args.idempotency_key,
+                   "Submitting the same key again returns the first task")
+        ->type_name("KEY");
+  }
+  app.add_option("--retention", args.retention,
+                 "Keep the finished task this long (default: the scheduler's)")
+      ->check(Duration())
+      ->type_name("DURATION");
+}
+
+absl::Status ApplyTaskOptions(const TaskOptionArgs& args, v1::TaskSpec& spec) {
+  absl::StatusOr<google::protobuf::Map<std::string, std::string>> labels = ParseLabels(args.labels);
+  if (!labels.ok()) return labels.status();
+  *spec.mutable_labels() = *std::move(labels);
+  spec.set_queue(args.queue);
+  spec.set_priority(args.priority);
+  if (args.timeout_seconds > 0) ToProto(absl::Seconds(args.timeout_seconds), spec.mutable_timeout());
+  // `field` is called only for a value given: calling a mutable_ accessor sets the field.
+  auto duration = [&spec](const std::string& text,
+                          google::protobuf::Duration* (v1::TaskSpec::*field)()) -> absl::Status {
+    if (text.empty()) return absl::OkStatus();
+    absl::StatusOr<absl::Duration> d = ParseDurationArg(text);
+    if (!d.ok()) return d.status();
+    ToProto(*d, (spec.*field)());
+    return absl::OkStatus();
+  };
+  if (args.retries >= 0) spec.mutable_retry()->set_max_attempts(static_cast<uint32_t>(args.retries) + 1);
+  if (!args.backoff.empty()) {
+    absl::StatusOr<absl::Duration> backoff = ParseDurationArg(args.backoff);
+    if (!backoff.ok()) return backoff.status();
+    ToProto(*backoff, spec.mutable_retry()->mutable_initial_backoff());
+  }
+  if (!args.countdown.empty() && !args.eta.empty()) {
+    return absl::InvalidArgumentError("give --countdown or --eta, not both");
+  }
+  if (absl::Status s = duration(args.countdown, &v1::TaskSpec::mutable_countdown); !s.ok()) return s;
+  if (!args.eta.empty()) {
+    absl::Time t;
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full, args.eta, &t, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--eta: ", error));
+    }
+    ToProto(t, spec.mutable_not_before());
+  }
+  if (absl::Status s = duration(args.expires, &v1::TaskSpec::mutable_expires_after); !s.ok()) return s;
+  if (absl::Status s = duration(args.retention, &v1::TaskSpec::mutable_retention); !s.ok()) return s;
+  spec.set_idempotency_key(args.idempotency_key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TaskSpec> ParseTaskWord(const std::string& word) {
+  const size_t colon = word.find(':');
+  v1::TaskSpec spec;
+  spec.set_type(word.substr(0, colon));
+  if (colon != std::string::npos) spec.set_payload(word.substr(colon + 1));
+  if (spec.type().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", word, "' names no task type; write TYPE or TYPE:PAYLOAD"));
+  }
+  return spec;
+}
+
+}  // namespace taskwire::cli

@@ -1,0 +1,157 @@
+// Workflow commands: chain, group and chord build a workflow from TYPE[:PAYLOAD] words and
+// submit it; `workflow get|wait|cancel ID` inspect, wait for and cancel one.
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/exit_code.h"
+#include "cli/format.h"
+#include "cli/task_args.h"
+#include "cli/workflow_args.h"
+#include "client/client.h"
+
+namespace taskwire::cli {
+namespace {
+
+struct WorkflowArgs {
+  std::vector<std::string> words;
+  TaskOptionArgs options;
+  bool wait = false;
+  double wait_timeout_seconds = std::numeric_limits<double>::infinity();
+};
+
+int WaitAndReportWorkflow(Context& context, const std::string& id, absl::Duration timeout,
+                          absl::string_view error_note = {}) {
+  absl::StatusOr<v1::Workflow> workflow = context.client().WaitWorkflow(id, timeout);
+  if (!workflow.ok()) return context.ServerError(workflow.status(), error_note);
+  context.out().Workflow(*workflow);
+  if (client::IsTerminal(workflow->state())) return ExitCodeForWorkflow(workflow->state());
+  context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout),
+                            " waiting for workflow '", id, "' (still ",
+                            std::string(client::WorkflowStateName(workflow->state())), ")"));
+  return kExitWaitTimedOut;
+}
+
+int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
+  absl::StatusOr<v1::WorkflowSpec> spec = BuildWorkflowFromWords(shape, args.words, args.options);
+  if (!spec.ok()) return context.UsageError(spec.status().message());
+  absl::StatusOr<v1::SubmitWorkflowResponse> response = context.client().SubmitWorkflow(*spec);
+  if (!response.ok()) return context.ServerError(response.status());
+  const bool wait =
+      args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  if (!wait) {
+    context.out().WorkflowSubmitted(*response);
+    return kExitOk;
+  }
+  return WaitAndReportWorkflow(
+      context, response->workflow_id(), SecondsToDuration(args.wait_timeout_seconds),
+      absl::StrCat(" (workflow '", response->workflow_id(), "' was submitted)"));
+}
+
+Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, const char* name,
+                        const char* description, const char* examples) {
+  auto args = std::make_shared<WorkflowArgs>();
+  CLI::App* app = root.add_subcommand(name, description);
+  app->add_option("TASKS", args->words, "Tasks as TYPE or TYPE:PAYLOAD")
+      ->required()
+      ->type_name("");
+  AddTaskOptions(*app, args->options, /*with_idempotency_key=*/false);
+  app->add_flag("--wait", args->wait, "Wait for the workflow to end and print it");
+  app->add_option("--wait-timeout", args->wait_timeout_seconds,
+                  "Give up waiting after this long (exit code 4); implies --wait")
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
+  app->footer(absl::StrCat(examples,
+                           "Each task is TYPE or TYPE:PAYLOAD (split at the first ':'). The task\n"
+                           "options (--queue, --retries, ...) apply to every node. Prints the\n"
+                           "workflow id, or with --wait the finished workflow as `workflow get`\n"
+                           "does. See docs/workflows.md.\n\n",
+                           kExitCodesHelp));
+  return {app, [args, shape, &context] { return RunShape(context, shape, *args); }};
+}
+
+}  // namespace
+
+Command AddChainCommand(CLI::App& root, Context& context) {
+  return AddShapeCommand(
+      root, context, WorkflowShape::kChain, "chain",
+      "Submit a chain: each task gets the previous one's result",
+      "Examples:\n"
+      "  taskwire chain echo:hello echo sha256 --wait     # sha256(\"hello\")\n"
+      "  taskwire chain primes:1000000 echo --retries 2\n\n");
+}
+
+Command AddGroupCommand(CLI::App& root, Context& context) {
+  return AddShapeCommand(root, context, WorkflowShape::kGroup, "group",
+                         "Submit a group: independent tasks, results in order",
+                         "Examples:\n"
+                         "  taskwire group sha256:a sha256:b sha256:c --wait\n\n");
+}
+
+Command AddChordCommand(CLI::App& root, Context& context) {
+  return AddShapeCommand(
+      root, context, WorkflowShape::kChord, "chord",
+      "Submit a chord: a group, then a callback that gets all its results",
+      "Examples:\n"
+      "  taskwire chord --wait echo:a echo:b echo:c -- collect   # [\"a\",\"b\",\"c\"]\n"
+      "  taskwire chord sha256:x sha256:y collect\n\n"
+      "The last task is the callback; the others form the group. `--` before the\n"
+      "callback is optional and reads well; it ends the options, so put options\n"
+      "before it (and then a payload may start with '-').\n\n");
+}
+
+Command AddWorkflowCommand(CLI::App& root, Context& context) {
+  struct Args {
+    std::string id;
+    double timeout_seconds = std::numeric_limits<double>::infinity();
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("workflow", "Show, wait for or cancel a workflow");
+  app->require_subcommand(1, 1);
+  app->footer(absl::StrCat("Examples:\n"
+                           "  taskwire workflow get 9b1d0e\n"
+                           "  taskwire workflow wait 9b1d0e --timeout 60\n"
+                           "  taskwire workflow cancel 9b1d0e\n"
+                           "  taskwire workflow get 9b1d0e --json | jq .state\n\n",
+                           kExitCodesHelp));
+  auto add_id = [&args](CLI::App* sub) {
+    sub->add_option("ID", args->id, "Workflow id (as printed by chain, group, chord)")
+        ->required()
+        ->type_name("");
+  };
+  CLI::App* get = app->add_subcommand("get", "Show a workflow: state, node tree, results");
+  add_id(get);
+  CLI::App* wait = app->add_subcommand("wait", "Wait for a workflow to end, then show it");
+  add_id(wait);
+  wait->add_option("--timeout", args->timeout_seconds,
+                   "Give up after this long (exit code 4) (default: forever)")
+      ->transform(Seconds(/*allow_zero=*/true))
+      ->type_name("SECONDS");
+  CLI::App* cancel = app->add_subcommand("cancel", "Cancel every unfinished node of a workflow");
+  add_id(cancel);
+  return {app, [args, get, wait, cancel, &context]() -> int {
+            if (get->parsed()) {
+              absl::StatusOr<v1::Workflow> workflow = context.client().GetWorkflow(args->id);
+              if (!workflow.ok()) return context.ServerError(workflow.status());
+              context.out().Workflow(*workflow);
+              return ExitCodeForWorkflow(workflow->state());
+            }
+            if (wait->parsed()) {
+              return WaitAndReportWorkflow(context, args->id,
+                                           SecondsToDuration(args->timeout_seconds));
+            }
+            if (cancel->parsed()) {
+              absl::StatusOr<v1::WorkflowState> state = context.client().CancelWorkflow(args->id);
+              if (!state.ok()) return context.ServerError(state.status());
+              context.out().WorkflowCancelResult(args->id, *state);
+              return static_cast<int>(kExitOk);
+            }
+            return context.UsageError("workflow: a subcommand (get, wait, cancel) is required");
+          }};
+}
+
+}  // namespace taskwire::cli
