@@ -302,6 +302,27 @@ class Cluster:
         self.address = self.scheduler.wait_ready()['grpc']
         return self.scheduler
 
+    def restart_scheduler(self, *extra_args, kill=True):
+        """Ends the scheduler (kill -9 by default, else SIGTERM) and starts a new one on the
+        same address and data directory, as a crash and restart would. Executors keep
+        dialling that address. Returns the new Process (logs in scheduler-N.log)."""
+        old = self.scheduler
+        assert old is not None, 'start the scheduler first'
+        if kill:
+            old.kill()
+        else:
+            old.terminate()
+            old.wait_exit(STOP_TIMEOUT)
+        self._restarts = getattr(self, '_restarts', 0) + 1
+        self._retired_schedulers = getattr(self, '_retired_schedulers', []) + [old]
+        argv = [SCHEDULER_BIN, '--listen', self.address, '--metrics-listen', '127.0.0.1:0',
+                *extra_args]
+        if '--data-dir' not in extra_args:
+            argv += ['--data-dir', os.path.join(self.dir, 'data')]
+        self.scheduler = Process(f'scheduler-{self._restarts}', argv, self.dir)
+        self.address = self.scheduler.wait_ready()['grpc']
+        return self.scheduler
+
     def start_executor(self, executor_id, slots=2, queues=('default',), extra_args=(),
                        wait_linked=True):
         """Starts an executor; by default returns once the scheduler has welcomed it."""

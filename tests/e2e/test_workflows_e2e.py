@@ -366,6 +366,29 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         self.assertIn('matched task', second.stderr)
 
 
+class ExecutorReconnectTest(harness.LoggedTestCase):
+    """An executor whose scheduler is killed and restarted keeps running its attempt; its
+    Hello lists it, so the restarted scheduler keeps that attempt instead of running the
+    task again, and the result (sent after the new Welcome) ends the task."""
+
+    def test_a_running_attempt_survives_a_scheduler_restart(self):
+        cluster = self.new_cluster('reconnect')
+        cluster.start_scheduler()
+        cluster.start_executor('survivor', slots=2)
+        watcher = harness.EventWatcher(cluster)
+        watcher.sync()
+        task_id = cluster.submit('sleep', '3000')
+        watcher.wait_state(task_id, RUNNING, timeout=WAIT)
+        watcher.close()
+
+        cluster.restart_scheduler()  # kill -9, then the same address and data directory
+        task = cluster.wait_task(task_id, WAIT)
+        self.assertEqual(task.state, SUCCEEDED, str(task))
+        self.assertEqual(task.output, b'slept 3000 ms')
+        self.assertEqual([(a.number, a.executor_id) for a in task.attempts], [(1, 'survivor')],
+                         'the attempt listed in Hello.running must be kept, not run again')
+
+
 if __name__ == '__main__':
     import unittest
     unittest.main()
