@@ -41,6 +41,7 @@ RATE_INTERVAL = '1m'         # stands for Grafana's $__rate_interval
 # Values for the Grafana variables: one concrete selection, and "All" (allValue .*).
 VARIABLE_SETS = [{'queue': 'default', 'type': 'echo'}, {'queue': '.*', 'type': '.*'}]
 ORPHAN_QUEUE = 'orphan'      # tasks wait here: no executor serves it
+K8S_CONFIG = os.path.join(promql.SOURCE_ROOT, 'k8s', 'base', 'executor.textproto')
 
 pb = harness.load_stubs()
 
@@ -166,7 +167,9 @@ class PrometheusLiveTest(harness.SharedClusterTestCase):
         def start(cluster):
             cluster.start_scheduler(*SCHEDULER_ARGS(cluster))
             cluster.start_executor('exec-a', slots=2)
-            cluster.start_executor('exec-b', slots=2)
+            # exec-b also runs the process task types of the Kubernetes ConfigMap, which
+            # proves that the shipped config parses.
+            cluster.start_executor('exec-b', slots=2, extra_args=('--config', K8S_CONFIG))
         cls.start_cluster('prometheus', start)
         cls.metrics = {'scheduler': [cls.cluster.scheduler.ready['metrics']],
                        'executor': [p.ready['metrics'] for p in cls.cluster.executors.values()]}
@@ -186,24 +189,24 @@ class PrometheusLiveTest(harness.SharedClusterTestCase):
     @classmethod
     def run_workload(cls):
         c = cls.cluster
-        spec = pb.task_pb2.TaskSpec
+        once = pb.task_pb2.RetryPolicy(max_attempts=1)
         ids = [c.submit('echo', f'hello {i}') for i in range(20)]
-        ids += [c.submit('sha256', 'abc'), c.submit('fail', 'on purpose')]
-        # One retry: two attempts in all, the second fails too.
-        ids.append(c.submit('fail', 'twice', retry=pb.task_pb2.RetryPolicy(
+        ids += [c.submit('sha256', 'abc'), c.submit('fail', 'on purpose', retry=once)]
+        # One retry: the first attempt fails, the second succeeds.
+        ids.append(c.submit('fail', 'flaky:1', retry=pb.task_pb2.RetryPolicy(
             max_attempts=2, initial_backoff=duration(0.05))))
+        # A process task from the Kubernetes ConfigMap's config (exec-b runs it).
+        ids.append(c.submit('wc', 'one two three'))
         # Waiting tasks: no executor serves this queue; one of them is cancelled.
         orphans = [c.submit('echo', 'nobody', queue=ORPHAN_QUEUE) for _ in range(3)]
         c.stub.CancelTask(pb.scheduler_pb2.CancelTaskRequest(task_id=orphans[0]),
                           timeout=harness.RPC_TIMEOUT)
         # A chain of two nodes: the second gets the first's result.
-        node = pb.workflow_pb2.WorkflowNode
-        workflow = c.stub.SubmitWorkflow(pb.scheduler_pb2.SubmitWorkflowRequest(
-            workflow=pb.workflow_pb2.WorkflowSpec(nodes=[
-                node(name='first', task=spec(type='echo', payload=b'wf')),
-                node(name='second', task=spec(type='sha256'), after=['first'])])),
-            timeout=harness.RPC_TIMEOUT)
-        for task_id in ids + list(workflow.task_ids):
+        workflow = c.submit_workflow([('first', 'echo', 'wf', []),
+                                      ('second', 'sha256', '', ['first'])])
+        ended = c.wait_workflow(workflow.workflow_id, timeout=20)
+        assert harness.workflow_state_name(ended.state) == 'SUCCEEDED', ended
+        for task_id in ids:
             task = c.wait_task(task_id, timeout=20)
             state = harness.state_name(task.state)
             assert state in ('SUCCEEDED', 'FAILED'), f'task {task_id} still {state}'
@@ -292,8 +295,9 @@ class PrometheusLiveTest(harness.SharedClusterTestCase):
 
 
 def SCHEDULER_ARGS(cluster):
-    # The durable store, so that the store panels have data.
-    return ['--store', f'sqlite:{os.path.join(cluster.dir, "store.db")}']
+    # The durable store, so that the store panels have data (the harness puts its
+    # --data-dir in the cluster's directory).
+    return ['--store', 'sqlite']
 
 
 if __name__ == '__main__':
