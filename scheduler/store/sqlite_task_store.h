@@ -103,7 +103,10 @@ class SqliteTaskStore final : public TaskStore {
   // Checkpoints (copying the write-ahead log back into the database file, then an fsync)
   // are the slow part of WAL mode. SQLite runs them inside a commit; here a background
   // thread runs them on a connection of its own, so that commits wait for one only when
-  // the log outgrows its hard limit (WalHook).
+  // the log outgrows its hard limit (WalHook). Under sustained writes the log cannot
+  // restart from its beginning while the background copies (new frames keep arriving), so
+  // it stays near that limit (64 MiB) and each crossing costs one commit a short
+  // checkpoint of what the background has not copied yet.
   static int WalHook(void* store, sqlite3* conn, const char* db_name, int frames);
   void CheckpointLoop();
 

@@ -243,6 +243,37 @@ TEST_F(SqliteTaskStoreTest, SortsBySeqEvenWhenRowsWereWrittenOutOfOrder) {
   EXPECT_THAT(TaskIds(state.tasks), ElementsAre("s1", "s2", "s5", "s7", "s9"));
 }
 
+// Load() decodes in chunks of a few thousand rows on worker threads: many rows, written
+// out of seq order, come back complete and sorted, and a bad row deep in a later chunk is
+// still reported by its id.
+TEST_F(SqliteTaskStoreTest, LoadsManyRecordsAcrossDecodeChunksInSeqOrder) {
+  constexpr uint64_t kTasks = 10'000;
+  auto store = Open();
+  std::vector<TaskRecord> tasks;
+  for (uint64_t i = 0; i < kTasks; ++i) {
+    const uint64_t seq = (i * 7919) % kTasks + 1;  // a permutation of 1..kTasks
+    tasks.push_back(Task(absl::StrCat("t", seq), seq, 1, TaskState::kQueued));
+  }
+  ASSERT_THAT(store->Commit(Tasks(tasks)), IsOk());
+
+  ASSERT_OK_AND_ASSIGN(StoredState state, store->Load());
+  ASSERT_THAT(state.tasks, SizeIs(kTasks));
+  for (uint64_t i = 0; i < kTasks; ++i) {
+    ASSERT_EQ(state.tasks[i].seq, i + 1);
+    ASSERT_EQ(state.tasks[i].id, absl::StrCat("t", i + 1));
+  }
+  store.reset();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE tasks SET record = x'0a' WHERE id = 't9001'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  store = Open();
+  EXPECT_THAT(store->Load(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("task t9001")));
+}
+
 // Scenario: 8 threads commit at once, while the first transaction is held open until all 8
 // calls have entered the store. Every batch must be visible, every caller answered OK, and
 // the 7 that queued behind the first must have shared one transaction.
