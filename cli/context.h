@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -18,6 +19,10 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:7070";
   bool json = false;
   double rpc_timeout_seconds = 10;
+  // The words after a `--` on the command line, which main.cc keeps from CLI11 (its root
+  // app would take them): chain, group and chord add them to their tasks.
+  bool dashes = false;
+  std::vector<std::string> after_dashes;
 };
 
 class Context {
@@ -28,6 +33,7 @@ class Context {
 
   client::Client& client();
   Output& out();
+  const GlobalOptions& options() const { return options_; }
 
   // Prints "taskwire: CODE: message[ note]" to stderr, with a hint when the scheduler
   // could not be reached or did not answer. Returns kExitServerError.

@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -62,13 +63,29 @@ int Main(int argc, char** argv) {
   app.footer(absl::StrCat(kRootFooter, kExitCodesHelp));
   Context context(options);
   const std::vector<Command> commands = AddAllCommands(app, context);
+  // CLI11 would hand the words after `--` to the root app, which has no positionals: keep
+  // them for the workflow commands (taskwire chord A B -- CALLBACK).
+  std::vector<char*> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (std::string_view(args[i]) != "--") continue;
+    options.dashes = true;
+    options.after_dashes.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+    args.resize(i);
+    break;
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? kExitOk : kExitUsage;
   }
   for (const Command& command : commands) {
-    if (command.app->parsed()) return command.run();
+    if (!command.app->parsed()) continue;
+    const std::string name = command.app->get_name();
+    if (options.dashes && name != "chain" && name != "group" && name != "chord") {
+      return context.UsageError(absl::StrCat("'--' is for chain, group and chord only\nRun 'taskwire ",
+                                             name, " --help' for usage."));
+    }
+    return command.run();
   }
   return context.UsageError("a command is required\nRun 'taskwire --help' for usage.");
 }

@@ -37,7 +37,10 @@ int WaitAndReportWorkflow(Context& context, const std::string& id, absl::Duratio
 }
 
 int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
-  absl::StatusOr<v1::WorkflowSpec> spec = BuildWorkflowFromWords(shape, args.words, args.options);
+  std::vector<std::string> words = args.words;
+  const std::vector<std::string>& after = context.options().after_dashes;
+  words.insert(words.end(), after.begin(), after.end());
+  absl::StatusOr<v1::WorkflowSpec> spec = BuildWorkflowFromWords(shape, words, args.options);
   if (!spec.ok()) return context.UsageError(spec.status().message());
   absl::StatusOr<v1::SubmitWorkflowResponse> response = context.client().SubmitWorkflow(*spec);
   if (!response.ok()) return context.ServerError(response.status());
@@ -56,8 +59,11 @@ Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, c
                         const char* description, const char* examples) {
   auto args = std::make_shared<WorkflowArgs>();
   CLI::App* app = root.add_subcommand(name, description);
-  app->add_option("TASKS", args->words, "Tasks as TYPE or TYPE:PAYLOAD")
-      ->required()
+  // Not required here: words after `--` come from main.cc (GlobalOptions::after_dashes).
+  app->add_option("TASKS", args->words,
+                  shape == WorkflowShape::kChord
+                      ? "The group's tasks, then the callback, as TYPE or TYPE:PAYLOAD"
+                      : "Tasks as TYPE or TYPE:PAYLOAD")
       ->type_name("");
   AddTaskOptions(*app, args->options, /*with_idempotency_key=*/false);
   app->add_flag("--wait", args->wait, "Wait for the workflow to end and print it");
@@ -101,7 +107,7 @@ Command AddChordCommand(CLI::App& root, Context& context) {
       "  taskwire chord sha256:x sha256:y collect\n\n"
       "The last task is the callback; the others form the group. `--` before the\n"
       "callback is optional and reads well; it ends the options, so put options\n"
-      "before it (and then a payload may start with '-').\n\n");
+      "before it (words after it may start with '-').\n\n");
 }
 
 Command AddWorkflowCommand(CLI::App& root, Context& context) {
