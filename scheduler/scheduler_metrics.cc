@@ -39,6 +39,31 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                          .Help("Attempts whose executor went away before answering")
                          .Register(registry)
                          .Add({})),
+      retries_(prometheus::BuildCounter()
+                   .Name("taskwire_task_retries_total")
+                   .Help("Failed or timed-out attempts followed by a retry")
+                   .Register(registry)),
+      workflows_submitted_(prometheus::BuildCounter()
+                               .Name("taskwire_workflows_submitted_total")
+                               .Help("Workflows accepted by SubmitWorkflow")
+                               .Register(registry)
+                               .Add({})),
+      workflow_nodes_(prometheus::BuildHistogram()
+                          .Name("taskwire_workflow_nodes")
+                          .Help("Nodes per submitted workflow")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
+                                       10000, 20000})),
+      workflows_finished_(prometheus::BuildCounter()
+                              .Name("taskwire_workflows_finished_total")
+                              .Help("Workflows that ended, by outcome")
+                              .Register(registry)),
+      workflow_duration_(prometheus::BuildHistogram()
+                             .Name("taskwire_workflow_duration_seconds")
+                             .Help("Time from a workflow's submission to its end")
+                             .Register(registry)
+                             .Add({}, DurationBuckets())),
       stale_results_(prometheus::BuildCounter()
                          .Name("taskwire_stale_results_total")
                          .Help("Results for attempts that were no longer current, ignored")
@@ -90,6 +115,20 @@ void SchedulerMetrics::QueueDepthChanged(absl::string_view queue, double delta) 
 void SchedulerMetrics::TaskStarted(absl::string_view queue, double queue_wait_seconds) {
   queue_wait_.Add({{"queue", queues_.Limit(queue)}}, DurationBuckets())
       .Observe(queue_wait_seconds);
+}
+
+void SchedulerMetrics::TaskRetried(absl::string_view queue, absl::string_view type) {
+  retries_.Add({{"queue", queues_.Limit(queue)}, {"type", types_.Limit(type)}}).Increment();
+}
+
+void SchedulerMetrics::WorkflowSubmitted(size_t nodes) {
+  workflows_submitted_.Increment();
+  workflow_nodes_.Observe(static_cast<double>(nodes));
+}
+
+void SchedulerMetrics::WorkflowFinished(absl::string_view outcome, double seconds) {
+  workflows_finished_.Add({{"outcome", std::string(outcome)}}).Increment();
+  workflow_duration_.Observe(seconds);
 }
 
 void SchedulerMetrics::RunTime(absl::string_view type, double seconds) {

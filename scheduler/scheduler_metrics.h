@@ -27,6 +27,9 @@ class SchedulerMetrics {
   void RunningChanged(double delta) { running_.Increment(delta); }
   void RunTime(absl::string_view type, double seconds);
   void AttemptLost() { attempts_lost_.Increment(); }
+  void TaskRetried(absl::string_view queue, absl::string_view type);
+  void WorkflowSubmitted(size_t nodes);
+  void WorkflowFinished(absl::string_view outcome, double seconds);
   void StaleResult() { stale_results_.Increment(); }
   void ExecutorsConnectedChanged(double delta) { executors_connected_.Increment(delta); }
   void SlotsChanged(double free_delta, double used_delta) {
@@ -45,6 +48,11 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Histogram>& run_time_;
   prometheus::Gauge& running_;
   prometheus::Counter& attempts_lost_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Counter& workflows_submitted_;
+  prometheus::Histogram& workflow_nodes_;
+  prometheus::Family<prometheus::Counter>& workflows_finished_;
+  prometheus::Histogram& workflow_duration_;
   prometheus::Counter& stale_results_;
   prometheus::Gauge& executors_connected_;
   prometheus::Gauge& slots_free_;

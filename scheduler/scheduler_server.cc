@@ -54,15 +54,38 @@ absl::Status SchedulerServer::Init() {
     if (!metrics.ok()) return metrics.status();
     metrics_ = std::move(*metrics);
   }
-  liveness_ = std::thread([this] { LivenessLoop(); });
+  core_->SetTimerListener([this](absl::Time at) {
+    absl::MutexLock lock(&timer_mu_);
+    if (at < wake_at_) {
+      wake_at_ = at;
+      timer_changed_ = true;
+    }
+  });
+  timers_ = std::thread([this] { TimerLoop(); });
   spdlog::info("scheduler listening on {} (metrics: {})", address_,
                metrics_ ? metrics_->address() : "off");
   return absl::OkStatus();
 }
 
-void SchedulerServer::LivenessLoop() {
-  const absl::Duration period = options_.core.heartbeat_interval;
-  while (!stop_.WaitForNotificationWithTimeout(period)) core_->CheckExecutorLiveness();
+// Calls the core's Tick when its next timer is due, when it reports an earlier one, and at
+// least every heartbeat interval (to notice silent executors).
+void SchedulerServer::TimerLoop() {
+  absl::Time next = core_->Tick();
+  for (;;) {
+    {
+      absl::MutexLock lock(&timer_mu_);
+      for (;;) {
+        if (stopping_) return;
+        const absl::Time until =
+            std::min({next, wake_at_, absl::Now() + options_.core.heartbeat_interval});
+        if (absl::Now() >= until) break;
+        timer_mu_.AwaitWithDeadline(absl::Condition(&timer_changed_), until);
+        timer_changed_ = false;
+      }
+      wake_at_ = absl::InfiniteFuture();
+    }
+    next = core_->Tick();
+  }
 }
 
 absl::Status SchedulerServer::OpenStore() {
@@ -96,8 +119,12 @@ absl::Status SchedulerServer::OpenStore() {
 void SchedulerServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (liveness_.joinable()) liveness_.join();
+  {
+    absl::MutexLock lock(&timer_mu_);
+    stopping_ = true;
+    timer_changed_ = true;
+  }
+  if (timers_.joinable()) timers_.join();
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     // Open streams (executors, watchers) are cancelled at the deadline.

@@ -1,5 +1,5 @@
 // Assembles a running scheduler: store, core, gRPC services (client API, executor link,
-// health, reflection), the metrics endpoint and the executor liveness check. main.cc and
+// health, reflection), the metrics endpoint and the thread that runs the core's timers. main.cc and
 // the in-process integration tests both start the scheduler through this class.
 #ifndef TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
 #define TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/metrics_server.h"
 #include "scheduler/core/event_hub.h"
@@ -58,7 +58,7 @@ class SchedulerServer {
   explicit SchedulerServer(SchedulerServerOptions options);
   absl::Status Init();
   absl::Status OpenStore();  // store_ per options_.store; needs registry_
-  void LivenessLoop();
+  void TimerLoop();
 
   const SchedulerServerOptions options_;
   RealClock clock_;
@@ -73,8 +73,11 @@ class SchedulerServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
-  absl::Notification stop_;
-  std::thread liveness_;
+  absl::Mutex timer_mu_;
+  absl::Time wake_at_ ABSL_GUARDED_BY(timer_mu_) = absl::InfiniteFuture();
+  bool timer_changed_ ABSL_GUARDED_BY(timer_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(timer_mu_) = false;
+  std::thread timers_;
   bool shut_down_ = false;
 };
 

@@ -29,7 +29,7 @@ void EventHub::Unsubscribe(uint64_t id) {
   subscribers_ = std::move(list);
 }
 
-void EventHub::Publish(const std::vector<TaskEvent>& events) {
+void EventHub::Publish(const EventBatch& events) {
   if (events.empty() || !HasSubscribers()) return;
   std::shared_ptr<const List> list;
   {
@@ -37,10 +37,11 @@ void EventHub::Publish(const std::vector<TaskEvent>& events) {
     list = subscribers_;
   }
   for (const auto& sub : *list) {
-    std::vector<TaskEvent> matched;
-    for (const TaskEvent& e : events) {
-      if (sub->filter.Matches(e)) matched.push_back(e);
+    EventBatch matched;
+    for (const TaskEvent& e : events.tasks) {
+      if (sub->filter.Matches(e)) matched.tasks.push_back(e);
     }
+    if (sub->filter.WantsWorkflows()) matched.workflows = events.workflows;
     if (!matched.empty()) sub->callback(std::move(matched));
   }
 }

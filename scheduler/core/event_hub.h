@@ -18,12 +18,12 @@ namespace taskwire::scheduler {
 
 class EventHub {
  public:
-  using Callback = std::function<void(std::vector<TaskEvent>)>;
+  using Callback = std::function<void(EventBatch)>;
 
   uint64_t Subscribe(EventFilter filter, Callback callback);
   // After it returns, a callback already running may still finish, but no new one starts.
   void Unsubscribe(uint64_t id);
-  void Publish(const std::vector<TaskEvent>& events);
+  void Publish(const EventBatch& events);
   bool HasSubscribers() const { return count_.load(std::memory_order_relaxed) > 0; }
 
  private:

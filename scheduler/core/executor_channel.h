@@ -23,6 +23,7 @@ struct AssignmentOut {
   std::string task_id;
   uint32_t attempt = 0;
   std::shared_ptr<const TaskSpec> spec;
+  std::vector<std::string> upstream_results;  // workflow nodes: in dependency order
 };
 
 // Called by the core without its lock held; must not block (queue and return).

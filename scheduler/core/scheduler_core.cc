@@ -9,8 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
-#include "scheduler/scheduler_metrics.h"
 #include "common/logging.h"
+#include "scheduler/core/retry_policy.h"
+#include "scheduler/scheduler_metrics.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -71,19 +72,37 @@ SchedulerCore::Outbox& SchedulerCore::Effects::OutboxFor(
 }
 
 void SchedulerCore::Flush(Effects& fx) {
-  if (!fx.saves.empty()) {
-    if (absl::Status s = store_.Save(fx.saves); !s.ok()) {
-      spdlog::error("store: saving {} task changes failed: {}", fx.saves.size(), s.ToString());
-    }
-  }
   events_.Publish(fx.events);
   for (auto& [callback, view] : fx.wakeups) callback(view);
+  for (auto& [callback, view] : fx.workflow_wakeups) callback(view);
   for (Outbox& out : fx.sends) {
     if (metrics_) metrics_->LinkMessage(/*inbound=*/false);
     out.channel->Send(std::move(out.assignments), std::move(out.cancels));
   }
   for (auto& [channel, status] : fx.closes) channel->Close(status);
+  if (fx.wake_timer_at != absl::InfiniteFuture() && timer_listener_) {
+    timer_listener_(fx.wake_timer_at);
+  }
 }
+
+namespace {
+
+void Append(StoreBatch& to, StoreBatch& from) {
+  auto move_all = [](auto& dst, auto& src) {
+    if (dst.empty()) {
+      dst.swap(src);
+    } else {
+      dst.insert(dst.end(), std::make_move_iterator(src.begin()),
+                 std::make_move_iterator(src.end()));
+    }
+  };
+  move_all(to.tasks, from.tasks);
+  move_all(to.workflows, from.workflows);
+  move_all(to.deleted_tasks, from.deleted_tasks);
+  move_all(to.deleted_workflows, from.deleted_workflows);
+}
+
+}  // namespace
 
 // Effects are queued under mu_ in the order their changes were made, and delivered by one
 // thread at a time in that order: a thread that finds another delivering leaves its
@@ -105,42 +124,161 @@ void SchedulerCore::DeliverPending() {
       }
       batch.swap(pending_);
     }
+    // Everything the batch changed goes to the store in one commit, before anyone hears
+    // of it: a client that saw a result never sees it undone by a restart.
+    StoreBatch saves;
+    for (Effects& fx : batch) Append(saves, fx.saves);
+    if (!saves.empty()) {
+      if (absl::Status s = store_.Commit(saves); !s.ok()) {
+        spdlog::error("store: committing {} task changes failed: {}", saves.tasks.size(),
+                      s.ToString());
+      }
+    }
     for (Effects& fx : batch) Flush(fx);
   }
 }
 
+void SchedulerCore::SetTimerListener(std::function<void(absl::Time)> listener) {
+  timer_listener_ = std::move(listener);
+}
+
 absl::Status SchedulerCore::Recover() {
-  absl::StatusOr<std::vector<TaskRecord>> records = store_.LoadUnfinished();
-  if (!records.ok()) return records.status();
-  absl::StatusOr<uint64_t> max_seq = store_.MaxSeq();
-  if (!max_seq.ok()) return max_seq.status();
+  absl::StatusOr<StoredState> stored = store_.Load();
+  if (!stored.ok()) return stored.status();
+  const size_t n_tasks = stored->tasks.size();
+  const size_t n_workflows = stored->workflows.size();
   Effects fx;
   {
     absl::MutexLock lock(&mu_);
-    next_seq_ = std::max(next_seq_, *max_seq + 1);
-    for (TaskRecord& r : *records) {
-      auto [it, inserted] = tasks_.try_emplace(r.id, std::move(r));
-      if (!inserted) continue;
-      TaskRecord& task = it->second;
-      by_seq_.emplace(task.seq, &task);
-      if (metrics_) metrics_->TaskSubmitted(task.spec->queue, task.spec->type);
-      if (task.state == TaskState::kRunning) {
-        LoseAttempt(task, "scheduler restarted", fx);
-      } else {
-        Enqueue(task, fx);
-      }
+    next_seq_ = std::max(next_seq_, stored->max_seq + 1);
+    for (WorkflowRecord& r : stored->workflows) {
+      LiveWorkflow wf;
+      wf.downstream = Downstream(r.nodes);
+      wf.record = std::move(r);
+      const std::string id = wf.record.id;
+      workflows_.emplace(id, std::move(wf));
     }
+    for (TaskRecord& r : stored->tasks) Adopt(std::move(r), fx, /*counted=*/false);
+    for (auto& [id, wf] : workflows_) ReconcileWorkflow(wf, fx);
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  const size_t n = records->size();
   DeliverPending();
-  spdlog::info("recovered {} unfinished tasks from {}", n, store_.Describe());
+  spdlog::info("recovered {} tasks and {} workflows from {}", n_tasks, n_workflows,
+               store_.Describe());
   return absl::OkStatus();
 }
 
+absl::Status SchedulerCore::ReserveWaiting(const std::vector<const TaskSpec*>& specs) {
+  if (waiting_ + specs.size() > options_.max_waiting_tasks) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the scheduler holds ", waiting_, " tasks waiting to run and ", specs.size(),
+        " more would pass its limit of ", options_.max_waiting_tasks,
+        " (--max-waiting-tasks); retry later"));
+  }
+  if (options_.max_waiting_per_queue > 0) {
+    absl::flat_hash_map<absl::string_view, size_t> adding;
+    for (const TaskSpec* spec : specs) ++adding[spec->queue];
+    for (const auto& [queue, n] : adding) {
+      auto it = waiting_by_queue_.find(queue);
+      const size_t now = it == waiting_by_queue_.end() ? 0 : it->second;
+      if (now + n > options_.max_waiting_per_queue) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "queue '", queue, "' holds ", now, " tasks waiting to run and ", n,
+            " more would pass its limit of ", options_.max_waiting_per_queue,
+            " (--max-waiting-per-queue); retry later"));
+      }
+    }
+  }
+  waiting_ += specs.size();
+  for (const TaskSpec* spec : specs) ++waiting_by_queue_[spec->queue];
+  return absl::OkStatus();
+}
+
+void SchedulerCore::ReleaseWaiting(const std::vector<const TaskSpec*>& specs) {
+  waiting_ -= specs.size();
+  for (const TaskSpec* spec : specs) {
+    auto it = waiting_by_queue_.find(spec->queue);
+    if (--it->second == 0) waiting_by_queue_.erase(it);
+  }
+}
+
+TaskRecord SchedulerCore::NewTask(uint64_t seq, TaskSpec spec, absl::Time now,
+                                  bool has_upstream) const {
+  TaskRecord r;
+  r.seq = seq;
+  r.id = NewTaskId(seq);
+  r.version = 1;
+  spec.retry = WithDefaults(spec.retry, options_.default_retry);
+  if (spec.countdown > absl::ZeroDuration()) {
+    spec.not_before = now + spec.countdown;
+    spec.countdown = absl::ZeroDuration();
+  }
+  if (spec.expires_after > absl::ZeroDuration()) r.expires_at = now + spec.expires_after;
+  r.created_at = now;
+  if (has_upstream) {
+    r.state = TaskState::kPending;
+  } else if (spec.not_before > now) {
+    r.state = TaskState::kScheduled;
+    r.scheduled_for = spec.not_before;
+  } else {
+    r.state = TaskState::kQueued;
+    r.queued_at = now;
+  }
+  r.spec = std::make_shared<const TaskSpec>(std::move(spec));
+  return r;
+}
+
+namespace {
+
+bool IsWaiting(TaskState s) {
+  return s == TaskState::kPending || s == TaskState::kScheduled || s == TaskState::kQueued;
+}
+
+}  // namespace
+
+void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
+  const std::string id = record.id;
+  auto [it, inserted] = tasks_.try_emplace(id, std::move(record));
+  if (!inserted) return;
+  TaskRecord& task = it->second;
+  by_seq_.emplace(task.seq, &task);
+  if (!task.spec->idempotency_key.empty()) by_idempotency_key_[task.spec->idempotency_key] = id;
+  if (IsWaiting(task.state) && !counted) {
+    ++waiting_;
+    ++waiting_by_queue_[task.spec->queue];
+  }
+  if (IsWaiting(task.state) && task.expires_at != absl::InfiniteFuture()) {
+    AddTimer(task.expires_at, Timer{TimerKind::kExpire, id}, fx);
+  }
+  switch (task.state) {
+    case TaskState::kQueued:
+      ready_.Push(&task);
+      if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, 1);
+      break;
+    case TaskState::kScheduled:
+      AddTimer(task.scheduled_for, Timer{TimerKind::kRelease, id}, fx);
+      break;
+    case TaskState::kRunning: {
+      // Recovered: the attempt's executor may reconnect and claim it within one lease.
+      const uint32_t attempt = task.attempts.back().number;
+      orphaned_[id] = attempt;
+      if (metrics_) metrics_->RunningChanged(1);
+      AddTimer(clock_.Now() + options_.executor_timeout, Timer{TimerKind::kLease, id, attempt},
+               fx);
+      break;
+    }
+    default:
+      if (IsTerminal(task.state) && task.workflow_id.empty()) {
+        AddTimer(task.retain_until, Timer{TimerKind::kRetention, id}, fx);
+      }
+      break;
+  }
+}
+
 absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs,
-                                                               SubmitPath path) {
+                                                               SubmitPath path,
+                                                               std::vector<bool>* existing) {
   if (specs.empty()) return absl::InvalidArgumentError("tasks is empty");
   if (specs.size() > options_.limits.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("tasks has ", specs.size(),
@@ -154,45 +292,66 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
   }
 
   const absl::Time now = clock_.Now();
-  uint64_t first_seq;
+  std::vector<std::string> ids(specs.size());
+  std::vector<uint64_t> seqs(specs.size());
+  std::vector<bool> found(specs.size(), false);
+  std::vector<size_t> fresh;  // indices of specs that become new tasks
+  std::vector<const TaskSpec*> fresh_specs;
+  std::vector<std::string> reserved_keys;
   {
     absl::MutexLock lock(&mu_);
-    first_seq = next_seq_;
-    next_seq_ += specs.size();
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const std::string& key = specs[i].idempotency_key;
+      if (!key.empty()) {
+        if (auto it = by_idempotency_key_.find(key); it != by_idempotency_key_.end()) {
+          ids[i] = it->second;
+          found[i] = true;
+          continue;
+        }
+      }
+      fresh.push_back(i);
+      fresh_specs.push_back(&specs[i]);
+    }
+    if (!fresh.empty()) {
+      if (absl::Status s = ReserveWaiting(fresh_specs); !s.ok()) return s;
+      for (size_t i : fresh) {
+        seqs[i] = next_seq_++;
+        ids[i] = NewTaskId(seqs[i]);
+        // Claimed now, so that a concurrent submit with the same key gets this id.
+        const std::string& key = specs[i].idempotency_key;
+        if (!key.empty()) {
+          by_idempotency_key_[key] = ids[i];
+          reserved_keys.push_back(key);
+        }
+      }
+    }
   }
-  std::vector<TaskRecord> records(specs.size());
-  std::vector<std::string> ids;
-  ids.reserve(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i) {
-    TaskRecord& r = records[i];
-    r.seq = first_seq + i;
-    r.id = NewTaskId(r.seq);
-    r.version = 1;
-    r.spec = std::make_shared<const TaskSpec>(std::move(specs[i]));
-    r.state = TaskState::kQueued;
-    r.created_at = now;
-    r.queued_at = now;
-    ids.push_back(r.id);
+  if (existing != nullptr) *existing = found;
+  if (fresh.empty()) return ids;
+
+  StoreBatch batch;
+  batch.tasks.reserve(fresh.size());
+  for (size_t i : fresh) {
+    batch.tasks.push_back(NewTask(seqs[i], std::move(specs[i]), now, /*has_upstream=*/false));
   }
   // Durable before visible: a task that failed to store is never run or listed.
-  if (absl::Status s = store_.Save(records); !s.ok()) {
+  if (absl::Status s = store_.Commit(batch); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    std::vector<const TaskSpec*> stored_specs;
+    for (const TaskRecord& r : batch.tasks) stored_specs.push_back(r.spec.get());
+    ReleaseWaiting(stored_specs);
+    for (const std::string& key : reserved_keys) by_idempotency_key_.erase(key);
     return absl::UnavailableError(absl::StrCat("storing the tasks failed: ", s.message()));
   }
 
   Effects fx;
   {
     absl::MutexLock lock(&mu_);
-    for (TaskRecord& r : records) {
-      auto [it, inserted] = tasks_.try_emplace(r.id, std::move(r));
-      TaskRecord& task = it->second;
-      by_seq_.emplace(task.seq, &task);
-      if (metrics_) metrics_->TaskSubmitted(task.spec->queue, task.spec->type);
-      ready_.Push(&task);
-      if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, 1);
-      if (events_.HasSubscribers()) {
-        fx.events.push_back(TaskEvent{task.id, task.spec->type, task.spec->queue,
-                                      TaskState::kQueued, 0, {}, now, {}});
-      }
+    for (TaskRecord& r : batch.tasks) {
+      const std::string id = r.id;
+      if (metrics_) metrics_->TaskSubmitted(r.spec->queue, r.spec->type);
+      Adopt(std::move(r), fx, /*counted=*/true);
+      if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
     }
     Dispatch(fx);
     pending_.push_back(std::move(fx));
@@ -201,27 +360,69 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
   return ids;
 }
 
+TaskEvent SchedulerCore::EventOf(const TaskRecord& task, std::string executor_id) const {
+  TaskEvent e{task.id, task.spec->type, task.spec->queue, task.state,
+              task.attempts.empty() ? 0 : task.attempts.back().number,
+              std::move(executor_id), clock_.Now(), task.error, {}, {}};
+  if (!task.workflow_id.empty()) {
+    e.workflow_id = task.workflow_id;
+    if (auto it = workflows_.find(task.workflow_id); it != workflows_.end()) {
+      e.node = it->second.record.nodes[task.node_index].name;
+    }
+  }
+  return e;
+}
+
 // Records a change of `task`: new version, a store write and an event for watchers.
 void SchedulerCore::Changed(TaskRecord& task, Effects& fx, std::string executor_id) {
   ++task.version;
-  fx.saves.push_back(task);
-  if (events_.HasSubscribers()) {
-    const uint32_t attempt = task.attempts.empty() ? 0 : task.attempts.back().number;
-    fx.events.push_back(TaskEvent{task.id, task.spec->type, task.spec->queue, task.state,
-                                  attempt, std::move(executor_id), clock_.Now(), task.error});
+  fx.saves.tasks.push_back(task);
+  if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(task, std::move(executor_id)));
+}
+
+void SchedulerCore::SetState(TaskRecord& task, TaskState state) {
+  const bool was = IsWaiting(task.state);
+  const bool is = IsWaiting(state);
+  if (was && !is) {
+    --waiting_;
+    auto it = waiting_by_queue_.find(task.spec->queue);
+    if (it != waiting_by_queue_.end() && --it->second == 0) waiting_by_queue_.erase(it);
+  } else if (!was && is) {
+    ++waiting_;
+    ++waiting_by_queue_[task.spec->queue];
   }
+  task.state = state;
 }
 
 void SchedulerCore::Enqueue(TaskRecord& task, Effects& fx) {
-  task.state = TaskState::kQueued;
+  SetState(task, TaskState::kQueued);
   task.queued_at = clock_.Now();
+  task.scheduled_for = absl::InfinitePast();
   ready_.Push(&task);
   if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, 1);
   Changed(task, fx);
 }
 
+void SchedulerCore::Release(TaskRecord& task, absl::Time at, Effects& fx) {
+  if (at <= clock_.Now()) {
+    Enqueue(task, fx);
+    return;
+  }
+  SetState(task, TaskState::kScheduled);
+  task.scheduled_for = at;
+  AddTimer(at, Timer{TimerKind::kRelease, task.id}, fx);
+  Changed(task, fx);
+}
+
+void SchedulerCore::Expire(TaskRecord& task, Effects& fx) {
+  task.error = absl::StrCat("not started within ", absl::FormatDuration(task.spec->expires_after),
+                            " of its submission (expires_after)");
+  Finish(task, TaskState::kExpired, fx);
+}
+
 void SchedulerCore::Dispatch(Effects& fx) {
   if (ready_.size() == 0 || executors_.empty()) return;
+  const absl::Time now = clock_.Now();
   // Round-robin, one task per executor per round, so that work spreads across executors.
   const size_t n = executors_.size();
   bool progress = true;
@@ -233,8 +434,12 @@ void SchedulerCore::Dispatch(Effects& fx) {
       TaskRecord* task = ready_.PopBest(e.lanes);
       if (task == nullptr) continue;
       if (metrics_) metrics_->QueueDepthChanged(task->spec->queue, -1);
-      Assign(*task, e, fx);
       progress = true;
+      if (task->expires_at <= now) {
+        Expire(*task, fx);
+        continue;
+      }
+      Assign(*task, e, fx);
     }
   }
   dispatch_offset_ = (dispatch_offset_ + 1) % n;
@@ -248,14 +453,21 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   attempt.executor_id = executor.hello.executor_id;
   attempt.assigned_at = now;
   task.attempts.push_back(std::move(attempt));
-  task.state = TaskState::kRunning;
+  SetState(task, TaskState::kRunning);
   executor.outstanding.emplace(task.id, number);
   if (metrics_) {
     metrics_->TaskStarted(task.spec->queue, absl::ToDoubleSeconds(now - task.queued_at));
     metrics_->RunningChanged(1);
     metrics_->SlotsChanged(-1, 1);
   }
-  fx.OutboxFor(executor.channel).assignments.push_back(AssignmentOut{task.id, number, task.spec});
+  if (task.spec->timeout > absl::ZeroDuration()) {
+    // The executor stops the attempt at its timeout; if no answer comes within one more
+    // lease, the scheduler ends the attempt itself.
+    AddTimer(now + task.spec->timeout + options_.executor_timeout,
+             Timer{TimerKind::kRunDeadline, task.id, number}, fx);
+  }
+  fx.OutboxFor(executor.channel)
+      .assignments.push_back(AssignmentOut{task.id, number, task.spec, UpstreamResults(task)});
   Changed(task, fx, executor.hello.executor_id);
 }
 
@@ -268,16 +480,24 @@ void SchedulerCore::FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std:
   if (outcome == AttemptOutcome::kLost && metrics_) metrics_->AttemptLost();
 }
 
-void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx) {
-  task.state = state;
+void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool notify_workflow) {
+  SetState(task, state);
   task.finished_at = clock_.Now();
+  task.scheduled_for = absl::InfinitePast();
+  const absl::Duration retention =
+      task.spec->retention > absl::ZeroDuration() ? task.spec->retention : options_.retention;
+  task.retain_until = task.finished_at + retention;
+  if (task.workflow_id.empty()) {
+    AddTimer(task.retain_until, Timer{TimerKind::kRetention, task.id}, fx);
+  }
   if (metrics_) metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
   Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
   if (auto it = waiters_.find(task.id); it != waiters_.end()) {
-    const TaskView view{task, {}};
+    const TaskView view = ViewOfTask(task);
     for (auto& [token, callback] : it->second) fx.wakeups.emplace_back(std::move(callback), view);
     waiters_.erase(it);
   }
+  if (notify_workflow && !task.workflow_id.empty()) NodeFinished(task, fx);
 }
 
 // The attempt's executor went away: the task runs again, unless that keeps happening.
@@ -294,13 +514,46 @@ void SchedulerCore::LoseAttempt(TaskRecord& task, absl::string_view reason, Effe
   }
 }
 
+void SchedulerCore::RetryOrFail(TaskRecord& task, std::string error, bool retryable,
+                                Effects& fx) {
+  const RetryPolicy& policy = task.spec->retry;
+  const auto failed = static_cast<uint32_t>(
+      std::count_if(task.attempts.begin(), task.attempts.end(), [](const auto& a) {
+        return a.outcome == AttemptOutcome::kFailed || a.outcome == AttemptOutcome::kTimedOut;
+      }));
+  if (!retryable || failed >= policy.max_attempts) {
+    if (!retryable) {
+      task.error = absl::StrCat(error, " (not retryable)");
+    } else if (failed > 1) {
+      task.error = absl::StrCat(error, " (failed ", failed, " attempts)");
+    } else {
+      task.error = std::move(error);
+    }
+    Finish(task, TaskState::kFailed, fx);
+    return;
+  }
+  if (metrics_) metrics_->TaskRetried(task.spec->queue, task.spec->type);
+  const absl::Duration wait = BackoffFor(policy, failed, absl::Uniform(rng_, 0.0, 1.0));
+  Release(task, clock_.Now() + wait, fx);
+}
+
 absl::StatusOr<TaskView> SchedulerCore::GetTask(absl::string_view id) const {
   absl::MutexLock lock(&mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end()) {
     return absl::NotFoundError(absl::StrCat("task '", id, "' not found"));
   }
-  return TaskView{it->second, WaitingReason(it->second)};
+  return ViewOfTask(it->second);
+}
+
+TaskView SchedulerCore::ViewOfTask(const TaskRecord& task) const {
+  TaskView view{task, WaitingReason(task), {}};
+  if (!task.workflow_id.empty()) {
+    if (auto wf = workflows_.find(task.workflow_id); wf != workflows_.end()) {
+      view.node = wf->second.record.nodes[task.node_index].name;
+    }
+  }
+  return view;
 }
 
 std::string SchedulerCore::WaitingReason(const TaskRecord& task) const {
@@ -335,28 +588,34 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
       return absl::NotFoundError(absl::StrCat("task '", id, "' not found"));
     }
     TaskRecord& task = it->second;
-    if (IsTerminal(task.state)) return task.state;
-    if (task.state == TaskState::kQueued) {
-      ready_.Remove(task);
-      if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
-    } else if (task.state == TaskState::kRunning) {
-      // The attempt keeps its executor slot until the executor answers the Cancel.
-      const AttemptRecord& a = task.attempts.back();
-      for (auto& e : executors_) {
-        if (e->hello.executor_id == a.executor_id && e->outstanding.contains(task.id)) {
-          fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task.id, a.number});
-        }
-      }
-      FinishAttempt(task, AttemptOutcome::kCancelled, "cancelled by a client");
-      if (metrics_) metrics_->RunningChanged(-1);
-    }
-    task.error = "cancelled by a client";
-    Finish(task, TaskState::kCancelled, fx);
+    if (!IsTerminal(task.state)) CancelLocked(task, "cancelled by a client", fx);
     result = task.state;
+    Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
   DeliverPending();
   return result;
+}
+
+void SchedulerCore::CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
+                                 bool notify_workflow) {
+  if (task.state == TaskState::kQueued) {
+    ready_.Remove(task);
+    if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
+  } else if (task.state == TaskState::kRunning) {
+    // The attempt keeps its executor slot until the executor answers the Cancel.
+    const AttemptRecord& a = task.attempts.back();
+    for (auto& e : executors_) {
+      if (e->hello.executor_id == a.executor_id && e->outstanding.contains(task.id)) {
+        fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task.id, a.number});
+      }
+    }
+    orphaned_.erase(task.id);
+    FinishAttempt(task, AttemptOutcome::kCancelled, reason);
+    if (metrics_) metrics_->RunningChanged(-1);
+  }
+  task.error = std::move(reason);
+  Finish(task, TaskState::kCancelled, fx, notify_workflow);
 }
 
 absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) const {
@@ -413,7 +672,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
       waiters_[id].emplace(token, std::move(done));
       return token;
     }
-    finished = TaskView{it->second, {}};
+    finished = ViewOfTask(it->second);
   }
   done(*finished);
   return 0;
@@ -465,6 +724,14 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     }
     for (const auto& e : executors_) {
       if (e->hello.executor_id == hello.executor_id) {
+        // Attempts the new connection still runs move over to it instead of being lost.
+        for (const AttemptRef& ref : hello.running) {
+          auto slot = e->outstanding.find(ref.task_id);
+          if (slot != e->outstanding.end() && slot->second == ref.attempt) {
+            e->outstanding.erase(slot);
+            if (metrics_) metrics_->SlotsChanged(1, -1);
+          }
+        }
         fx.closes.emplace_back(e->channel,
                                absl::AbortedError("replaced by a newer connection"));
         RemoveExecutor(hello.executor_id, "replaced by a newer connection", fx);
@@ -487,12 +754,39 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     spdlog::info("executor {} connected from {}: {} slots, {} task types, queues [{}]",
                  session.executor_id, e->hello.peer, e->hello.slots, e->hello.task_types.size(),
                  absl::StrJoin(e->hello.queues, ","));
+    ClaimRunning(*e, fx);
     executors_.push_back(std::move(e));
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
   DeliverPending();
   return session;
+}
+
+// A reconnecting executor keeps the attempts that are still current and its own; the rest
+// (lost and requeued meanwhile, or cancelled) it is told to cancel. Either way they hold a
+// slot until it answers.
+void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
+  size_t kept = 0;
+  for (const AttemptRef& ref : e.hello.running) {
+    if (!e.outstanding.emplace(ref.task_id, ref.attempt).second) continue;
+    if (metrics_) metrics_->SlotsChanged(-1, 1);
+    auto it = tasks_.find(ref.task_id);
+    const bool current = it != tasks_.end() && it->second.state == TaskState::kRunning &&
+                         it->second.attempts.back().number == ref.attempt &&
+                         it->second.attempts.back().executor_id == e.hello.executor_id;
+    if (current) {
+      orphaned_.erase(ref.task_id);
+      ++kept;
+    } else {
+      fx.OutboxFor(e.channel).cancels.push_back(ref);
+    }
+  }
+  if (!e.hello.running.empty()) {
+    spdlog::info("executor {} reconnected running {} attempts: {} kept, {} cancelled",
+                 e.hello.executor_id, e.hello.running.size(), kept,
+                 e.hello.running.size() - kept);
+  }
 }
 
 SchedulerCore::Executor* SchedulerCore::FindSession(const ExecutorSession& session) {
@@ -569,9 +863,9 @@ void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effec
       Enqueue(task, fx);
       break;
     default:
+      task.attempts.back().not_retryable = result.not_retryable;
       FinishAttempt(task, result.outcome, result.error);
-      task.error = std::move(result.error);
-      Finish(task, TaskState::kFailed, fx);
+      RetryOrFail(task, std::move(result.error), !result.not_retryable, fx);
       break;
   }
 }
@@ -592,31 +886,6 @@ void SchedulerCore::DisconnectExecutor(const ExecutorSession& session, absl::str
     if (FindSession(session) == nullptr) return;
     RemoveExecutor(session.executor_id, reason, fx);
     Dispatch(fx);
-    pending_.push_back(std::move(fx));
-  }
-  DeliverPending();
-}
-
-void SchedulerCore::CheckExecutorLiveness() {
-  Effects fx;
-  {
-    absl::MutexLock lock(&mu_);
-    const absl::Time deadline = clock_.Now() - options_.executor_timeout;
-    std::vector<std::string> silent;
-    for (const auto& e : executors_) {
-      if (e->last_seen < deadline) silent.push_back(e->hello.executor_id);
-    }
-    for (const std::string& id : silent) {
-      for (const auto& e : executors_) {
-        if (e->hello.executor_id == id) {
-          fx.closes.emplace_back(e->channel, absl::DeadlineExceededError(absl::StrCat(
-                                                 "no message from the executor for ",
-                                                 absl::FormatDuration(options_.executor_timeout))));
-        }
-      }
-      RemoveExecutor(id, "stopped heartbeating", fx);
-    }
-    if (!silent.empty()) Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
   DeliverPending();

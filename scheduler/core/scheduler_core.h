@@ -1,7 +1,11 @@
-// The scheduler's brain, free of gRPC and of real time: accepts tasks, keeps them in
-// priority lanes, pushes them to executors within each executor's credit (its free slots),
-// tracks attempts, handles cancellation and lost executors. The gRPC adapters
-// (scheduler/service/) translate wire messages to these calls.
+// The scheduler's brain, free of gRPC and of real time: accepts tasks and workflows, keeps
+// them in priority lanes, pushes them to executors within each executor's credit (its free
+// slots), tracks attempts and their leases, retries with backoff, releases ETA tasks,
+// expires, retains and forgets. The gRPC adapters (scheduler/service/) translate wire
+// messages to these calls; the server calls Tick() when the next timer is due.
+//
+// Source files: scheduler_core.cc (tasks, attempts, executors), scheduler_core_timers.cc
+// (Tick: ETA, backoff, expiry, leases, retention), scheduler_core_workflows.cc (DAGs).
 //
 // Thread-safety: every public method may be called from any thread. One mutex guards the
 // state; side effects (store writes, events, waiter callbacks, sends to executors) are
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/random/random.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
@@ -31,6 +36,7 @@
 #include "scheduler/core/ready_queues.h"
 #include "scheduler/core/task_record.h"
 #include "scheduler/core/task_validation.h"
+#include "scheduler/core/workflow_graph.h"
 #include "scheduler/store/task_store.h"
 
 namespace taskwire::scheduler {
@@ -47,6 +53,18 @@ struct CoreOptions {
   // A task whose attempts were lost (executor gone) this many times fails: a task that
   // kills every executor it lands on must not loop forever.
   uint32_t max_lost_attempts = 5;
+  // Retries of failed and timed-out attempts for tasks that set no policy of their own.
+  RetryPolicy default_retry{.max_attempts = 1,
+                            .initial_backoff = absl::Seconds(1),
+                            .multiplier = 2,
+                            .max_backoff = absl::Minutes(1),
+                            .jitter = 0.2};
+  // How long terminal tasks and workflows are kept, unless a task says otherwise.
+  absl::Duration retention = absl::Hours(24);
+  // Backpressure: Submit answers RESOURCE_EXHAUSTED past this many tasks waiting to run
+  // (PENDING, SCHEDULED or QUEUED), in all and per queue (0: no per-queue limit).
+  size_t max_waiting_tasks = 1'000'000;
+  size_t max_waiting_per_queue = 0;
   int32_t default_page_size = 100;
   int32_t max_page_size = 1000;
   // ListTasks looks at most this many tasks per call, so a filter that matches little
@@ -68,6 +86,8 @@ struct ExecutorHello {
   std::vector<TaskTypeInfo> task_types;
   std::vector<std::string> queues;  // empty: {"default"}
   uint32_t slots = 0;
+  // Attempts still running from an earlier connection.
+  std::vector<AttemptRef> running;
 };
 
 // Identifies one connection of an executor; a reconnect is a new session.
@@ -85,11 +105,23 @@ struct AttemptResult {
   absl::Duration run_time = absl::ZeroDuration();
   std::optional<int32_t> exit_code;  // process tasks
   int32_t term_signal = 0;
+  bool not_retryable = false;  // the handler said a retry cannot help
+};
+
+struct SubmittedWorkflow {
+  std::string workflow_id;
+  std::vector<std::string> task_ids;  // in node order
+};
+
+struct WorkflowView {
+  WorkflowRecord record;
+  std::vector<TaskRecord> nodes;  // in node order
 };
 
 struct TaskView {
   TaskRecord record;
   std::string waiting_reason;  // set while QUEUED
+  std::string node;            // the node's name, for a workflow node
 };
 
 struct TaskListQuery {
@@ -116,22 +148,35 @@ struct ExecutorView {
 class SchedulerCore {
  public:
   using WaitCallback = std::function<void(const TaskView&)>;
+  using WorkflowWaitCallback = std::function<void(const WorkflowView&)>;
 
   SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events,
                 SchedulerMetrics* metrics, CoreOptions options);
   SchedulerCore(const SchedulerCore&) = delete;
   SchedulerCore& operator=(const SchedulerCore&) = delete;
 
-  // Loads every unfinished task from the store: QUEUED and RUNNING ones are queued again
-  // (a running attempt's executor is not connected yet, so its attempt counts as lost).
+  // Loads every retained task and workflow from the store. Waiting tasks wait again;
+  // RUNNING ones keep their attempt for one lease (executor_timeout): an executor that
+  // reconnects with it keeps running it, otherwise the attempt is lost and retried.
   absl::Status Recover();
+
+  // Runs what is due: ETA and backoff releases, expiry, attempt deadlines, leases of
+  // recovered attempts, retention, silent executors. Returns when it next has work.
+  absl::Time Tick();
+  // Called (without the lock) when a timer earlier than the last Tick's answer is added,
+  // so the server's timer thread can wake up sooner. Set before serving.
+  void SetTimerListener(std::function<void(absl::Time)> listener);
 
   // --- client API ---
   // How errors name a spec: "task" (Submit of one) or "tasks[i]" (SubmitBatch).
   enum class SubmitPath { kOne, kBatch };
   // Validates all specs, stores them, then queues them; all or none. Ids in input order.
+  // A spec whose idempotency key is already known gets the existing task's id, and
+  // `existing` (if given) says which ids those are. RESOURCE_EXHAUSTED past the limits of
+  // waiting tasks, with nothing stored.
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<TaskSpec> specs,
-                                                  SubmitPath path = SubmitPath::kBatch);
+                                                  SubmitPath path = SubmitPath::kBatch,
+                                                  std::vector<bool>* existing = nullptr);
   absl::StatusOr<TaskView> GetTask(absl::string_view id) const;
   // The state after the cancel. Cancelling a terminal task is not an error: it reports the
   // state it already has.
@@ -145,6 +190,17 @@ class SchedulerCore {
   // False if the waiter already fired (or is firing).
   bool RemoveWaiter(absl::string_view id, uint64_t token);
 
+  // --- workflows ---
+  // Validates the graph and every node's spec, stores the workflow and all its nodes, then
+  // starts the nodes with no upstream; all or none.
+  absl::StatusOr<SubmittedWorkflow> SubmitWorkflow(WorkflowSpec spec);
+  absl::StatusOr<WorkflowView> GetWorkflow(absl::string_view id) const;
+  // Cancels every unfinished node; the state after the cancel.
+  absl::StatusOr<WorkflowState> CancelWorkflow(absl::string_view id);
+  // As AddWaiter / RemoveWaiter, for the end of a workflow.
+  absl::StatusOr<uint64_t> AddWorkflowWaiter(absl::string_view id, WorkflowWaitCallback done);
+  bool RemoveWorkflowWaiter(absl::string_view id, uint64_t token);
+
   // --- executor link ---
   // Registers an executor; a live session with the same id is replaced (its attempts are
   // lost and requeued, its channel closed).
@@ -157,8 +213,9 @@ class SchedulerCore {
   void OnDrain(const ExecutorSession& session);
   // The stream ended: outstanding attempts are lost and their tasks requeued.
   void DisconnectExecutor(const ExecutorSession& session, absl::string_view reason);
-  // Drops executors silent for longer than executor_timeout. Called periodically.
-  void CheckExecutorLiveness();
+  // Drops executors silent for longer than executor_timeout (and runs what else is due:
+  // the same as Tick()).
+  void CheckExecutorLiveness() { Tick(); }
 
   const CoreOptions& options() const { return options_; }
 
@@ -179,6 +236,26 @@ class SchedulerCore {
     }
   };
 
+  // A workflow with what the core needs to move it along.
+  struct LiveWorkflow {
+    WorkflowRecord record;
+    std::vector<std::vector<uint32_t>> downstream;
+    size_t unfinished = 0;  // nodes not yet terminal
+  };
+
+  enum class TimerKind {
+    kRelease,      // a SCHEDULED task's ETA or backoff ends
+    kExpire,       // a waiting task's expires_at
+    kRunDeadline,  // a running attempt's timeout plus grace: the scheduler's side of it
+    kLease,        // a recovered RUNNING attempt whose executor has not reconnected
+    kRetention,    // a terminal task or workflow is forgotten
+  };
+  struct Timer {
+    TimerKind kind;
+    std::string id;
+    uint32_t attempt = 0;
+  };
+
   struct Outbox {
     std::shared_ptr<ExecutorChannel> channel;
     std::vector<AssignmentOut> assignments;
@@ -187,27 +264,72 @@ class SchedulerCore {
 
   // Side effects gathered under the lock, carried out by Flush() after it is released.
   struct Effects {
-    std::vector<TaskRecord> saves;
-    std::vector<TaskEvent> events;
+    StoreBatch saves;
+    EventBatch events;
     std::vector<std::pair<WaitCallback, TaskView>> wakeups;
+    std::vector<std::pair<WorkflowWaitCallback, WorkflowView>> workflow_wakeups;
     std::vector<Outbox> sends;
     std::vector<std::pair<std::shared_ptr<ExecutorChannel>, absl::Status>> closes;
+    absl::Time wake_timer_at = absl::InfiniteFuture();
     Outbox& OutboxFor(const std::shared_ptr<ExecutorChannel>& channel);
   };
 
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Checks the limits of waiting tasks for `specs` and reserves room for them.
+  absl::Status ReserveWaiting(const std::vector<const TaskSpec*>& specs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseWaiting(const std::vector<const TaskSpec*>& specs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new task record for `spec`: id, times, policy defaults, starting state.
+  TaskRecord NewTask(uint64_t seq, TaskSpec spec, absl::Time now, bool has_upstream) const;
+  // Makes a stored or new task known: indexes, counters, queues and timers.
+  // `counted`: already in the waiting counters (reserved by the submit).
+  void Adopt(TaskRecord record, Effects& fx, bool counted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TaskEvent EventOf(const TaskRecord& task, std::string executor_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ClaimRunning(Executor& executor, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Expire(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Executor* FindSession(const ExecutorSession& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed(TaskRecord& task, Effects& fx, std::string executor_id = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every state change goes through here: it keeps the waiting counters right.
+  void SetState(TaskRecord& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // QUEUED now, or SCHEDULED until `at` when that is in the future.
+  void Release(TaskRecord& task, absl::Time at, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a failed or timed-out attempt: SCHEDULED for a retry, or FAILED for good.
+  void RetryOrFail(TaskRecord& task, std::string error, bool retryable, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddTimer(absl::Time at, Timer timer, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropSilentExecutors(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunTimer(const Timer& timer, absl::Time now, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Forget(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a task that is not terminal (any other state), telling its executor if it runs.
+  void CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
+                    bool notify_workflow = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Assign(TaskRecord& task, Executor& executor, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std::string error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Finish(TaskRecord& task, TaskState state, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `notify_workflow` false: the caller does the workflow's bookkeeping itself.
+  void Finish(TaskRecord& task, TaskState state, Effects& fx, bool notify_workflow = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Workflow bookkeeping after one of its nodes ended.
+  void NodeFinished(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishWorkflow(LiveWorkflow& wf, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WorkflowChanged(LiveWorkflow& wf, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  WorkflowView ViewOf(const LiveWorkflow& wf) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After recovery: releases nodes whose upstreams all succeeded, cancels those behind a
+  // failed one and ends workflows whose nodes are all terminal (a crash between the
+  // commits cannot happen, as one commit carries both, but an older store may need it).
+  void ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> UpstreamResults(const TaskRecord& task) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoseAttempt(TaskRecord& task, absl::string_view reason, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyResult(Executor& executor, AttemptResult& result, Effects& fx)
@@ -215,6 +337,7 @@ class SchedulerCore {
   void RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string WaitingReason(const TaskRecord& task) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TaskView ViewOfTask(const TaskRecord& task) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewTaskId(uint64_t seq) const;
 
   const Clock& clock_;
@@ -228,9 +351,24 @@ class SchedulerCore {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   absl::node_hash_map<std::string, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
   absl::btree_map<uint64_t, TaskRecord*> by_seq_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, LiveWorkflow> workflows_ ABSL_GUARDED_BY(mu_);
   ReadyQueues ready_ ABSL_GUARDED_BY(mu_);
+  // Tasks waiting to run (PENDING, SCHEDULED, QUEUED) plus reservations of submits in
+  // flight, for backpressure.
+  size_t waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, size_t> waiting_by_queue_ ABSL_GUARDED_BY(mu_);
+  // Timers fire lazily: each checks on firing that its task still needs it.
+  absl::btree_multimap<absl::Time, Timer> timers_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_tick_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::function<void(absl::Time)> timer_listener_;  // set before serving
+  // RUNNING attempts recovered from the store whose executor has not reconnected yet.
+  absl::flat_hash_map<std::string, uint32_t> orphaned_ ABSL_GUARDED_BY(mu_);
+  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WaitCallback>> waiters_
       ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WorkflowWaitCallback>>
+      workflow_waiters_ ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   // Executors in connection order; dispatch starts at a rotating offset to spread work.
   std::vector<std::unique_ptr<Executor>> executors_ ABSL_GUARDED_BY(mu_);

@@ -20,6 +20,23 @@ struct TaskEvent {
   std::string executor_id;
   absl::Time time;
   std::string error;
+  std::string workflow_id;  // workflow nodes only
+  std::string node;
+};
+
+struct WorkflowEvent {
+  std::string workflow_id;
+  WorkflowState state = WorkflowState::kRunning;
+  absl::Time time;
+  std::string decided_by;
+  std::string error;
+};
+
+// What one delivery carries: task and workflow changes, each in the order they happened.
+struct EventBatch {
+  std::vector<TaskEvent> tasks;
+  std::vector<WorkflowEvent> workflows;
+  bool empty() const { return tasks.empty() && workflows.empty(); }
 };
 
 struct EventFilter {
@@ -28,6 +45,8 @@ struct EventFilter {
   std::string type;               // empty: any
 
   bool Matches(const TaskEvent& e) const;
+  // Workflow events carry no queue, type or task state: only an unfiltered watch gets them.
+  bool WantsWorkflows() const { return states.empty() && queue.empty() && type.empty(); }
 };
 
 }  // namespace taskwire::scheduler

@@ -28,4 +28,14 @@ absl::string_view AttemptOutcomeName(AttemptOutcome o) {
   return "unknown";
 }
 
+absl::string_view WorkflowStateName(WorkflowState s) {
+  switch (s) {
+    case WorkflowState::kRunning: return "running";
+    case WorkflowState::kSucceeded: return "succeeded";
+    case WorkflowState::kFailed: return "failed";
+    case WorkflowState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
 }  // namespace taskwire::scheduler

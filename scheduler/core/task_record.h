@@ -7,10 +7,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace taskwire::scheduler {
@@ -40,6 +40,17 @@ enum class AttemptOutcome {
 
 absl::string_view AttemptOutcomeName(AttemptOutcome o);
 
+// Retries of failed and timed-out attempts. Zero fields take the scheduler's defaults;
+// the core fills them in at submission, so a stored task keeps the policy it was given.
+struct RetryPolicy {
+  uint32_t max_attempts = 0;  // attempts in all; 1: no retry
+  absl::Duration initial_backoff = absl::ZeroDuration();
+  double multiplier = 0;
+  absl::Duration max_backoff = absl::ZeroDuration();
+  double jitter = 0;  // in [0, 1]
+  bool operator==(const RetryPolicy&) const = default;
+};
+
 // What a client asked to run. Immutable once accepted, hence shared rather than copied.
 struct TaskSpec {
   std::string type;
@@ -48,6 +59,12 @@ struct TaskSpec {
   int32_t priority = 0;
   absl::Duration timeout = absl::ZeroDuration();  // zero: no limit
   std::vector<std::pair<std::string, std::string>> labels;
+  RetryPolicy retry;
+  absl::Time not_before = absl::InfinitePast();  // ETA; InfinitePast: none
+  absl::Duration countdown = absl::ZeroDuration();  // turned into not_before at submission
+  absl::Duration expires_after = absl::ZeroDuration();  // zero: never expires
+  std::string idempotency_key;  // empty: none
+  absl::Duration retention = absl::ZeroDuration();  // zero: the scheduler's default
 };
 
 struct AttemptRecord {
@@ -59,6 +76,7 @@ struct AttemptRecord {
   std::string error;
   std::optional<int32_t> exit_code;  // process tasks
   int32_t term_signal = 0;           // process tasks ended by a signal
+  bool not_retryable = false;        // the handler said a retry cannot help
 };
 
 struct TaskRecord {
@@ -73,6 +91,39 @@ struct TaskRecord {
   std::string output;
   std::string error;
   std::vector<AttemptRecord> attempts;
+  // While SCHEDULED: when the task becomes QUEUED (ETA or the end of a retry's backoff).
+  absl::Time scheduled_for = absl::InfinitePast();
+  // No attempt starts at or after this time (queue-wait expiry); InfiniteFuture: none.
+  absl::Time expires_at = absl::InfiniteFuture();
+  // Once terminal: when retention deletes the task. Workflow nodes go with their workflow.
+  absl::Time retain_until = absl::InfiniteFuture();
+  // Workflow nodes only: the workflow and this node's index in it.
+  std::string workflow_id;
+  uint32_t node_index = 0;
+};
+
+enum class WorkflowState { kRunning, kSucceeded, kFailed, kCancelled };
+absl::string_view WorkflowStateName(WorkflowState s);
+
+struct WorkflowNodeRecord {
+  std::string name;
+  std::string task_id;
+  std::vector<uint32_t> after;  // indices of upstream nodes, in dependency order
+};
+
+// A DAG of tasks submitted together. Its nodes are TaskRecords; this holds the shape.
+struct WorkflowRecord {
+  std::string id;
+  uint64_t seq = 0;
+  uint64_t version = 0;
+  WorkflowState state = WorkflowState::kRunning;
+  absl::Time created_at;
+  absl::Time finished_at = absl::InfinitePast();
+  std::vector<WorkflowNodeRecord> nodes;
+  std::string decided_by;  // the node that decided a failed or cancelled end
+  std::string error;
+  std::vector<std::pair<std::string, std::string>> labels;
+  absl::Time retain_until = absl::InfiniteFuture();
 };
 
 }  // namespace taskwire::scheduler

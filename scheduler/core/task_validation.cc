@@ -65,6 +65,49 @@ absl::Status ValidateTaskSpec(absl::string_view field, const TaskSpec& spec,
                        limits.max_label_bytes, " bytes"));
     }
   }
+  if (absl::Status s = ValidateRetryPolicy(absl::StrCat(field, ".retry"), spec.retry, limits);
+      !s.ok()) {
+    return s;
+  }
+  if (spec.countdown < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".countdown is negative"));
+  }
+  if (spec.countdown > absl::ZeroDuration() && spec.not_before != absl::InfinitePast()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": set not_before or countdown, not both"));
+  }
+  if (spec.expires_after < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".expires_after is negative"));
+  }
+  if (spec.retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".retention is negative"));
+  }
+  if (spec.idempotency_key.size() > limits.max_idempotency_key_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".idempotency_key is ", spec.idempotency_key.size(),
+                     " bytes; the limit is ", limits.max_idempotency_key_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRetryPolicy(absl::string_view field, const RetryPolicy& p,
+                                 const TaskLimits& limits) {
+  if (p.max_attempts > limits.max_attempts) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".max_attempts ", p.max_attempts,
+                                                   " is above the limit of ",
+                                                   limits.max_attempts));
+  }
+  if (p.initial_backoff < absl::ZeroDuration() || p.max_backoff < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": backoffs must not be negative"));
+  }
+  if (p.multiplier != 0 && !(p.multiplier >= 1 && p.multiplier <= 100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".multiplier ", p.multiplier, " is outside [1, 100]"));
+  }
+  if (!(p.jitter >= 0 && p.jitter <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".jitter ", p.jitter, " is outside [0, 1]"));
+  }
   return absl::OkStatus();
 }
 

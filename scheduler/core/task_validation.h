@@ -20,6 +20,10 @@ struct TaskLimits {
   size_t max_labels = 32;
   size_t max_label_bytes = 256;  // each key and each value
   size_t max_batch_size = 10'000;
+  uint32_t max_attempts = 100;       // retry.max_attempts
+  size_t max_idempotency_key_bytes = 128;
+  size_t max_workflow_nodes = 20'000;
+  size_t max_workflow_edges = 200'000;
 };
 
 inline constexpr absl::string_view kDefaultQueue = "default";
@@ -30,6 +34,10 @@ absl::Status ValidateName(absl::string_view field, absl::string_view name, size_
 // `field` is the request path of the spec, e.g. "task" or "tasks[3]".
 absl::Status ValidateTaskSpec(absl::string_view field, const TaskSpec& spec,
                               const TaskLimits& limits);
+
+// Zero fields are allowed (they take the scheduler's defaults).
+absl::Status ValidateRetryPolicy(absl::string_view field, const RetryPolicy& policy,
+                                 const TaskLimits& limits);
 
 }  // namespace taskwire::scheduler
 

@@ -190,6 +190,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
         result.output = std::move(*r.mutable_output());
         result.error = std::move(*r.mutable_error());
         result.run_time = taskwire::FromProto(r.run_time());
+        result.not_retryable = r.not_retryable();
         if (r.has_process()) {
           if (r.process().term_signal() == 0) result.exit_code = r.process().exit_code();
           result.term_signal = r.process().term_signal();

@@ -13,7 +13,80 @@ TaskSpec FromProto(v1::TaskSpec&& spec) {
   out.timeout = taskwire::FromProto(spec.timeout());
   for (auto& [key, value] : *spec.mutable_labels()) out.labels.emplace_back(key, value);
   std::sort(out.labels.begin(), out.labels.end());  // map order is unspecified
+  if (spec.has_retry()) {
+    const v1::RetryPolicy& r = spec.retry();
+    out.retry.max_attempts = r.max_attempts();
+    out.retry.initial_backoff = taskwire::FromProto(r.initial_backoff());
+    out.retry.multiplier = r.multiplier();
+    out.retry.max_backoff = taskwire::FromProto(r.max_backoff());
+    out.retry.jitter = r.jitter();
+  }
+  if (spec.has_not_before()) out.not_before = taskwire::FromProto(spec.not_before());
+  out.countdown = taskwire::FromProto(spec.countdown());
+  out.expires_after = taskwire::FromProto(spec.expires_after());
+  out.idempotency_key = std::move(*spec.mutable_idempotency_key());
+  out.retention = taskwire::FromProto(spec.retention());
   return out;
+}
+
+WorkflowSpec FromProto(v1::WorkflowSpec&& spec) {
+  WorkflowSpec out;
+  out.nodes.reserve(spec.nodes_size());
+  for (v1::WorkflowNode& node : *spec.mutable_nodes()) {
+    out.nodes.push_back(WorkflowNodeSpec{std::move(*node.mutable_name()),
+                                         FromProto(std::move(*node.mutable_task())),
+                                         {node.after().begin(), node.after().end()}});
+  }
+  for (auto& [key, value] : *spec.mutable_labels()) out.labels.emplace_back(key, value);
+  std::sort(out.labels.begin(), out.labels.end());
+  return out;
+}
+
+v1::WorkflowState ToProto(WorkflowState state) {
+  switch (state) {
+    case WorkflowState::kRunning: return v1::WORKFLOW_STATE_RUNNING;
+    case WorkflowState::kSucceeded: return v1::WORKFLOW_STATE_SUCCEEDED;
+    case WorkflowState::kFailed: return v1::WORKFLOW_STATE_FAILED;
+    case WorkflowState::kCancelled: return v1::WORKFLOW_STATE_CANCELLED;
+  }
+  return v1::WORKFLOW_STATE_UNSPECIFIED;
+}
+
+void ToProto(const WorkflowView& view, v1::Workflow* out) {
+  const WorkflowRecord& r = view.record;
+  out->set_id(r.id);
+  out->set_state(ToProto(r.state));
+  taskwire::ToProto(r.created_at, out->mutable_created_at());
+  if (r.finished_at != absl::InfinitePast()) {
+    taskwire::ToProto(r.finished_at, out->mutable_finished_at());
+  }
+  out->set_decided_by(r.decided_by);
+  out->set_error(r.error);
+  for (const auto& [key, value] : r.labels) (*out->mutable_labels())[key] = value;
+  std::vector<bool> has_downstream(r.nodes.size(), false);
+  for (const WorkflowNodeRecord& node : r.nodes) {
+    for (uint32_t u : node.after) has_downstream[u] = true;
+  }
+  for (size_t i = 0; i < r.nodes.size() && i < view.nodes.size(); ++i) {
+    v1::WorkflowNodeStatus* status = out->add_nodes();
+    status->set_name(r.nodes[i].name);
+    for (uint32_t u : r.nodes[i].after) status->add_after(r.nodes[u].name);
+    ToProto(view.nodes[i], /*with_data=*/true, status->mutable_task());
+    status->mutable_task()->set_node(r.nodes[i].name);
+    if (r.state == WorkflowState::kSucceeded && !has_downstream[i]) {
+      v1::WorkflowResult* result = out->add_results();
+      result->set_node(r.nodes[i].name);
+      result->set_output(view.nodes[i].output);
+    }
+  }
+}
+
+void ToProto(const WorkflowEvent& event, v1::WorkflowEvent* out) {
+  out->set_workflow_id(event.workflow_id);
+  out->set_state(ToProto(event.state));
+  taskwire::ToProto(event.time, out->mutable_time());
+  out->set_decided_by(event.decided_by);
+  out->set_error(event.error);
 }
 
 v1::TaskState ToProto(TaskState state) {
@@ -76,6 +149,29 @@ void ToProto(const TaskRecord& record, bool with_data, v1::Task* out) {
     taskwire::ToProto(record.spec->timeout, spec->mutable_timeout());
   }
   for (const auto& [key, value] : record.spec->labels) (*spec->mutable_labels())[key] = value;
+  const RetryPolicy& retry = record.spec->retry;
+  if (retry != RetryPolicy{}) {
+    v1::RetryPolicy* r = spec->mutable_retry();
+    r->set_max_attempts(retry.max_attempts);
+    taskwire::ToProto(retry.initial_backoff, r->mutable_initial_backoff());
+    r->set_multiplier(retry.multiplier);
+    taskwire::ToProto(retry.max_backoff, r->mutable_max_backoff());
+    r->set_jitter(retry.jitter);
+  }
+  if (record.spec->not_before != absl::InfinitePast()) {
+    taskwire::ToProto(record.spec->not_before, spec->mutable_not_before());
+  }
+  if (record.spec->expires_after > absl::ZeroDuration()) {
+    taskwire::ToProto(record.spec->expires_after, spec->mutable_expires_after());
+  }
+  spec->set_idempotency_key(record.spec->idempotency_key);
+  if (record.spec->retention > absl::ZeroDuration()) {
+    taskwire::ToProto(record.spec->retention, spec->mutable_retention());
+  }
+  if (record.state == TaskState::kScheduled) {
+    taskwire::ToProto(record.scheduled_for, out->mutable_scheduled_for());
+  }
+  out->set_workflow_id(record.workflow_id);
   out->set_state(ToProto(record.state));
   taskwire::ToProto(record.created_at, out->mutable_created_at());
   if (record.finished_at != absl::InfinitePast()) {
@@ -93,11 +189,18 @@ void ToProto(const TaskRecord& record, bool with_data, v1::Task* out) {
     }
     attempt->set_outcome(ToProto(a.outcome));
     attempt->set_error(a.error);
+    attempt->set_not_retryable(a.not_retryable);
     if (a.exit_code || a.term_signal != 0) {
       attempt->mutable_process()->set_exit_code(a.exit_code.value_or(0));
       attempt->mutable_process()->set_term_signal(a.term_signal);
     }
   }
+}
+
+void ToProto(const TaskView& view, v1::Task* out) {
+  ToProto(view.record, /*with_data=*/true, out);
+  out->set_waiting_reason(view.waiting_reason);
+  out->set_node(view.node);
 }
 
 void ToProto(const TaskEvent& event, v1::TaskEvent* out) {
@@ -109,6 +212,8 @@ void ToProto(const TaskEvent& event, v1::TaskEvent* out) {
   out->set_executor_id(event.executor_id);
   taskwire::ToProto(event.time, out->mutable_time());
   out->set_error(event.error);
+  out->set_workflow_id(event.workflow_id);
+  out->set_node(event.node);
 }
 
 void ToProto(const ExecutorView& view, v1::ExecutorInfo* out) {
@@ -136,6 +241,7 @@ void ToProto(const AssignmentOut& assignment, v1::Assignment* out) {
   if (assignment.spec->timeout > absl::ZeroDuration()) {
     taskwire::ToProto(assignment.spec->timeout, out->mutable_timeout());
   }
+  for (const std::string& result : assignment.upstream_results) out->add_upstream_results(result);
 }
 
 ExecutorHello FromProto(const v1::Hello& hello, std::string peer) {
@@ -149,6 +255,9 @@ ExecutorHello FromProto(const v1::Hello& hello, std::string peer) {
   }
   out.queues.assign(hello.queues().begin(), hello.queues().end());
   out.slots = hello.slots();
+  for (const v1::AttemptRef& ref : hello.running()) {
+    out.running.push_back(AttemptRef{ref.task_id(), ref.attempt()});
+  }
   return out;
 }
 

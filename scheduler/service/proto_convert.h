@@ -12,6 +12,11 @@
 namespace taskwire::scheduler {
 
 TaskSpec FromProto(v1::TaskSpec&& spec);
+WorkflowSpec FromProto(v1::WorkflowSpec&& spec);
+v1::WorkflowState ToProto(WorkflowState state);
+// Every node with its task (outputs included) and, once succeeded, the sinks' results.
+void ToProto(const WorkflowView& view, v1::Workflow* out);
+void ToProto(const WorkflowEvent& event, v1::WorkflowEvent* out);
 v1::TaskState ToProto(TaskState state);
 // nullopt for TASK_STATE_UNSPECIFIED.
 std::optional<TaskState> FromProto(v1::TaskState state);
@@ -20,6 +25,8 @@ AttemptOutcome FromProto(v1::AttemptOutcome outcome);
 
 // `with_data` false leaves out the payload and the output (for listings).
 void ToProto(const TaskRecord& record, bool with_data, v1::Task* out);
+// A task with everything: data, waiting reason, node name.
+void ToProto(const TaskView& view, v1::Task* out);
 void ToProto(const TaskEvent& event, v1::TaskEvent* out);
 void ToProto(const ExecutorView& view, v1::ExecutorInfo* out);
 void ToProto(const AssignmentOut& assignment, v1::Assignment* out);

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <memory>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -22,12 +23,53 @@ absl::Status RequireTaskId(const std::string& id) {
   return id.empty() ? absl::InvalidArgumentError("task_id is empty") : absl::OkStatus();
 }
 
-// Holds a WaitTask call until the core reports the task terminal, the request's timeout
-// passes, or the client goes away. Whichever comes first finishes the call; the shared
-// state lets the core's callback and the alarm outlive the reactor safely.
+absl::Status RequireWorkflowId(const std::string& id) {
+  return id.empty() ? absl::InvalidArgumentError("workflow_id is empty") : absl::OkStatus();
+}
+
+// How WaitReactor waits for one kind of thing: a task or a workflow.
+struct TaskWait {
+  using View = TaskView;
+  using Response = v1::Task;
+  static absl::StatusOr<uint64_t> Add(SchedulerCore& core, const std::string& id,
+                                      std::function<void(const View&)> done) {
+    return core.AddWaiter(id, std::move(done));
+  }
+  static bool Remove(SchedulerCore& core, const std::string& id, uint64_t token) {
+    return core.RemoveWaiter(id, token);
+  }
+  static absl::StatusOr<View> Get(SchedulerCore& core, const std::string& id) {
+    return core.GetTask(id);
+  }
+  static void Fill(const View& view, Response* out) { ToProto(view, out); }
+};
+
+struct WorkflowWait {
+  using View = WorkflowView;
+  using Response = v1::Workflow;
+  static absl::StatusOr<uint64_t> Add(SchedulerCore& core, const std::string& id,
+                                      std::function<void(const View&)> done) {
+    return core.AddWorkflowWaiter(id, std::move(done));
+  }
+  static bool Remove(SchedulerCore& core, const std::string& id, uint64_t token) {
+    return core.RemoveWorkflowWaiter(id, token);
+  }
+  static absl::StatusOr<View> Get(SchedulerCore& core, const std::string& id) {
+    return core.GetWorkflow(id);
+  }
+  static void Fill(const View& view, Response* out) { ToProto(view, out); }
+};
+
+// Holds a WaitTask or WaitWorkflow call until the core reports the end, the request's
+// timeout passes, or the client goes away. Whichever comes first finishes the call; the
+// shared state lets the core's callback and the alarm outlive the reactor safely.
+template <typename Wait>
 class WaitReactor final : public grpc::ServerUnaryReactor {
  public:
-  WaitReactor(SchedulerCore& core, std::string id, v1::Task* response)
+  using View = typename Wait::View;
+  using Response = typename Wait::Response;
+
+  WaitReactor(SchedulerCore& core, std::string id, Response* response)
       : core_(core), id_(std::move(id)), state_(std::make_shared<State>(this, response)) {}
 
   void Begin(absl::Duration timeout) {
@@ -35,21 +77,21 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
     std::shared_ptr<State> state = state_;
     SchedulerCore& core = core_;
     const std::string id = id_;
-    absl::StatusOr<uint64_t> token = core.AddWaiter(
-        id, [state](const TaskView& view) { state->Deliver(&view, grpc::Status::OK); });
+    absl::StatusOr<uint64_t> token =
+        Wait::Add(core, id, [state](const View& view) { state->Deliver(&view, grpc::Status::OK); });
     if (!token.ok()) {
       state->Deliver(nullptr, ToGrpcStatus(token.status()));
       return;
     }
-    if (*token == 0) return;  // already terminal: answered
+    if (*token == 0) return;  // already ended: answered
     token_ = *token;
     if (timeout != absl::InfiniteDuration()) {
       // The alarm may fire after the reactor is gone: it touches only what it captured.
       alarm_.Set(absl::ToChronoTime(absl::Now() + timeout),
                  [&core, id, token = *token, state](bool fired) {
-                   if (fired && core.RemoveWaiter(id, token)) {
-                     // The timeout came first: answer with the task as it is now.
-                     absl::StatusOr<TaskView> view = core.GetTask(id);
+                   if (fired && Wait::Remove(core, id, token)) {
+                     // The timeout came first: answer with the state as it is now.
+                     absl::StatusOr<View> view = Wait::Get(core, id);
                      state->Deliver(view.ok() ? &*view : nullptr, ToGrpcStatus(view.status()));
                    }
                  });
@@ -57,7 +99,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    if (core_.RemoveWaiter(id_, token_)) {
+    if (Wait::Remove(core_, id_, token_)) {
       std::shared_ptr<State> state = state_;
       state->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
     }
@@ -67,19 +109,18 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
 
  private:
   struct State {
-    State(WaitReactor* r, v1::Task* resp) : reactor(r), response(resp) {}
-    void Deliver(const TaskView* view, grpc::Status status) {
+    State(WaitReactor* r, Response* resp) : reactor(r), response(resp) {}
+    void Deliver(const View* view, grpc::Status status) {
       absl::MutexLock lock(&mu);
       if (done) return;
       done = true;
-      if (view != nullptr) ToProto(view->record, /*with_data=*/true, response);
-      if (view != nullptr) response->set_waiting_reason(view->waiting_reason);
+      if (view != nullptr) Wait::Fill(*view, response);
       reactor->Finish(status);
     }
     absl::Mutex mu;
     bool done ABSL_GUARDED_BY(mu) = false;
     WaitReactor* const reactor;
-    v1::Task* const response;
+    Response* const response;
   };
 
   SchedulerCore& core_;
@@ -88,6 +129,14 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<State> state_;
   grpc::Alarm alarm_;
 };
+
+absl::StatusOr<absl::Duration> WaitTimeout(bool has_timeout,
+                                           const google::protobuf::Duration& timeout) {
+  if (!has_timeout) return absl::InfiniteDuration();
+  const absl::Duration d = taskwire::FromProto(timeout);
+  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError("timeout is negative");
+  return d;
+}
 
 // Answers a WatchTasks call that cannot start.
 class RejectedWatch final : public grpc::ServerWriteReactor<v1::WatchTasksResponse> {
@@ -109,7 +158,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
     state_ = std::make_shared<State>(this, options_);
     subscription_ = hub_.Subscribe(
         std::move(filter),
-        [state = state_](std::vector<TaskEvent> events) { state->Add(std::move(events)); });
+        [state = state_](EventBatch events) { state->Add(std::move(events)); });
     StartSendInitialMetadata();
   }
 
@@ -136,16 +185,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
   struct State {
     State(WatchReactor* r, const ServiceOptions& o) : reactor(r), options(o) {}
 
-    void Add(std::vector<TaskEvent> events) {
+    void Add(EventBatch events) {
       absl::MutexLock lock(&mu);
       if (reactor == nullptr || ending) return;
-      if (backlog.size() + events.size() > options.max_watch_backlog) {
+      if (backlog.size() + events.tasks.size() + events.workflows.size() >
+          options.max_watch_backlog) {
         EndLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                absl::StrCat("watcher fell more than ", options.max_watch_backlog,
                                             " events behind; reconnect and read faster")));
         return;
       }
-      for (TaskEvent& e : events) backlog.push_back(std::move(e));
+      for (TaskEvent& e : events.tasks) backlog.emplace_back(std::move(e));
+      for (WorkflowEvent& e : events.workflows) backlog.emplace_back(std::move(e));
       if (ready && !writing) WriteNextLocked();
     }
 
@@ -196,9 +247,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
     void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
       response.Clear();
-      while (!backlog.empty() &&
-             static_cast<size_t>(response.events_size()) < options.max_watch_batch) {
-        ToProto(backlog.front(), response.add_events());
+      for (size_t n = 0; !backlog.empty() && n < options.max_watch_batch; ++n) {
+        if (auto* task = std::get_if<TaskEvent>(&backlog.front())) {
+          ToProto(*task, response.add_events());
+        } else {
+          ToProto(std::get<WorkflowEvent>(backlog.front()), response.add_workflow_events());
+        }
         backlog.pop_front();
       }
       writing = true;
@@ -208,7 +262,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
     absl::Mutex mu;
     WatchReactor* reactor ABSL_GUARDED_BY(mu);
     const ServiceOptions& options;
-    std::deque<TaskEvent> backlog ABSL_GUARDED_BY(mu);
+    std::deque<std::variant<TaskEvent, WorkflowEvent>> backlog ABSL_GUARDED_BY(mu);
     v1::WatchTasksResponse response ABSL_GUARDED_BY(mu);
     bool ready ABSL_GUARDED_BY(mu) = false;  // headers sent: writes may start
     bool writing ABSL_GUARDED_BY(mu) = false;
@@ -230,9 +284,13 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
                                                    v1::SubmitResponse* resp) {
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
+  std::vector<bool> existing;
   absl::StatusOr<std::vector<std::string>> ids =
-      core_.Submit(std::move(specs), SchedulerCore::SubmitPath::kOne);
-  if (ids.ok()) resp->set_task_id(ids->front());
+      core_.Submit(std::move(specs), SchedulerCore::SubmitPath::kOne, &existing);
+  if (ids.ok()) {
+    resp->set_task_id(ids->front());
+    resp->set_existing(existing.front());
+  }
   return Answer(ctx, ids.status());
 }
 
@@ -254,10 +312,7 @@ grpc::ServerUnaryReactor* SchedulerService::GetTask(grpc::CallbackServerContext*
                                                     v1::Task* resp) {
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<TaskView> view = core_.GetTask(req->task_id());
-  if (view.ok()) {
-    ToProto(view->record, /*with_data=*/true, resp);
-    resp->set_waiting_reason(view->waiting_reason);
-  }
+  if (view.ok()) ToProto(*view, resp);
   return Answer(ctx, view.status());
 }
 
@@ -265,15 +320,10 @@ grpc::ServerUnaryReactor* SchedulerService::WaitTask(grpc::CallbackServerContext
                                                      const v1::WaitTaskRequest* req,
                                                      v1::Task* resp) {
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
-  absl::Duration timeout = absl::InfiniteDuration();
-  if (req->has_timeout()) {
-    timeout = taskwire::FromProto(req->timeout());
-    if (timeout < absl::ZeroDuration()) {
-      return Answer(ctx, absl::InvalidArgumentError("timeout is negative"));
-    }
-  }
-  auto* reactor = new WaitReactor(core_, req->task_id(), resp);
-  reactor->Begin(timeout);
+  absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
+  if (!timeout.ok()) return Answer(ctx, timeout.status());
+  auto* reactor = new WaitReactor<TaskWait>(core_, req->task_id(), resp);
+  reactor->Begin(*timeout);
   return reactor;
 }
 
@@ -328,6 +378,47 @@ grpc::ServerUnaryReactor* SchedulerService::ListExecutors(grpc::CallbackServerCo
                                                           v1::ListExecutorsResponse* resp) {
   for (const ExecutorView& e : core_.ListExecutors()) ToProto(e, resp->add_executors());
   return Answer(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerContext* ctx,
+                                                           const v1::SubmitWorkflowRequest* req,
+                                                           v1::SubmitWorkflowResponse* resp) {
+  absl::StatusOr<SubmittedWorkflow> submitted =
+      core_.SubmitWorkflow(FromProto(v1::WorkflowSpec(req->workflow())));
+  if (submitted.ok()) {
+    resp->set_workflow_id(submitted->workflow_id);
+    for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
+  }
+  return Answer(ctx, submitted.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::GetWorkflow(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetWorkflowRequest* req,
+                                                        v1::Workflow* resp) {
+  if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
+  absl::StatusOr<WorkflowView> view = core_.GetWorkflow(req->workflow_id());
+  if (view.ok()) ToProto(*view, resp);
+  return Answer(ctx, view.status());
+}
+
+grpc::ServerUnaryReactor* SchedulerService::WaitWorkflow(grpc::CallbackServerContext* ctx,
+                                                         const v1::WaitWorkflowRequest* req,
+                                                         v1::Workflow* resp) {
+  if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
+  absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
+  if (!timeout.ok()) return Answer(ctx, timeout.status());
+  auto* reactor = new WaitReactor<WorkflowWait>(core_, req->workflow_id(), resp);
+  reactor->Begin(*timeout);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SchedulerService::CancelWorkflow(grpc::CallbackServerContext* ctx,
+                                                           const v1::CancelWorkflowRequest* req,
+                                                           v1::CancelWorkflowResponse* resp) {
+  if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
+  absl::StatusOr<WorkflowState> state = core_.CancelWorkflow(req->workflow_id());
+  if (state.ok()) resp->set_state(ToProto(*state));
+  return Answer(ctx, state.status());
 }
 
 }  // namespace taskwire::scheduler

@@ -1,6 +1,6 @@
 // gRPC adapter for the client API (taskwire.v1.Scheduler) over SchedulerCore. Unary calls
 // answer on the callback API's default reactor; WaitTask and WatchTasks hold their call
-// open on a reactor that the core wakes, so nothing polls.
+// open on a reactor that the core wakes, so nothing polls; WaitWorkflow likewise.
 #ifndef TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
 #define TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
 
@@ -43,6 +43,18 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
   grpc::ServerUnaryReactor* ListExecutors(grpc::CallbackServerContext* ctx,
                                           const v1::ListExecutorsRequest* req,
                                           v1::ListExecutorsResponse* resp) override;
+  grpc::ServerUnaryReactor* SubmitWorkflow(grpc::CallbackServerContext* ctx,
+                                           const v1::SubmitWorkflowRequest* req,
+                                           v1::SubmitWorkflowResponse* resp) override;
+  grpc::ServerUnaryReactor* GetWorkflow(grpc::CallbackServerContext* ctx,
+                                        const v1::GetWorkflowRequest* req,
+                                        v1::Workflow* resp) override;
+  grpc::ServerUnaryReactor* WaitWorkflow(grpc::CallbackServerContext* ctx,
+                                         const v1::WaitWorkflowRequest* req,
+                                         v1::Workflow* resp) override;
+  grpc::ServerUnaryReactor* CancelWorkflow(grpc::CallbackServerContext* ctx,
+                                           const v1::CancelWorkflowRequest* req,
+                                           v1::CancelWorkflowResponse* resp) override;
 
  private:
   SchedulerCore& core_;

@@ -1,39 +1,53 @@
-// Where the scheduler keeps tasks so that they outlive the process. The core holds every
-// live task in memory and writes each change through this interface; on start-up it
-// recovers from LoadUnfinished(). Implementations: MemoryTaskStore (tests, benchmarks) and,
-// later, a durable SQLite store and a shared database.
+// Where the scheduler keeps tasks and workflows so that they outlive the process. The core
+// holds every retained task in memory and writes each change through this interface; on
+// start-up it recovers from Load(). Implementations: SqliteTaskStore (the durable default),
+// MemoryTaskStore (tests, benchmarks) and, later, a shared database.
 //
 // Contract for implementations:
-//  - Save() returns only once the records are committed. Concurrent callers may be grouped
-//    into one commit. Records arrive whole (upsert by id); a record whose `version` is not
-//    newer than the stored one is ignored, so saves that race outside the core's lock
-//    cannot roll a task back.
+//  - Commit() returns only once the batch is durable (with a durable store). Concurrent
+//    callers may be grouped into one transaction. Records arrive whole (upsert by id); a
+//    record whose `version` is not newer than the stored one is ignored, so commits that
+//    race outside the core's lock cannot roll a task back.
+//  - A batch is atomic: on error nothing of it is visible.
 //  - Thread-safe.
 #ifndef TASKWIRE_SCHEDULER_STORE_TASK_STORE_H_
 #define TASKWIRE_SCHEDULER_STORE_TASK_STORE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/types/span.h"
 #include "scheduler/core/task_record.h"
 
 namespace taskwire::scheduler {
+
+struct StoreBatch {
+  std::vector<TaskRecord> tasks;          // upserts
+  std::vector<WorkflowRecord> workflows;  // upserts
+  std::vector<std::string> deleted_tasks;      // ids past their retention
+  std::vector<std::string> deleted_workflows;  // ids past their retention
+
+  bool empty() const {
+    return tasks.empty() && workflows.empty() && deleted_tasks.empty() &&
+           deleted_workflows.empty();
+  }
+};
+
+struct StoredState {
+  std::vector<TaskRecord> tasks;          // every retained task, in seq order
+  std::vector<WorkflowRecord> workflows;  // every retained workflow, in seq order
+  uint64_t max_seq = 0;  // the highest seq ever committed, deleted ones included
+};
 
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
 
-  // Durably upserts `records`. On error nothing of the batch may be visible.
-  virtual absl::Status Save(absl::Span<const TaskRecord> records) = 0;
+  virtual absl::Status Commit(const StoreBatch& batch) = 0;
 
-  // Every task not in a terminal state, in submission (seq) order.
-  virtual absl::StatusOr<std::vector<TaskRecord>> LoadUnfinished() = 0;
-
-  // The highest seq ever saved (0 for an empty store), so new ids never repeat.
-  virtual absl::StatusOr<uint64_t> MaxSeq() = 0;
+  virtual absl::StatusOr<StoredState> Load() = 0;
 
   // Human-readable kind for logs, e.g. "memory (not durable)".
   virtual std::string Describe() const = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "executor/builtin_tasks.h"
 #include "executor/executor.h"
 #include "gmock/gmock.h"

@@ -11,6 +11,8 @@
 namespace taskwire::scheduler {
 namespace {
 
+EventBatch Batch(std::vector<TaskEvent> tasks) { return EventBatch{std::move(tasks), {}}; }
+
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
@@ -52,18 +54,21 @@ TEST(EventHubTest, DeliversMatchingEventsInPublishOrder) {
   std::vector<TaskEvent> all;
   std::vector<TaskEvent> finished;
   std::vector<TaskEvent> hashes;
-  hub.Subscribe(EventFilter{}, [&](std::vector<TaskEvent> batch) {
+  hub.Subscribe(EventFilter{}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     all.insert(all.end(), batch.begin(), batch.end());
   });
-  hub.Subscribe(EventFilter{{TaskState::kSucceeded}, "", ""}, [&](std::vector<TaskEvent> batch) {
+  hub.Subscribe(EventFilter{{TaskState::kSucceeded}, "", ""}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     finished.insert(finished.end(), batch.begin(), batch.end());
   });
-  hub.Subscribe(EventFilter{{}, "", "hash"}, [&](std::vector<TaskEvent> batch) {
+  hub.Subscribe(EventFilter{{}, "", "hash"}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     hashes.insert(hashes.end(), batch.begin(), batch.end());
   });
 
-  hub.Publish({Event("a", TaskState::kQueued), Event("a", TaskState::kRunning)});
-  hub.Publish({Event("a", TaskState::kSucceeded), Event("b", TaskState::kQueued, "hash")});
+  hub.Publish(Batch({Event("a", TaskState::kQueued), Event("a", TaskState::kRunning)}));
+  hub.Publish(Batch({Event("a", TaskState::kSucceeded), Event("b", TaskState::kQueued, "hash")}));
 
   EXPECT_THAT(Describe(all),
               ElementsAre("a:queued", "a:running", "a:succeeded", "b:queued"));
@@ -75,12 +80,13 @@ TEST(EventHubTest, CallsASubscriberOncePerPublishAndNotAtAllWithoutAMatch) {
   EventHub hub;
   std::vector<size_t> batch_sizes;
   hub.Subscribe(EventFilter{{}, "", "echo"},
-                [&](std::vector<TaskEvent> batch) { batch_sizes.push_back(batch.size()); });
+                [&](EventBatch b) {
+    auto& batch = b.tasks; batch_sizes.push_back(batch.size()); });
 
-  hub.Publish({Event("a", TaskState::kQueued), Event("b", TaskState::kQueued, "hash"),
-               Event("c", TaskState::kQueued)});
-  hub.Publish({Event("d", TaskState::kQueued, "hash")});
-  hub.Publish({});
+  hub.Publish(Batch({Event("a", TaskState::kQueued), Event("b", TaskState::kQueued, "hash"),
+               Event("c", TaskState::kQueued)}));
+  hub.Publish(Batch({Event("d", TaskState::kQueued, "hash")}));
+  hub.Publish(Batch({}));
 
   EXPECT_THAT(batch_sizes, ElementsAre(2u));
 }
@@ -89,28 +95,48 @@ TEST(EventHubTest, StopsDeliveringAfterUnsubscribe) {
   EventHub hub;
   std::vector<TaskEvent> kept;
   std::vector<TaskEvent> dropped;
-  hub.Subscribe(EventFilter{}, [&](std::vector<TaskEvent> batch) {
+  hub.Subscribe(EventFilter{}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     kept.insert(kept.end(), batch.begin(), batch.end());
   });
-  const uint64_t id = hub.Subscribe(EventFilter{}, [&](std::vector<TaskEvent> batch) {
+  const uint64_t id = hub.Subscribe(EventFilter{}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     dropped.insert(dropped.end(), batch.begin(), batch.end());
   });
-  hub.Publish({Event("a", TaskState::kQueued)});
+  hub.Publish(Batch({Event("a", TaskState::kQueued)}));
 
   hub.Unsubscribe(id);
-  hub.Publish({Event("a", TaskState::kRunning)});
+  hub.Publish(Batch({Event("a", TaskState::kRunning)}));
 
   EXPECT_THAT(kept, SizeIs(2));
   EXPECT_THAT(dropped, SizeIs(1));
   EXPECT_TRUE(hub.HasSubscribers());
 }
 
+TEST(EventHubTest, GivesWorkflowEventsOnlyToUnfilteredWatchers) {
+  EventHub hub;
+  std::vector<WorkflowEvent> unfiltered;
+  std::vector<WorkflowEvent> by_queue;
+  hub.Subscribe(EventFilter{}, [&](EventBatch b) {
+    unfiltered.insert(unfiltered.end(), b.workflows.begin(), b.workflows.end());
+  });
+  hub.Subscribe(EventFilter{{}, "default", ""}, [&](EventBatch b) {
+    by_queue.insert(by_queue.end(), b.workflows.begin(), b.workflows.end());
+  });
+
+  hub.Publish(EventBatch{{}, {WorkflowEvent{"w1", WorkflowState::kSucceeded, absl::Now(), "", ""}}});
+
+  ASSERT_THAT(unfiltered, SizeIs(1));
+  EXPECT_EQ(unfiltered[0].workflow_id, "w1");
+  EXPECT_THAT(by_queue, IsEmpty());
+}
+
 TEST(EventHubTest, KnowsWhetherAnyoneListens) {
   EventHub hub;
   EXPECT_FALSE(hub.HasSubscribers());
 
-  const uint64_t a = hub.Subscribe(EventFilter{}, [](std::vector<TaskEvent>) {});
-  const uint64_t b = hub.Subscribe(EventFilter{}, [](std::vector<TaskEvent>) {});
+  const uint64_t a = hub.Subscribe(EventFilter{}, [](EventBatch) {});
+  const uint64_t b = hub.Subscribe(EventFilter{}, [](EventBatch) {});
   EXPECT_NE(a, b);
   EXPECT_TRUE(hub.HasSubscribers());
 
@@ -118,20 +144,20 @@ TEST(EventHubTest, KnowsWhetherAnyoneListens) {
   EXPECT_TRUE(hub.HasSubscribers());
   hub.Unsubscribe(b);
   EXPECT_FALSE(hub.HasSubscribers());
-  hub.Publish({Event("a", TaskState::kQueued)});  // no one to call: a no-op
+  hub.Publish(Batch({Event("a", TaskState::kQueued)}));  // no one to call: a no-op
 }
 
 TEST(EventHubTest, LetsACallbackUnsubscribeItselfWhileBeingCalled) {
   EventHub hub;
   int calls = 0;
   uint64_t id = 0;
-  id = hub.Subscribe(EventFilter{}, [&](std::vector<TaskEvent>) {
+  id = hub.Subscribe(EventFilter{}, [&](EventBatch) {
     ++calls;
     hub.Unsubscribe(id);
   });
 
-  hub.Publish({Event("a", TaskState::kQueued)});
-  hub.Publish({Event("a", TaskState::kRunning)});
+  hub.Publish(Batch({Event("a", TaskState::kQueued)}));
+  hub.Publish(Batch({Event("a", TaskState::kRunning)}));
 
   EXPECT_EQ(calls, 1);
   EXPECT_FALSE(hub.HasSubscribers());

@@ -1,5 +1,5 @@
-// MemoryTaskStore on its own: upserts by id, drops stale versions, lists unfinished tasks
-// in submission order and remembers the highest seq it ever saw.
+// MemoryTaskStore on its own: upserts by id, drops stale versions, deletes, loads every
+// record in submission order and remembers the highest seq it ever saw.
 #include "scheduler/store/memory_task_store.h"
 
 #include <memory>
@@ -14,7 +14,6 @@ namespace taskwire::scheduler {
 namespace {
 
 using ::taskwire::testing::IsOk;
-using ::taskwire::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -35,81 +34,103 @@ TaskRecord Record(std::string id, uint64_t seq, uint64_t version, TaskState stat
   return r;
 }
 
+StoreBatch Tasks(std::vector<TaskRecord> tasks) {
+  StoreBatch batch;
+  batch.tasks = std::move(tasks);
+  return batch;
+}
+
 std::vector<std::string> Ids(const std::vector<TaskRecord>& records) {
   std::vector<std::string> ids;
   for (const TaskRecord& r : records) ids.push_back(r.id);
   return ids;
 }
 
+StoredState MustLoad(MemoryTaskStore& store) {
+  absl::StatusOr<StoredState> state = store.Load();
+  EXPECT_TRUE(state.ok()) << state.status();
+  return state.ok() ? *std::move(state) : StoredState{};
+}
+
 TEST(MemoryTaskStoreTest, StartsEmpty) {
   MemoryTaskStore store;
 
-  EXPECT_EQ(store.size(), 0u);
-  EXPECT_THAT(store.MaxSeq(), IsOkAndHolds(0u));
-  EXPECT_THAT(store.LoadUnfinished(), IsOkAndHolds(IsEmpty()));
+  StoredState state = MustLoad(store);
+  EXPECT_THAT(state.tasks, IsEmpty());
+  EXPECT_THAT(state.workflows, IsEmpty());
+  EXPECT_EQ(state.max_seq, 0u);
   EXPECT_THAT(store.Describe(), HasSubstr("memory"));
 }
 
-TEST(MemoryTaskStoreTest, ListsOnlyUnfinishedTasksInSubmissionOrder) {
+TEST(MemoryTaskStoreTest, LoadsEveryTaskInSubmissionOrder) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Save({Record("c", 3, 1, TaskState::kQueued),
-                          Record("a", 1, 1, TaskState::kRunning),
-                          Record("done", 2, 1, TaskState::kSucceeded),
-                          Record("failed", 4, 1, TaskState::kFailed),
-                          Record("cancelled", 5, 1, TaskState::kCancelled),
-                          Record("b", 6, 1, TaskState::kQueued)}),
+  ASSERT_THAT(store.Commit(Tasks({Record("c", 3, 1, TaskState::kQueued),
+                                  Record("a", 1, 1, TaskState::kRunning),
+                                  Record("done", 2, 1, TaskState::kSucceeded),
+                                  Record("b", 6, 1, TaskState::kQueued)})),
               IsOk());
 
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
+  StoredState state = MustLoad(store);
 
-  EXPECT_THAT(Ids(unfinished), ElementsAre("a", "c", "b"));
-  EXPECT_EQ(store.size(), 6u);
-  EXPECT_THAT(store.MaxSeq(), IsOkAndHolds(6u));
+  EXPECT_THAT(Ids(state.tasks), ElementsAre("a", "done", "c", "b"));
+  EXPECT_EQ(state.max_seq, 6u);
 }
 
 TEST(MemoryTaskStoreTest, ReplacesARecordWithANewerVersion) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Save({Record("a", 1, 1, TaskState::kQueued)}), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 1, TaskState::kQueued)})), IsOk());
 
-  ASSERT_THAT(store.Save({Record("a", 1, 2, TaskState::kRunning)}), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 2, TaskState::kRunning)})), IsOk());
 
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
-  ASSERT_THAT(unfinished, SizeIs(1));
-  EXPECT_EQ(unfinished[0].state, TaskState::kRunning);
-  EXPECT_EQ(unfinished[0].version, 2u);
-  EXPECT_EQ(store.size(), 1u);
+  StoredState state = MustLoad(store);
+  ASSERT_THAT(state.tasks, SizeIs(1));
+  EXPECT_EQ(state.tasks[0].state, TaskState::kRunning);
+  EXPECT_EQ(state.tasks[0].version, 2u);
 }
 
-TEST(MemoryTaskStoreTest, IgnoresAStaleOrRepeatedVersionOnSave) {
+TEST(MemoryTaskStoreTest, IgnoresAStaleOrRepeatedVersion) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Save({Record("a", 1, 5, TaskState::kSucceeded, "final")}), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 5, TaskState::kSucceeded, "final")})), IsOk());
 
   // Writes that raced outside the core's lock and arrive late must not roll it back.
-  ASSERT_THAT(store.Save({Record("a", 1, 4, TaskState::kRunning)}), IsOk());
-  ASSERT_THAT(store.Save({Record("a", 1, 5, TaskState::kQueued)}), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 4, TaskState::kRunning)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 5, TaskState::kQueued)})), IsOk());
 
-  EXPECT_THAT(store.LoadUnfinished(), IsOkAndHolds(IsEmpty()));
-  EXPECT_EQ(store.size(), 1u);
+  StoredState state = MustLoad(store);
+  ASSERT_THAT(state.tasks, SizeIs(1));
+  EXPECT_EQ(state.tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(state.tasks[0].output, "final");
 }
 
-TEST(MemoryTaskStoreTest, RemembersTheHighestSeqEverSaved) {
+TEST(MemoryTaskStoreTest, DeletesButRemembersTheHighestSeq) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Save({Record("a", 7, 1, TaskState::kSucceeded)}), IsOk());
-  ASSERT_THAT(store.Save({Record("b", 3, 1, TaskState::kQueued)}), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Record("a", 7, 1, TaskState::kSucceeded),
+                                  Record("b", 3, 1, TaskState::kQueued)})),
+              IsOk());
+  StoreBatch deletes;
+  deletes.deleted_tasks = {"a"};
+  ASSERT_THAT(store.Commit(deletes), IsOk());
 
-  EXPECT_THAT(store.MaxSeq(), IsOkAndHolds(7u));  // even though task 7 is finished
+  StoredState state = MustLoad(store);
+  EXPECT_THAT(Ids(state.tasks), ElementsAre("b"));
+  EXPECT_EQ(state.max_seq, 7u);  // so a new task never reuses a's id
 }
 
-TEST(MemoryTaskStoreTest, KeepsTheSharedSpecOfARecord) {
+TEST(MemoryTaskStoreTest, KeepsWorkflows) {
   MemoryTaskStore store;
-  TaskRecord r = Record("a", 1, 1, TaskState::kQueued);
-  ASSERT_THAT(store.Save({r}), IsOk());
+  WorkflowRecord wf;
+  wf.id = "w";
+  wf.seq = 9;
+  wf.version = 1;
+  wf.nodes.push_back(WorkflowNodeRecord{"a", "t1", {}});
+  StoreBatch batch;
+  batch.workflows.push_back(wf);
+  ASSERT_THAT(store.Commit(batch), IsOk());
 
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
-
-  ASSERT_THAT(unfinished, SizeIs(1));
-  EXPECT_EQ(unfinished[0].spec, r.spec);
-  EXPECT_EQ(unfinished[0].spec->type, "echo");
+  StoredState state = MustLoad(store);
+  ASSERT_THAT(state.workflows, SizeIs(1));
+  EXPECT_EQ(state.workflows[0].nodes[0].task_id, "t1");
+  EXPECT_EQ(state.max_seq, 9u);
 }
 
 }  // namespace

@@ -125,7 +125,7 @@ TEST_F(CancelTest, StoresTheCancelledState) {
   const std::string id = Submit(Spec("echo"));
   ASSERT_THAT(core().CancelTask(id), IsOk());
 
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store_.LoadUnfinished());
+  std::vector<TaskRecord> unfinished = UnfinishedIn(store_);
   EXPECT_THAT(unfinished, IsEmpty());
 }
 

@@ -133,11 +133,11 @@ TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCred
   }
   for (const ExecutorView& e : core.ListExecutors()) EXPECT_EQ(e.slots_used, 0u);
   EXPECT_EQ(store.size(), static_cast<size_t>(kTasks));
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
+  std::vector<TaskRecord> unfinished = UnfinishedIn(store);
   EXPECT_THAT(unfinished, IsEmpty());
 }
 
-// A MemoryTaskStore whose next Save() of a record in a given state blocks until released,
+// A MemoryTaskStore whose next Commit() of a record in a given state blocks until released,
 // like a commit stuck on a slow disk: it holds a thread inside the core's Flush().
 class BlockingTaskStore final : public TaskStore {
  public:
@@ -154,7 +154,8 @@ class BlockingTaskStore final : public TaskStore {
     if (!release_.HasBeenNotified()) release_.Notify();
   }
 
-  absl::Status Save(absl::Span<const TaskRecord> records) override {
+  absl::Status Commit(const StoreBatch& batch) override {
+    const std::vector<TaskRecord>& records = batch.tasks;
     bool block = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -169,12 +170,9 @@ class BlockingTaskStore final : public TaskStore {
       blocked_.Notify();
       release_.WaitForNotificationWithTimeout(absl::Seconds(20));
     }
-    return inner_.Save(records);
+    return inner_.Commit(batch);
   }
-  absl::StatusOr<std::vector<TaskRecord>> LoadUnfinished() override {
-    return inner_.LoadUnfinished();
-  }
-  absl::StatusOr<uint64_t> MaxSeq() override { return inner_.MaxSeq(); }
+  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   std::string Describe() const override { return "blocking memory store"; }
 
  private:
@@ -199,7 +197,8 @@ TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTh
   SchedulerCore core(clock, store, events, nullptr, TestOptions());
   std::mutex seen_mu;
   std::vector<TaskEvent> seen;
-  events.Subscribe(EventFilter{}, [&](std::vector<TaskEvent> batch) {
+  events.Subscribe(EventFilter{}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     std::lock_guard<std::mutex> lock(seen_mu);
     seen.insert(seen.end(), batch.begin(), batch.end());
   });
@@ -254,7 +253,7 @@ TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTh
   absl::StatusOr<TaskView> view = core.GetTask(id);
   ASSERT_THAT(view, IsOk());
   EXPECT_EQ(view->record.state, TaskState::kCancelled);
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store.LoadUnfinished());
+  std::vector<TaskRecord> unfinished = UnfinishedIn(store);
   EXPECT_THAT(unfinished, IsEmpty());  // the stalled older write did not roll it back
 }
 

@@ -61,6 +61,18 @@ inline TaskSpec Spec(std::string type, int32_t priority = 0, std::string queue =
   return spec;
 }
 
+// The tasks `store` holds that are not terminal, in submission order.
+inline std::vector<TaskRecord> UnfinishedIn(TaskStore& store) {
+  absl::StatusOr<StoredState> state = store.Load();
+  EXPECT_TRUE(state.ok()) << state.status();
+  std::vector<TaskRecord> out;
+  if (!state.ok()) return out;
+  for (TaskRecord& r : state->tasks) {
+    if (!IsTerminal(r.state)) out.push_back(std::move(r));
+  }
+  return out;
+}
+
 inline CoreOptions TestOptions() {
   CoreOptions options;
   options.executor_timeout = absl::Seconds(15);
@@ -94,6 +106,12 @@ class SchedulerCoreTest : public ::testing::Test {
 
   TestExecutor Connect(std::string id, std::vector<std::string> types, uint32_t slots,
                        std::vector<std::string> queues = {}) {
+    return Reconnect(std::move(id), std::move(types), slots, {}, std::move(queues));
+  }
+
+  // Connects an executor that says it still runs `running` from an earlier connection.
+  TestExecutor Reconnect(std::string id, std::vector<std::string> types, uint32_t slots,
+                         std::vector<AttemptRef> running, std::vector<std::string> queues = {}) {
     ExecutorHello hello;
     hello.executor_id = std::move(id);
     hello.peer = "ipv4:127.0.0.1:1";
@@ -101,6 +119,7 @@ class SchedulerCoreTest : public ::testing::Test {
     for (std::string& t : types) hello.task_types.push_back(TaskTypeInfo{std::move(t), RunMode::kThread});
     hello.queues = std::move(queues);
     hello.slots = slots;
+    hello.running = std::move(running);
     auto channel = std::make_shared<FakeExecutorChannel>();
     absl::StatusOr<ExecutorSession> session = core_->ConnectExecutor(std::move(hello), channel);
     EXPECT_TRUE(session.ok()) << session.status();

@@ -1,5 +1,6 @@
 // SchedulerCore::Recover: a core rebuilt over the same store (as after a restart) gets back
-// every unfinished task; what was running has lost its attempt and runs again.
+// every retained task. Waiting tasks wait again; a running attempt keeps its lease for one
+// executor timeout, for its executor to reconnect and claim it, and is lost after that.
 #include <string>
 #include <vector>
 
@@ -21,11 +22,11 @@ using ::testing::SizeIs;
 
 class RecoveryTest : public SchedulerCoreTest {
  protected:
-  // Before the restart: one task succeeded, one running, one queued, one cancelled.
+  // Before the restart: one task succeeded, one running on "a", one queued, one cancelled.
   void SetUp() override {
     TestExecutor a = Connect("a", {"echo"}, /*slots=*/1);
     succeeded_ = Submit(Spec("echo"));
-    Succeed(a, a.channel->TakeAssignments().at(0));
+    Succeed(a, a.channel->TakeAssignments().at(0), "done before");
     running_ = Submit(Spec("echo", 1));
     queued_ = Submit(Spec("echo", 1));
     cancelled_ = Submit(Spec("echo", 1));
@@ -40,63 +41,79 @@ class RecoveryTest : public SchedulerCoreTest {
     ASSERT_THAT(core().Recover(), IsOk());
   }
 
+  void PassTheLease() {
+    clock_.Advance(TestOptions().executor_timeout + absl::Seconds(1));
+    core().Tick();
+  }
+
   std::string succeeded_, running_, queued_, cancelled_;
 };
 
-TEST_F(RecoveryTest, QueuesAgainTheTasksThatWereQueuedOrRunning) {
+TEST_F(RecoveryTest, KeepsARunningAttemptForOneLeaseThenLosesAndRequeuesIt) {
   Restart();
+  EXPECT_EQ(StateOf(running_), TaskState::kRunning);
+
+  PassTheLease();
 
   TaskRecord running = Task(running_);
   EXPECT_EQ(running.state, TaskState::kQueued);
   ASSERT_THAT(running.attempts, SizeIs(1));
   EXPECT_EQ(running.attempts[0].outcome, AttemptOutcome::kLost);
-  EXPECT_THAT(running.attempts[0].error, HasSubstr("restarted"));
-  EXPECT_EQ(running.queued_at, clock_.Now());
-
-  TaskRecord queued = Task(queued_);
-  EXPECT_EQ(queued.state, TaskState::kQueued);
-  EXPECT_THAT(queued.attempts, IsEmpty());
-  EXPECT_EQ(queued.spec->priority, 1);
+  EXPECT_THAT(running.attempts[0].error, HasSubstr("did not reconnect"));
+  // The change is stored, so a second restart does not bring the attempt back.
+  std::vector<TaskRecord> unfinished = UnfinishedIn(store_);
+  ASSERT_THAT(unfinished, SizeIs(2));
+  EXPECT_EQ(unfinished[0].id, running_);
+  EXPECT_EQ(unfinished[0].state, TaskState::kQueued);
 }
 
-TEST_F(RecoveryTest, RunsTheRecoveredTasksInTheirOriginalOrder) {
+TEST_F(RecoveryTest, AnExecutorThatReconnectsWithTheAttemptKeepsRunningIt) {
   Restart();
 
-  TestExecutor b = Connect("b", {"echo"}, /*slots=*/5);
+  TestExecutor a = Reconnect("a", {"echo"}, /*slots=*/2, {AttemptRef{running_, 1}});
 
+  EXPECT_THAT(a.channel->cancels(), IsEmpty());
+  EXPECT_THAT(a.channel->assigned_task_ids(), ElementsAre(queued_));  // one slot was free
+  EXPECT_EQ(SlotsUsed("a"), 2);
+  Succeed(a, AssignmentOut{running_, 1, nullptr, {}}, "finished across the restart");
+  PassTheLease();
+  TaskRecord running = Task(running_);
+  EXPECT_EQ(running.state, TaskState::kSucceeded);
+  EXPECT_EQ(running.output, "finished across the restart");
+  EXPECT_THAT(running.attempts, SizeIs(1));  // not duplicated
+}
+
+TEST_F(RecoveryTest, AnExecutorReportingAnAttemptThatIsNoLongerCurrentIsToldToCancelIt) {
+  Restart();
+  PassTheLease();  // the attempt is lost and the task queued again
+
+  TestExecutor a = Reconnect("a", {"echo"}, /*slots=*/1, {AttemptRef{running_, 1}});
+
+  EXPECT_THAT(a.channel->cancels(), ElementsAre(AttemptRef{running_, 1}));
+  EXPECT_THAT(a.channel->assigned_task_ids(), IsEmpty());  // its one slot is still busy
+  TestExecutor b = Connect("b", {"echo"}, /*slots=*/5);
   std::vector<AssignmentOut> got = b.channel->TakeAssignments();
   ASSERT_THAT(got, SizeIs(2));
   EXPECT_EQ(got[0].task_id, running_);
   EXPECT_EQ(got[0].attempt, 2u);
   EXPECT_EQ(got[1].task_id, queued_);
-  EXPECT_EQ(got[1].attempt, 1u);
-  Succeed(b, got[0], "after the restart");
-  EXPECT_EQ(Task(running_).output, "after the restart");
 }
 
-TEST_F(RecoveryTest, StoresTheLostAttemptOfARecoveredTask) {
+TEST_F(RecoveryTest, KeepsFinishedTasksWithTheirResultsAndOutOfTheQueues) {
   Restart();
 
-  ASSERT_OK_AND_ASSIGN(std::vector<TaskRecord> unfinished, store_.LoadUnfinished());
-  ASSERT_THAT(unfinished, SizeIs(2));
-  EXPECT_EQ(unfinished[0].id, running_);
-  EXPECT_EQ(unfinished[0].state, TaskState::kQueued);
-  ASSERT_THAT(unfinished[0].attempts, SizeIs(1));
-  EXPECT_EQ(unfinished[0].attempts[0].outcome, AttemptOutcome::kLost);
-}
-
-TEST_F(RecoveryTest, LeavesFinishedTasksOutOfTheQueues) {
-  Restart();
-
+  TaskRecord done = Task(succeeded_);
+  EXPECT_EQ(done.state, TaskState::kSucceeded);
+  EXPECT_EQ(done.output, "done before");
+  EXPECT_EQ(StateOf(cancelled_), TaskState::kCancelled);
   TestExecutor b = Connect("b", {"echo"}, /*slots=*/5);
-
-  EXPECT_THAT(b.channel->assigned_task_ids(), ElementsAre(running_, queued_));
+  EXPECT_THAT(b.channel->assigned_task_ids(), ElementsAre(queued_));
   ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(TaskListQuery{}));
-  EXPECT_THAT(page.tasks, SizeIs(2));
+  EXPECT_THAT(page.tasks, SizeIs(4));
 }
 
 TEST_F(RecoveryTest, GivesNewTasksIdsThatDoNotCollideWithOldOnes) {
-  const uint64_t old_max_seq = *store_.MaxSeq();
+  ASSERT_OK_AND_ASSIGN(StoredState before, store_.Load());
   Restart();
 
   std::vector<std::string> fresh = SubmitAll(std::vector<TaskSpec>(20, Spec("echo")));
@@ -104,20 +121,19 @@ TEST_F(RecoveryTest, GivesNewTasksIdsThatDoNotCollideWithOldOnes) {
   for (const std::string& id : fresh) {
     EXPECT_THAT(id, Not(::testing::AnyOf(succeeded_, running_, queued_, cancelled_)));
   }
-  EXPECT_EQ(Task(fresh[0]).seq, old_max_seq + 1);
+  EXPECT_EQ(Task(fresh[0]).seq, before.max_seq + 1);
   EXPECT_EQ(store_.size(), 4u + 20u);  // nothing overwritten
   ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(TaskListQuery{}));
-  ASSERT_THAT(page.tasks, SizeIs(22));
-  EXPECT_EQ(page.tasks[0].id, running_);  // old tasks still list first
-  EXPECT_EQ(page.tasks[2].id, fresh[0]);
+  ASSERT_THAT(page.tasks, SizeIs(24));
+  EXPECT_EQ(page.tasks[0].id, succeeded_);  // old tasks still list first
+  EXPECT_EQ(page.tasks[4].id, fresh[0]);
 }
 
-TEST_F(RecoveryTest, IgnoresResultsForAttemptsFromBeforeTheRestart) {
-  AssignmentOut before{running_, 1, nullptr};
+TEST_F(RecoveryTest, IgnoresAResultFromAnExecutorThatDoesNotHoldTheAttempt) {
   Restart();
   TestExecutor b = Connect("b", {"echo"}, /*slots=*/5);
 
-  Succeed(b, before, "from before the restart");
+  Succeed(b, AssignmentOut{running_, 1, nullptr, {}}, "not b's to report");
 
   EXPECT_EQ(StateOf(running_), TaskState::kRunning);
   EXPECT_THAT(Task(running_).output, IsEmpty());

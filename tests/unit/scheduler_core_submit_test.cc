@@ -122,13 +122,10 @@ TEST_F(SubmitTest, NamesTheFieldTaskForASingleSubmitAndTasksIndexForABatchOfOne)
 // A store that refuses every write, like a full disk.
 class FailingTaskStore final : public TaskStore {
  public:
-  absl::Status Save(absl::Span<const TaskRecord>) override {
+  absl::Status Commit(const StoreBatch&) override {
     return absl::ResourceExhaustedError("disk full");
   }
-  absl::StatusOr<std::vector<TaskRecord>> LoadUnfinished() override {
-    return std::vector<TaskRecord>();
-  }
-  absl::StatusOr<uint64_t> MaxSeq() override { return 0; }
+  absl::StatusOr<StoredState> Load() override { return StoredState{}; }
   std::string Describe() const override { return "failing"; }
 };
 

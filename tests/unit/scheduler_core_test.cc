@@ -435,14 +435,17 @@ TEST_F(SchedulerCoreTest, PublishesEachTasksEventsInOrderToMatchingSubscribers) 
   std::vector<TaskEvent> finished_events;
   std::vector<TaskEvent> other_queue_events;
   events_.Subscribe(EventFilter{{}, "", "echo"},
-                    [&](std::vector<TaskEvent> batch) {
+                    [&](EventBatch b) {
+    auto& batch = b.tasks;
                       echo_events.insert(echo_events.end(), batch.begin(), batch.end());
                     });
   events_.Subscribe(EventFilter{{TaskState::kSucceeded, TaskState::kFailed}, "", ""},
-                    [&](std::vector<TaskEvent> batch) {
+                    [&](EventBatch b) {
+    auto& batch = b.tasks;
                       finished_events.insert(finished_events.end(), batch.begin(), batch.end());
                     });
-  events_.Subscribe(EventFilter{{}, "other", ""}, [&](std::vector<TaskEvent> batch) {
+  events_.Subscribe(EventFilter{{}, "other", ""}, [&](EventBatch b) {
+    auto& batch = b.tasks;
     other_queue_events.insert(other_queue_events.end(), batch.begin(), batch.end());
   });
   TestExecutor e = Connect("e1", {"echo", "hash"}, /*slots=*/1);
@@ -478,7 +481,7 @@ TEST_F(SchedulerCoreTest, PublishesEachTasksEventsInOrderToMatchingSubscribers) 
 
 TEST_F(SchedulerCoreTest, StopsPublishingToAnUnsubscribedWatcher) {
   int batches = 0;
-  const uint64_t sub = events_.Subscribe(EventFilter{}, [&](std::vector<TaskEvent>) { ++batches; });
+  const uint64_t sub = events_.Subscribe(EventFilter{}, [&](EventBatch) { ++batches; });
   Submit(Spec("echo"));
   EXPECT_EQ(batches, 1);
 

@@ -1,0 +1,149 @@
+// SchedulerCore's clock-driven work: ETA and backoff releases, queue-wait expiry, the
+// scheduler's side of attempt timeouts, leases of recovered attempts, retention, and
+// executors that went silent. Timers are lazy: each checks on firing that its task still
+// needs it, so state changes never have to find and cancel them.
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/scheduler_metrics.h"
+
+namespace taskwire::scheduler {
+
+void SchedulerCore::AddTimer(absl::Time at, Timer timer, Effects& fx) {
+  timers_.emplace(at, std::move(timer));
+  if (at < next_tick_) {
+    next_tick_ = at;
+    fx.wake_timer_at = std::min(fx.wake_timer_at, at);
+  }
+}
+
+absl::Time SchedulerCore::Tick() {
+  Effects fx;
+  absl::Time next;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
+    DropSilentExecutors(fx);
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      auto node = timers_.extract(timers_.begin());
+      RunTimer(node.mapped(), now, fx);
+    }
+    Dispatch(fx);
+    next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
+    next = next_tick_;
+    fx.wake_timer_at = absl::InfiniteFuture();  // the caller is the one to tell
+    pending_.push_back(std::move(fx));
+  }
+  DeliverPending();
+  return next;
+}
+
+void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
+  if (timer.kind == TimerKind::kRetention) {
+    if (auto wf = workflows_.find(timer.id); wf != workflows_.end()) {
+      if (wf->second.record.state == WorkflowState::kRunning ||
+          wf->second.record.retain_until > now) {
+        return;
+      }
+      for (const WorkflowNodeRecord& node : wf->second.record.nodes) {
+        if (auto t = tasks_.find(node.task_id); t != tasks_.end()) Forget(t->second, fx);
+      }
+      fx.saves.deleted_workflows.push_back(timer.id);
+      workflows_.erase(wf);
+      return;
+    }
+  }
+  auto it = tasks_.find(timer.id);
+  if (it == tasks_.end()) return;
+  TaskRecord& task = it->second;
+  switch (timer.kind) {
+    case TimerKind::kRelease:
+      if (task.state != TaskState::kScheduled || task.scheduled_for > now) return;
+      if (task.expires_at <= now) {
+        Expire(task, fx);
+      } else {
+        Enqueue(task, fx);
+      }
+      return;
+    case TimerKind::kExpire:
+      if (task.expires_at > now) return;
+      if (task.state == TaskState::kQueued) {
+        ready_.Remove(task);
+        if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
+      } else if (task.state != TaskState::kScheduled && task.state != TaskState::kPending) {
+        return;  // running or done: expiry only stops starts
+      }
+      Expire(task, fx);
+      return;
+    case TimerKind::kRunDeadline: {
+      if (task.state != TaskState::kRunning || task.attempts.back().number != timer.attempt) {
+        return;
+      }
+      // The executor did not answer by the timeout plus a lease: end the attempt here, and
+      // tell the executor (if it is still connected) to stop it. Its slot stays taken
+      // until it answers.
+      for (auto& e : executors_) {
+        if (auto slot = e->outstanding.find(task.id);
+            slot != e->outstanding.end() && slot->second == timer.attempt) {
+          fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task.id, timer.attempt});
+        }
+      }
+      std::string error = absl::StrCat("no result within the timeout of ",
+                                       absl::FormatDuration(task.spec->timeout), " plus ",
+                                       absl::FormatDuration(options_.executor_timeout));
+      FinishAttempt(task, AttemptOutcome::kTimedOut, error);
+      if (metrics_) metrics_->RunningChanged(-1);
+      RetryOrFail(task, std::move(error), /*retryable=*/true, fx);
+      return;
+    }
+    case TimerKind::kLease: {
+      auto orphan = orphaned_.find(task.id);
+      if (orphan == orphaned_.end() || orphan->second != timer.attempt) return;
+      orphaned_.erase(orphan);
+      if (task.state != TaskState::kRunning || task.attempts.back().number != timer.attempt) {
+        return;
+      }
+      if (metrics_) metrics_->RunningChanged(-1);
+      LoseAttempt(task, "its executor did not reconnect within a lease of the scheduler's restart",
+                  fx);
+      return;
+    }
+    case TimerKind::kRetention:
+      if (!IsTerminal(task.state) || !task.workflow_id.empty() || task.retain_until > now) {
+        return;
+      }
+      Forget(task, fx);
+      return;
+  }
+}
+
+void SchedulerCore::Forget(TaskRecord& task, Effects& fx) {
+  const std::string id = task.id;
+  fx.saves.deleted_tasks.push_back(id);
+  by_seq_.erase(task.seq);
+  if (!task.spec->idempotency_key.empty()) {
+    auto key = by_idempotency_key_.find(task.spec->idempotency_key);
+    if (key != by_idempotency_key_.end() && key->second == id) by_idempotency_key_.erase(key);
+  }
+  tasks_.erase(id);
+}
+
+void SchedulerCore::DropSilentExecutors(Effects& fx) {
+  const absl::Time deadline = clock_.Now() - options_.executor_timeout;
+  std::vector<std::string> silent;
+  for (const auto& e : executors_) {
+    if (e->last_seen < deadline) silent.push_back(e->hello.executor_id);
+  }
+  for (const std::string& id : silent) {
+    for (const auto& e : executors_) {
+      if (e->hello.executor_id == id) {
+        fx.closes.emplace_back(e->channel, absl::DeadlineExceededError(absl::StrCat(
+                                               "no message from the executor for ",
+                                               absl::FormatDuration(options_.executor_timeout))));
+      }
+    }
+    RemoveExecutor(id, "stopped heartbeating", fx);
+  }
+}
+
+}  // namespace taskwire::scheduler

@@ -1,0 +1,323 @@
+// SchedulerCore's workflows: a DAG of tasks submitted at once. Nodes wait in PENDING until
+// every upstream node succeeded, then run with the upstream results in dependency order.
+// A node that ends without success cancels everything downstream of it; the workflow ends
+// when all its nodes have, and the node that decided a failed or cancelled end is named.
+#include <algorithm>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "scheduler/core/scheduler_core.h"
+#include "scheduler/scheduler_metrics.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+std::string UpstreamEndedReason(const std::string& node, TaskState state) {
+  switch (state) {
+    case TaskState::kCancelled: return absl::StrCat("upstream ", node, " was cancelled");
+    case TaskState::kExpired: return absl::StrCat("upstream ", node, " expired");
+    default: return absl::StrCat("upstream ", node, " failed");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spec) {
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> upstream =
+      ResolveWorkflowGraph(spec, options_.limits);
+  if (!upstream.ok()) return upstream.status();
+  if (spec.labels.size() > options_.limits.max_labels) {
+    return absl::InvalidArgumentError(absl::StrCat("workflow.labels has ", spec.labels.size(),
+                                                   " entries; the limit is ",
+                                                   options_.limits.max_labels));
+  }
+  const size_t n = spec.nodes.size();
+  std::vector<const TaskSpec*> specs;
+  specs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    TaskSpec& task = spec.nodes[i].task;
+    if (task.queue.empty()) task.queue = std::string(kDefaultQueue);
+    const std::string field = absl::StrCat("workflow.nodes[", i, "].task");
+    if (absl::Status s = ValidateTaskSpec(field, task, options_.limits); !s.ok()) return s;
+    if (!task.idempotency_key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".idempotency_key: not supported on workflow nodes"));
+    }
+    specs.push_back(&task);
+  }
+
+  const absl::Time now = clock_.Now();
+  uint64_t first_seq;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = ReserveWaiting(specs); !s.ok()) return s;
+    first_seq = next_seq_;
+    next_seq_ += n + 1;
+  }
+  WorkflowRecord wf;
+  wf.seq = first_seq;
+  wf.id = NewTaskId(first_seq);
+  wf.version = 1;
+  wf.created_at = now;
+  wf.labels = std::move(spec.labels);
+  StoreBatch batch;
+  batch.tasks.reserve(n);
+  SubmittedWorkflow out{wf.id, {}};
+  for (uint32_t i = 0; i < n; ++i) {
+    WorkflowNodeSpec& node = spec.nodes[i];
+    TaskRecord task = NewTask(first_seq + 1 + i, std::move(node.task), now,
+                              /*has_upstream=*/!(*upstream)[i].empty());
+    task.workflow_id = wf.id;
+    task.node_index = i;
+    wf.nodes.push_back(WorkflowNodeRecord{std::move(node.name), task.id, (*upstream)[i]});
+    out.task_ids.push_back(task.id);
+    batch.tasks.push_back(std::move(task));
+  }
+  batch.workflows.push_back(wf);
+  if (absl::Status s = store_.Commit(batch); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    std::vector<const TaskSpec*> stored;
+    for (const TaskRecord& r : batch.tasks) stored.push_back(r.spec.get());
+    ReleaseWaiting(stored);
+    return absl::UnavailableError(absl::StrCat("storing the workflow failed: ", s.message()));
+  }
+
+  Effects fx;
+  {
+    absl::MutexLock lock(&mu_);
+    LiveWorkflow live;
+    live.downstream = Downstream(wf.nodes);
+    live.unfinished = n;
+    live.record = std::move(wf);
+    workflows_.emplace(out.workflow_id, std::move(live));
+    if (metrics_) metrics_->WorkflowSubmitted(n);
+    for (TaskRecord& r : batch.tasks) {
+      const std::string id = r.id;
+      if (metrics_) metrics_->TaskSubmitted(r.spec->queue, r.spec->type);
+      Adopt(std::move(r), fx, /*counted=*/true);
+      if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
+    }
+    if (events_.HasSubscribers()) {
+      fx.events.workflows.push_back(
+          WorkflowEvent{out.workflow_id, WorkflowState::kRunning, now, {}, {}});
+    }
+    Dispatch(fx);
+    pending_.push_back(std::move(fx));
+  }
+  DeliverPending();
+  return out;
+}
+
+std::vector<std::string> SchedulerCore::UpstreamResults(const TaskRecord& task) const {
+  if (task.workflow_id.empty()) return {};
+  auto wf = workflows_.find(task.workflow_id);
+  if (wf == workflows_.end()) return {};
+  const std::vector<WorkflowNodeRecord>& nodes = wf->second.record.nodes;
+  std::vector<std::string> results;
+  results.reserve(nodes[task.node_index].after.size());
+  for (uint32_t u : nodes[task.node_index].after) {
+    auto it = tasks_.find(nodes[u].task_id);
+    results.push_back(it == tasks_.end() ? std::string() : it->second.output);
+  }
+  return results;
+}
+
+void SchedulerCore::NodeFinished(TaskRecord& task, Effects& fx) {
+  auto it = workflows_.find(task.workflow_id);
+  if (it == workflows_.end()) return;
+  LiveWorkflow& wf = it->second;
+  const std::vector<WorkflowNodeRecord>& nodes = wf.record.nodes;
+  --wf.unfinished;
+  if (task.state == TaskState::kSucceeded) {
+    for (uint32_t d : wf.downstream[task.node_index]) {
+      TaskRecord& next = tasks_.at(nodes[d].task_id);
+      if (next.state != TaskState::kPending) continue;
+      const bool ready = std::all_of(nodes[d].after.begin(), nodes[d].after.end(), [&](uint32_t u) {
+        return tasks_.at(nodes[u].task_id).state == TaskState::kSucceeded;
+      });
+      if (ready) Release(next, next.spec->not_before, fx);
+    }
+  } else {
+    const std::string& name = nodes[task.node_index].name;
+    if (wf.record.decided_by.empty() && wf.record.error.empty()) {
+      wf.record.decided_by = name;
+      wf.record.error = absl::StrCat("node ", name, " ", TaskStateName(task.state), ": ",
+                                     task.error);
+      WorkflowChanged(wf, fx);
+    }
+    // Breadth-first over everything downstream, without recursion: a chain may be long.
+    const std::string reason = UpstreamEndedReason(name, task.state);
+    std::deque<uint32_t> todo(wf.downstream[task.node_index].begin(),
+                              wf.downstream[task.node_index].end());
+    while (!todo.empty()) {
+      const uint32_t d = todo.front();
+      todo.pop_front();
+      TaskRecord& next = tasks_.at(nodes[d].task_id);
+      if (IsTerminal(next.state)) continue;
+      CancelLocked(next, reason, fx, /*notify_workflow=*/false);
+      --wf.unfinished;
+      todo.insert(todo.end(), wf.downstream[d].begin(), wf.downstream[d].end());
+    }
+  }
+  if (wf.unfinished == 0) FinishWorkflow(wf, fx);
+}
+
+void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
+  WorkflowRecord& r = wf.record;
+  if (r.state != WorkflowState::kRunning) return;
+  const bool all_succeeded = std::all_of(r.nodes.begin(), r.nodes.end(), [&](const auto& n) {
+    return tasks_.at(n.task_id).state == TaskState::kSucceeded;
+  });
+  if (all_succeeded) {
+    r.state = WorkflowState::kSucceeded;
+  } else if (r.decided_by.empty()) {
+    r.state = WorkflowState::kCancelled;  // a client cancelled the whole workflow
+  } else {
+    auto decider = std::find_if(r.nodes.begin(), r.nodes.end(),
+                                [&](const auto& n) { return n.name == r.decided_by; });
+    r.state = tasks_.at(decider->task_id).state == TaskState::kCancelled
+                  ? WorkflowState::kCancelled
+                  : WorkflowState::kFailed;
+  }
+  r.finished_at = clock_.Now();
+  r.retain_until = r.finished_at + options_.retention;
+  AddTimer(r.retain_until, Timer{TimerKind::kRetention, r.id}, fx);
+  if (metrics_) {
+    metrics_->WorkflowFinished(WorkflowStateName(r.state),
+                               absl::ToDoubleSeconds(r.finished_at - r.created_at));
+  }
+  WorkflowChanged(wf, fx);
+  if (auto it = workflow_waiters_.find(r.id); it != workflow_waiters_.end()) {
+    const WorkflowView view = ViewOf(wf);
+    for (auto& [token, callback] : it->second) {
+      fx.workflow_wakeups.emplace_back(std::move(callback), view);
+    }
+    workflow_waiters_.erase(it);
+  }
+}
+
+void SchedulerCore::WorkflowChanged(LiveWorkflow& wf, Effects& fx) {
+  ++wf.record.version;
+  fx.saves.workflows.push_back(wf.record);
+  if (events_.HasSubscribers()) {
+    fx.events.workflows.push_back(WorkflowEvent{wf.record.id, wf.record.state, clock_.Now(),
+                                                wf.record.decided_by, wf.record.error});
+  }
+}
+
+WorkflowView SchedulerCore::ViewOf(const LiveWorkflow& wf) const {
+  WorkflowView view{wf.record, {}};
+  view.nodes.reserve(wf.record.nodes.size());
+  for (const WorkflowNodeRecord& node : wf.record.nodes) {
+    auto it = tasks_.find(node.task_id);
+    if (it != tasks_.end()) view.nodes.push_back(it->second);
+  }
+  return view;
+}
+
+void SchedulerCore::ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) {
+  const std::vector<WorkflowNodeRecord>& nodes = wf.record.nodes;
+  wf.unfinished = 0;
+  for (const WorkflowNodeRecord& node : nodes) {
+    auto it = tasks_.find(node.task_id);
+    if (it != tasks_.end() && !IsTerminal(it->second.state)) ++wf.unfinished;
+  }
+  if (wf.record.state != WorkflowState::kRunning) return;
+  // Topological order, so that a cancel reaches every node behind it in one pass.
+  std::vector<uint32_t> waiting(nodes.size());
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    waiting[i] = nodes[i].after.size();
+    if (waiting[i] == 0) order.push_back(i);
+  }
+  for (size_t k = 0; k < order.size(); ++k) {
+    for (uint32_t d : wf.downstream[order[k]]) {
+      if (--waiting[d] == 0) order.push_back(d);
+    }
+  }
+  for (uint32_t i : order) {
+    TaskRecord& task = tasks_.at(nodes[i].task_id);
+    if (task.state != TaskState::kPending) continue;
+    bool all_succeeded = true;
+    for (uint32_t u : nodes[i].after) {
+      const TaskRecord& up = tasks_.at(nodes[u].task_id);
+      if (up.state == TaskState::kSucceeded) continue;
+      all_succeeded = false;
+      if (IsTerminal(up.state)) {
+        CancelLocked(task, UpstreamEndedReason(nodes[u].name, up.state), fx,
+                     /*notify_workflow=*/false);
+        --wf.unfinished;
+        break;
+      }
+    }
+    if (all_succeeded) Release(task, task.spec->not_before, fx);
+  }
+  if (wf.unfinished == 0) FinishWorkflow(wf, fx);
+}
+
+absl::StatusOr<WorkflowView> SchedulerCore::GetWorkflow(absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = workflows_.find(id);
+  if (it == workflows_.end()) {
+    return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+  }
+  return ViewOf(it->second);
+}
+
+absl::StatusOr<WorkflowState> SchedulerCore::CancelWorkflow(absl::string_view id) {
+  Effects fx;
+  WorkflowState result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workflows_.find(id);
+    if (it == workflows_.end()) {
+      return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+    }
+    LiveWorkflow& wf = it->second;
+    if (wf.record.state == WorkflowState::kRunning) {
+      if (wf.record.error.empty()) wf.record.error = "cancelled by a client";
+      for (const WorkflowNodeRecord& node : wf.record.nodes) {
+        TaskRecord& task = tasks_.at(node.task_id);
+        if (IsTerminal(task.state)) continue;
+        CancelLocked(task, "workflow cancelled by a client", fx, /*notify_workflow=*/false);
+        --wf.unfinished;
+      }
+      FinishWorkflow(wf, fx);
+    }
+    result = wf.record.state;
+    Dispatch(fx);
+    pending_.push_back(std::move(fx));
+  }
+  DeliverPending();
+  return result;
+}
+
+absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
+                                                          WorkflowWaitCallback done) {
+  std::optional<WorkflowView> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workflows_.find(id);
+    if (it == workflows_.end()) {
+      return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+    }
+    if (it->second.record.state == WorkflowState::kRunning) {
+      const uint64_t token = next_waiter_++;
+      workflow_waiters_[id].emplace(token, std::move(done));
+      return token;
+    }
+    finished = ViewOf(it->second);
+  }
+  done(*finished);
+  return 0;
+}
+
+bool SchedulerCore::RemoveWorkflowWaiter(absl::string_view id, uint64_t token) {
+  absl::MutexLock lock(&mu_);
+  auto it = workflow_waiters_.find(id);
+  if (it == workflow_waiters_.end() || it->second.erase(token) == 0) return false;
+  if (it->second.empty()) workflow_waiters_.erase(it);
+  return true;
+}
+
+}  // namespace taskwire::scheduler
