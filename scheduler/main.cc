@@ -49,14 +49,50 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", options.max_message_bytes,
                  "largest gRPC message accepted")
       ->envname("TASKWIRE_MAX_MESSAGE_BYTES")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--executor-timeout", executor_timeout,
-                 "seconds without a message before an executor counts as lost")
+  app.add_option("--executor-timeout,--lease-time", executor_timeout,
+                 "seconds without a message before an executor counts as lost and its attempts' "
+                 "leases end; also how long a restarted scheduler keeps running attempts for "
+                 "their executors to reconnect")
       ->envname("TASKWIRE_EXECUTOR_TIMEOUT")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--heartbeat-interval", heartbeat, "seconds between executor heartbeats")
       ->envname("TASKWIRE_HEARTBEAT_INTERVAL")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-lost-attempts", options.core.max_lost_attempts,
                  "fail a task after its executor went away this many times")
       ->envname("TASKWIRE_MAX_LOST_ATTEMPTS")->capture_default_str()->check(CLI::PositiveNumber);
+  taskwire::scheduler::RetryPolicy& retry = options.core.default_retry;
+  double retry_initial = absl::ToDoubleSeconds(retry.initial_backoff);
+  double retry_max = absl::ToDoubleSeconds(retry.max_backoff);
+  double retention_hours = absl::ToDoubleHours(options.core.retention);
+  app.add_option("--default-max-attempts", retry.max_attempts,
+                 "attempts in all for a task that sets no retry policy (1: no retry)")
+      ->envname("TASKWIRE_DEFAULT_MAX_ATTEMPTS")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--retry-initial-backoff", retry_initial,
+                 "seconds before the first retry, by default")
+      ->envname("TASKWIRE_RETRY_INITIAL_BACKOFF")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--retry-multiplier", retry.multiplier, "growth of each next backoff")
+      ->envname("TASKWIRE_RETRY_MULTIPLIER")->capture_default_str()->check(CLI::Range(1.0, 100.0));
+  app.add_option("--retry-max-backoff", retry_max, "seconds: the longest backoff, by default")
+      ->envname("TASKWIRE_RETRY_MAX_BACKOFF")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--retry-jitter", retry.jitter,
+                 "each backoff is drawn from [wait * (1 - jitter), wait]")
+      ->envname("TASKWIRE_RETRY_JITTER")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--retention", retention_hours,
+                 "hours that finished tasks and workflows are kept (a task may ask otherwise)")
+      ->envname("TASKWIRE_RETENTION")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-waiting-tasks", options.core.max_waiting_tasks,
+                 "tasks waiting to run (pending, scheduled, queued) before Submit answers "
+                 "RESOURCE_EXHAUSTED")
+      ->envname("TASKWIRE_MAX_WAITING_TASKS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-waiting-per-queue", options.core.max_waiting_per_queue,
+                 "the same limit per queue; 0: none")
+      ->envname("TASKWIRE_MAX_WAITING_PER_QUEUE")->capture_default_str();
+  app.add_option("--max-workflow-nodes", options.core.limits.max_workflow_nodes,
+                 "most nodes in one workflow")
+      ->envname("TASKWIRE_MAX_WORKFLOW_NODES")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-workflow-edges", options.core.limits.max_workflow_edges,
+                 "most dependencies in one workflow")
+      ->envname("TASKWIRE_MAX_WORKFLOW_EDGES")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--ready-file", ready_file,
                  "write {\"grpc\":ADDR,\"metrics\":ADDR} here once serving")
       ->envname("TASKWIRE_READY_FILE");
@@ -73,6 +109,9 @@ int main(int argc, char** argv) {
   }
   options.core.executor_timeout = absl::Seconds(executor_timeout);
   options.core.heartbeat_interval = absl::Seconds(heartbeat);
+  retry.initial_backoff = absl::Seconds(retry_initial);
+  retry.max_backoff = absl::Seconds(retry_max);
+  options.core.retention = absl::Hours(retention_hours);
 
   auto server = taskwire::scheduler::SchedulerServer::Start(options);
   if (!server.ok()) {
