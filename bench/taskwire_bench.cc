@@ -14,6 +14,9 @@
 //   --client-api callback.
 // fill: submits tasks that no executor serves and reports how many were accepted; the
 //   caller (bench/run.sh) reads the scheduler's memory from /proc.
+// workflow: submits one workflow at a time, a chain of --size links or a chord (a group of
+//   --size tasks and a callback), and times SubmitWorkflow until WaitWorkflow answers with
+//   its end, --runs times after a warm-up run.
 //
 // Every mode prints human-readable lines; --json adds one JSON line per result. The exit
 // status is 0 only when every task came back as expected within --deadline.
@@ -818,6 +821,90 @@ int RunFill(const CommonOptions& o, const ThroughputOptions& t) {
   return submitter.accepted() == o.tasks ? 0 : 1;
 }
 
+struct WorkflowOptions {
+  std::string shape = "chain";  // chain or chord
+  int size = 100;
+  int runs = 20;
+};
+
+// A chain of `size` links, or a group of `size` tasks whose results all go to one callback.
+v1::WorkflowSpec BuildWorkflow(const CommonOptions& o, const WorkflowOptions& w) {
+  v1::WorkflowSpec spec;
+  auto add = [&](const std::string& name, const std::string& payload) {
+    v1::WorkflowNode* node = spec.add_nodes();
+    node->set_name(name);
+    node->mutable_task()->set_type(o.type);
+    node->mutable_task()->set_payload(payload);
+    if (!o.queue.empty()) node->mutable_task()->set_queue(o.queue);
+    return node;
+  };
+  if (w.shape == "chain") {
+    for (int i = 0; i < w.size; ++i) {
+      v1::WorkflowNode* node = add(absl::StrCat("link", i), i == 0 ? o.payload : "");
+      if (i > 0) node->add_after(absl::StrCat("link", i - 1));
+    }
+  } else {
+    for (int i = 0; i < w.size; ++i) add(absl::StrCat("member", i), o.payload);
+    v1::WorkflowNode* callback = add("callback", "");
+    for (int i = 0; i < w.size; ++i) callback->add_after(absl::StrCat("member", i));
+  }
+  return spec;
+}
+
+int RunWorkflow(const CommonOptions& o, const WorkflowOptions& w) {
+  std::unique_ptr<Scheduler::Stub> stub = Dial(o);
+  if (!stub) return 2;
+  if (WaitForExecutor(*stub, o) == 0) {
+    std::cerr << "taskwire-bench: no executor serves '" << o.type << "'\n";
+    return 2;
+  }
+  v1::SubmitWorkflowRequest request;
+  *request.mutable_workflow() = BuildWorkflow(o, w);
+  std::vector<int64_t> totals;
+  for (int run = 0; run <= w.runs; ++run) {  // run 0 warms up
+    const int64_t start = NowNs();
+    grpc::ClientContext submit_ctx;
+    submit_ctx.set_deadline(In(absl::Seconds(o.deadline_s)));
+    v1::SubmitWorkflowResponse submitted;
+    grpc::Status status = stub->SubmitWorkflow(&submit_ctx, request, &submitted);
+    if (!status.ok()) {
+      std::cerr << "taskwire-bench: SubmitWorkflow: " << status.error_message() << "\n";
+      return 1;
+    }
+    grpc::ClientContext wait_ctx;
+    wait_ctx.set_deadline(In(absl::Seconds(o.deadline_s)));
+    v1::WaitWorkflowRequest wait;
+    wait.set_workflow_id(submitted.workflow_id());
+    v1::Workflow done;
+    status = stub->WaitWorkflow(&wait_ctx, wait, &done);
+    const int64_t elapsed = NowNs() - start;
+    if (!status.ok() || done.state() != v1::WORKFLOW_STATE_SUCCEEDED) {
+      std::cerr << "taskwire-bench: workflow " << submitted.workflow_id() << " ended "
+                << v1::WorkflowState_Name(done.state()) << " " << status.error_message() << " "
+                << done.error() << "\n";
+      return 1;
+    }
+    if (run > 0) totals.push_back(elapsed);
+  }
+  const int nodes = request.workflow().nodes_size();
+  LatencySummary summary = Summarize(totals);
+  std::cout << "workflow: " << w.shape << " of " << w.size << " '" << o.type << "' ("
+            << nodes << " nodes), submit to end, " << w.runs << " runs: " << Describe(summary)
+            << "; p50 per node " << summary.p50_ms / nodes << " ms\n";
+  if (o.json) {
+    std::cout << JsonLine()
+                     .Add("mode", "workflow")
+                     .Add("shape", w.shape)
+                     .Add("size", w.size)
+                     .Add("nodes", nodes)
+                     .Add("type", o.type)
+                     .Add("total_", summary)
+                     .str()
+              << "\n";
+  }
+  return 0;
+}
+
 void AddCommon(CLI::App* cmd, CommonOptions& o, int64_t default_tasks,
                const std::string& default_type) {
   o.tasks = default_tasks;
@@ -847,7 +934,8 @@ int main(int argc, char** argv) {
   CLI::App app{"taskwire-bench: load generator for a running taskwire scheduler"};
   app.require_subcommand(1);
 
-  CommonOptions throughput_common, latency_common, fill_common;
+  CommonOptions throughput_common, latency_common, fill_common, workflow_common;
+  WorkflowOptions workflow;
   ThroughputOptions throughput, fill{.batch = 10'000, .in_flight = 2};
   LatencyOptions latency;
 
@@ -893,7 +981,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
 
+  CLI::App* wf = app.add_subcommand(
+      "workflow", "one workflow at a time (a chain or a chord), submit until its end");
+  AddCommon(wf, workflow_common, 1, "echo");
+  wf->add_option("--shape", workflow.shape, "chain or chord")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"chain", "chord"}));
+  wf->add_option("--size", workflow.size, "links of the chain, or tasks in the chord's group")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000));
+  wf->add_option("--runs", workflow.runs, "workflows measured, one after the other")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000));
+
   CLI11_PARSE(app, argc, argv);
+  if (wf->parsed()) return RunWorkflow(workflow_common, workflow);
 
   if (tp->parsed()) return RunThroughput(throughput_common, throughput);
   if (lat->parsed()) return RunLatency(latency_common, latency);
