@@ -13,6 +13,8 @@
 #   LATENCY_SLOTS    executor slots for the latency runs (default 64)
 #   THROUGHPUT_TASKS, LATENCY_TASKS, FILL_TASKS   (default 100000, 2000, 1000000)
 #   MEASURE          which to run (default throughput,latency,memory)
+#   STORE            the scheduler's store: sqlite (the default, a fresh file per run in the
+#                    work directory) or memory (not durable)
 #   QUIET_WAIT       seconds to wait before each measurement for a machine at least 90 % idle
 #                    (default 0: the cores are shared, see the load lines)
 #   KEEP_LOGS=1      keep the work directory (process logs)
@@ -30,6 +32,7 @@ LATENCY_TASKS=${LATENCY_TASKS:-2000}
 FILL_TASKS=${FILL_TASKS:-1000000}
 REPEAT=${REPEAT:-1}
 MEASURE=${MEASURE:-throughput,latency,memory}
+STORE=${STORE:-sqlite}
 want() { [[ ",$MEASURE," == *",$1,"* ]]; }
 
 SCHEDULER=$BUILD_DIR/scheduler/taskwire-scheduler
@@ -86,6 +89,7 @@ start_scheduler() {
   RUN=$((RUN + 1))
   local ready=$WORK/scheduler-$RUN.json
   "$SCHEDULER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file "$ready" \
+    --store "$STORE" --data-dir "$WORK/data-$RUN" --max-waiting-tasks $((FILL_TASKS + 1000)) \
     --log-level warn >"$WORK/scheduler-$RUN.log" 2>&1 &
   SCHED_PID=$!
   PIDS+=("$SCHED_PID")
@@ -178,7 +182,7 @@ budget_ok() {
 
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 
-echo "== taskwire bench  $(date -Iseconds)  build: $BUILD_DIR ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null | sed 's/^$/default: RelWithDebInfo/'))"
+echo "== taskwire bench  $(date -Iseconds)  store: $STORE  build: $BUILD_DIR ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null | sed 's/^$/default: RelWithDebInfo/'))"
 echo
 
 # --- 1. throughput -----------------------------------------------------------------------
