@@ -29,6 +29,22 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                     .Name("taskwire_task_run_seconds")
                     .Help("Run time of finished attempts, as the executor measured it")
                     .Register(registry)),
+      started_(prometheus::BuildCounter()
+                   .Name("taskwire_tasks_started_total")
+                   .Help("Attempts assigned to an executor")
+                   .Register(registry)),
+      end_to_end_(prometheus::BuildHistogram()
+                      .Name("taskwire_task_end_to_end_seconds")
+                      .Help("Time from a task's submission to its terminal state")
+                      .Register(registry)),
+      oldest_age_(prometheus::BuildGauge()
+                      .Name("taskwire_queue_oldest_age_seconds")
+                      .Help("Age of the oldest QUEUED task, by queue (0: none queued)")
+                      .Register(registry)),
+      queue_executors_(prometheus::BuildGauge()
+                           .Name("taskwire_queue_executors")
+                           .Help("Connected executors serving each queue")
+                           .Register(registry)),
       running_(prometheus::BuildGauge()
                    .Name("taskwire_tasks_running")
                    .Help("Tasks in state RUNNING")
@@ -112,9 +128,23 @@ void SchedulerMetrics::QueueDepthChanged(absl::string_view queue, double delta) 
   queue_depth_.Add({{"queue", queues_.Limit(queue)}}).Increment(delta);
 }
 
-void SchedulerMetrics::TaskStarted(absl::string_view queue, double queue_wait_seconds) {
-  queue_wait_.Add({{"queue", queues_.Limit(queue)}}, DurationBuckets())
-      .Observe(queue_wait_seconds);
+void SchedulerMetrics::TaskStarted(absl::string_view queue, absl::string_view type,
+                                   double queue_wait_seconds) {
+  const std::string q = queues_.Limit(queue);
+  queue_wait_.Add({{"queue", q}}, DurationBuckets()).Observe(queue_wait_seconds);
+  started_.Add({{"queue", q}, {"type", types_.Limit(type)}}).Increment();
+}
+
+void SchedulerMetrics::TaskEndToEnd(absl::string_view queue, double seconds) {
+  end_to_end_.Add({{"queue", queues_.Limit(queue)}}, DurationBuckets()).Observe(seconds);
+}
+
+void SchedulerMetrics::QueueOldestAge(absl::string_view queue, double seconds) {
+  oldest_age_.Add({{"queue", queues_.Limit(queue)}}).Set(seconds);
+}
+
+void SchedulerMetrics::QueueExecutorsChanged(absl::string_view queue, double delta) {
+  queue_executors_.Add({{"queue", queues_.Limit(queue)}}).Increment(delta);
 }
 
 void SchedulerMetrics::TaskRetried(absl::string_view queue, absl::string_view type) {

@@ -23,7 +23,11 @@ class SchedulerMetrics {
   void TaskSubmitted(absl::string_view queue, absl::string_view type);
   void TaskFinished(absl::string_view queue, absl::string_view type, absl::string_view outcome);
   void QueueDepthChanged(absl::string_view queue, double delta);
-  void TaskStarted(absl::string_view queue, double queue_wait_seconds);
+  void TaskStarted(absl::string_view queue, absl::string_view type, double queue_wait_seconds);
+  void TaskEndToEnd(absl::string_view queue, double seconds);
+  // Age of the oldest queued task per queue; 0 for a queue that has none now.
+  void QueueOldestAge(absl::string_view queue, double seconds);
+  void QueueExecutorsChanged(absl::string_view queue, double delta);
   void RunningChanged(double delta) { running_.Increment(delta); }
   void RunTime(absl::string_view type, double seconds);
   void AttemptLost() { attempts_lost_.Increment(); }
@@ -46,6 +50,10 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Histogram>& queue_wait_;
   prometheus::Family<prometheus::Histogram>& run_time_;
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Histogram>& end_to_end_;
+  prometheus::Family<prometheus::Gauge>& oldest_age_;
+  prometheus::Family<prometheus::Gauge>& queue_executors_;
   prometheus::Gauge& running_;
   prometheus::Counter& attempts_lost_;
   prometheus::Family<prometheus::Counter>& retries_;

@@ -1,5 +1,7 @@
 #include "scheduler/core/ready_queues.h"
 
+#include <algorithm>
+
 namespace taskwire::scheduler {
 
 void ReadyQueues::Push(TaskRecord* task) {
@@ -31,6 +33,18 @@ TaskRecord* ReadyQueues::PopBest(absl::Span<const LaneKey> lanes) {
   if (best->second.empty()) lanes_.erase(best);
   --size_;
   return task;
+}
+
+absl::flat_hash_map<std::string, absl::Time> ReadyQueues::OldestQueuedAt() const {
+  absl::flat_hash_map<std::string, absl::Time> oldest;
+  for (const auto& [key, lane] : lanes_) {
+    absl::Time& t = oldest.try_emplace(key.queue, absl::InfiniteFuture()).first->second;
+    for (auto it = lane.begin(); it != lane.end();
+         it = lane.lower_bound(Order{it->first.first + 1, 0})) {
+      t = std::min(t, it->second->queued_at);
+    }
+  }
+  return oldest;
 }
 
 size_t ReadyQueues::LaneSize(const LaneKey& lane) const {

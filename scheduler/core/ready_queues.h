@@ -37,6 +37,10 @@ class ReadyQueues {
 
   size_t size() const { return size_; }
   size_t LaneSize(const LaneKey& lane) const;
+  // For each queue with queued tasks, the earliest queued_at among the first task of each
+  // priority in each of its lanes: the oldest waiting task, give or take a retried task
+  // that queued again later than a younger one. Walks priorities, not tasks.
+  absl::flat_hash_map<std::string, absl::Time> OldestQueuedAt() const;
 
  private:
   // Orders by priority descending, then seq ascending.

@@ -456,7 +456,8 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   SetState(task, TaskState::kRunning);
   executor.outstanding.emplace(task.id, number);
   if (metrics_) {
-    metrics_->TaskStarted(task.spec->queue, absl::ToDoubleSeconds(now - task.queued_at));
+    metrics_->TaskStarted(task.spec->queue, task.spec->type,
+                          absl::ToDoubleSeconds(now - task.queued_at));
     metrics_->RunningChanged(1);
     metrics_->SlotsChanged(-1, 1);
   }
@@ -490,7 +491,11 @@ void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool 
   if (task.workflow_id.empty()) {
     AddTimer(task.retain_until, Timer{TimerKind::kRetention, task.id}, fx);
   }
-  if (metrics_) metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
+  if (metrics_) {
+    metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
+    metrics_->TaskEndToEnd(task.spec->queue,
+                           absl::ToDoubleSeconds(task.finished_at - task.created_at));
+  }
   Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
   if (auto it = waiters_.find(task.id); it != waiters_.end()) {
     const TaskView view = ViewOfTask(task);
@@ -750,6 +755,7 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     if (metrics_) {
       metrics_->ExecutorsConnectedChanged(1);
       metrics_->SlotsChanged(e->hello.slots, 0);
+      for (const std::string& q : e->hello.queues) metrics_->QueueExecutorsChanged(q, 1);
     }
     spdlog::info("executor {} connected from {}: {} slots, {} task types, queues [{}]",
                  session.executor_id, e->hello.peer, e->hello.slots, e->hello.task_types.size(),
@@ -898,6 +904,7 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
   std::unique_ptr<Executor> e = std::move(*pos);
   executors_.erase(pos);
   if (metrics_) {
+    for (const std::string& q : e->hello.queues) metrics_->QueueExecutorsChanged(q, -1);
     metrics_->ExecutorsConnectedChanged(-1);
     metrics_->SlotsChanged(-static_cast<double>(e->free_slots()),
                            -static_cast<double>(e->outstanding.size()));

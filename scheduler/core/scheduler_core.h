@@ -25,6 +25,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/random/random.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -305,6 +306,8 @@ class SchedulerCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddTimer(absl::Time at, Timer timer, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropSilentExecutors(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // At most once a second: the oldest queued task's age per queue, for the metric.
+  void ReportQueueAges(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTimer(const Timer& timer, absl::Time now, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -365,6 +368,8 @@ class SchedulerCore {
   // RUNNING attempts recovered from the store whose executor has not reconnected yet.
   absl::flat_hash_map<std::string, uint32_t> orphaned_ ABSL_GUARDED_BY(mu_);
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_age_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::flat_hash_set<std::string> age_reported_queues_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WaitCallback>> waiters_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WorkflowWaitCallback>>

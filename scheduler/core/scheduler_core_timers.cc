@@ -29,6 +29,7 @@ absl::Time SchedulerCore::Tick() {
       RunTimer(node.mapped(), now, fx);
     }
     Dispatch(fx);
+    ReportQueueAges(now);
     next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
     next = next_tick_;
     fx.wake_timer_at = absl::InfiniteFuture();  // the caller is the one to tell
@@ -114,6 +115,19 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       }
       Forget(task, fx);
       return;
+  }
+}
+
+void SchedulerCore::ReportQueueAges(absl::Time now) {
+  if (metrics_ == nullptr || now - last_age_report_ < absl::Seconds(1)) return;
+  last_age_report_ = now;
+  absl::flat_hash_map<std::string, absl::Time> oldest = ready_.OldestQueuedAt();
+  for (const std::string& queue : age_reported_queues_) {
+    if (!oldest.contains(queue)) metrics_->QueueOldestAge(queue, 0);  // keep the series
+  }
+  for (const auto& [queue, at] : oldest) {
+    metrics_->QueueOldestAge(queue, absl::ToDoubleSeconds(now - at));
+    age_reported_queues_.insert(queue);
   }
 }
 
