@@ -40,7 +40,7 @@ await_file() {  # waits up to 15 s for a ready file
 echo "== starting scheduler on 127.0.0.1:$GRPC_PORT"
 "$BIN/scheduler/taskwire-scheduler" --listen "127.0.0.1:$GRPC_PORT" \
   --metrics-listen "127.0.0.1:$METRICS_PORT" --ready-file "$RUN_DIR/scheduler.json" \
-  2>"$RUN_DIR/scheduler.log" &
+  --data-dir "$RUN_DIR/data" 2>"$RUN_DIR/scheduler.log" &
 pids+=($!)
 await_file "$RUN_DIR/scheduler.json" scheduler
 
@@ -80,6 +80,14 @@ echo
 echo "\$ taskwire submit http.get --payload http://127.0.0.1:$METRICS_PORT/metrics --wait   (first lines)"
 tw submit http.get --payload "http://127.0.0.1:$METRICS_PORT/metrics" --wait | head -n 16 || true
 demo fail --payload "this task fails on purpose"
+demo fail --payload "flaky:2:third time lucky" --retries 2 --backoff 200ms
+flow() {
+  echo
+  echo "\$ taskwire $*"
+  tw "$@" || echo "(exit code $?: the workflow did not succeed)"
+}
+flow chain --wait echo:hello echo sha256
+flow chord --wait sha256:a sha256:b wc:ccc -- collect
 echo
 echo "== all tasks"
 tw list
@@ -90,6 +98,7 @@ taskwire is running:
   scheduler gRPC   127.0.0.1:$GRPC_PORT   (try: $BIN/cli/taskwire submit sha256 --payload hello --wait)
   metrics          http://127.0.0.1:$METRICS_PORT/metrics (scheduler)
                    http://127.0.0.1:$((METRICS_PORT + 1))/metrics, http://127.0.0.1:$((METRICS_PORT + 2))/metrics (executors)
+  store            $RUN_DIR/data (SQLite; restart the scheduler with --data-dir to keep it)
   logs             $RUN_DIR
 EOF2
 if [ "$wait_for_ctrl_c" = 1 ]; then
