@@ -637,3 +637,59 @@ class SharedClusterTestCase(LoggedTestCase):
 
     def setUp(self):
         self.show_logs_of(self.cluster)
+
+
+# --------------------------------------------------------------------------------------
+# Helpers for durability tests (restarts, retries across them, full listings)
+
+
+RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE,)
+
+
+def call_until_answered(call, timeout, codes=RETRYABLE_CODES, pause=0.05, on_retry=None):
+    """Runs `call()` until it does not fail with one of `codes` (by default UNAVAILABLE:
+    the scheduler is down or restarting), for at most `timeout` seconds; returns its
+    result or raises its last error. `on_retry(error)` is called before each retry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if e.code() not in codes or time.monotonic() + pause >= deadline:
+                raise
+            if on_retry is not None:
+                on_retry(e)
+            time.sleep(pause)  # back off a little between attempts; the deadline bounds it
+
+
+def list_all_tasks(stub, page_size=1000, max_pages=100_000, **filters):
+    """Every task of a ListTasks listing (oldest first), following next_page_token.
+    `filters` are ListTasksRequest fields (state, queue, type)."""
+    pb = load_stubs()
+    tasks = []
+    token = ''
+    for _ in range(max_pages):
+        page = stub.ListTasks(pb.scheduler_pb2.ListTasksRequest(
+            page_size=page_size, page_token=token, **filters), timeout=RPC_TIMEOUT)
+        tasks.extend(page.tasks)
+        token = page.next_page_token
+        if not token:
+            return tasks
+    raise HarnessError(f'ListTasks still had pages after {max_pages} of them')
+
+
+def restart_executor(cluster, executor_id, kill=True, **start_args):
+    """Ends an executor of `cluster` (kill -9 by default, else SIGTERM) and starts a new
+    process with the same id; `start_args` are start_executor's (slots, queues, extra_args,
+    wait_linked), given again. Returns the new Process (it logs into the same file)."""
+    old = cluster.executors[executor_id]
+    if kill:
+        old.kill()
+    else:
+        old.stop()
+        old.expect_exit = True
+    try:
+        os.remove(old.ready_path)  # else the new process would seem ready at once
+    except FileNotFoundError:
+        pass
+    return cluster.start_executor(executor_id, **start_args)
