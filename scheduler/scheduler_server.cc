@@ -72,12 +72,12 @@ absl::Status SchedulerServer::Init() {
 void SchedulerServer::TimerLoop() {
   absl::Time next = core_->Tick();
   for (;;) {
+    const absl::Time at_the_latest = absl::Now() + options_.core.heartbeat_interval;
     {
       absl::MutexLock lock(&timer_mu_);
       for (;;) {
         if (stopping_) return;
-        const absl::Time until =
-            std::min({next, wake_at_, absl::Now() + options_.core.heartbeat_interval});
+        const absl::Time until = std::min({next, wake_at_, at_the_latest});
         if (absl::Now() >= until) break;
         timer_mu_.AwaitWithDeadline(absl::Condition(&timer_changed_), until);
         timer_changed_ = false;
