@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -57,6 +58,7 @@ struct ChildArgs {
   const PreparedCommand* command;
   char* const* envp;  // the command's environment plus the per-attempt variables
   int fds[3];  // the child's ends of stdin, stdout, stderr; all >= 3
+  long parent_pid;  // the executor, to notice that it died before the child armed its signal
   volatile int step;
   volatile int error;
 };
@@ -103,6 +105,11 @@ TW_CHILD_CODE int ChildMain(void* raw) {
     Sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, sizeof(uint64_t));
   }
   if (Sys(SYS_setpgid, 0, 0) != 0) return ChildFailed(args, kStepSetpgid);
+  // If the executor dies (kill -9, OOM), its children die with it instead of running on
+  // as orphans beside the retry of their attempt. The signal follows the spawning thread,
+  // the runner's long-lived I/O thread. Grandchildren in the group are not covered.
+  Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (Sys(SYS_getppid) != args->parent_pid) return 127;  // it died already
   for (int target = 0; target < 3; ++target) {  // the child's fds are >= 3: dup3 is dup2
     if (Sys(SYS_dup3, args->fds[target], target, 0) < 0) return ChildFailed(args, kStepRedirect);
   }
@@ -198,7 +205,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
   thread_local ChildStack stack;
   if (!stack.ok()) return Errno("mmap");
   ChildArgs args{&command, envp.data(), {theirs[0].get(), theirs[1].get(), theirs[2].get()},
-                 kStepNone, 0};
+                 static_cast<long>(getpid()), kStepNone, 0};
 
   // With every signal blocked, no handler of ours can run in the child before it resets
   // them; the child unblocks right before exec.

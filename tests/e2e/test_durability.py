@@ -340,6 +340,33 @@ class TimersTest(harness.SharedClusterTestCase):
         self.assertNotEqual(again.task_id, task.id)
 
 
+class ExecutorDeathTest(harness.LoggedTestCase):
+    def test_a_killed_executors_process_task_dies_with_it(self):
+        """kill -9 of an executor must not leave its subprocess running on beside the
+        retry of its attempt (a duplicate side effect at the same time)."""
+        cluster = self.new_cluster('orphans')
+        marker = os.path.join(cluster.dir, 'marker')
+        config = os.path.join(cluster.dir, 'exec.textproto')
+        with open(config, 'w') as f:
+            f.write('process_slots: 1\nprocess_tasks { type: "slow.mark" argv: ["/bin/sh", "-c", '
+                    f'"/bin/sleep 1; echo ran >> {marker}"] }}\n')
+        cluster.start_scheduler()
+        cluster.start_executor('victim', slots=1, extra_args=('--config', config))
+        watcher = harness.EventWatcher(cluster)
+        watcher.sync()
+        task_id = cluster.submit('slow.mark')
+        watcher.wait_state(task_id, harness.load_stubs().task_pb2.TaskState.Value(
+            'TASK_STATE_RUNNING'))
+        cluster.executors['victim'].kill()
+        # The command would have written the marker one second after it started; give it
+        # three (a bounded wait for something that must not happen).
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not os.path.exists(marker):
+            time.sleep(0.1)
+        watcher.close()
+        self.assertFalse(os.path.exists(marker), 'the orphaned subprocess ran on')
+
+
 if __name__ == '__main__':
     import unittest
     unittest.main()
