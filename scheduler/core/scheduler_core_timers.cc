@@ -122,6 +122,10 @@ void SchedulerCore::ReportQueueAges(absl::Time now) {
   if (metrics_ == nullptr || now - last_age_report_ < absl::Seconds(1)) return;
   last_age_report_ = now;
   absl::flat_hash_map<std::string, absl::Time> oldest = ready_.OldestQueuedAt();
+  // Queues that executors serve have a series from the start, at 0 while nothing waits.
+  for (const auto& e : executors_) {
+    age_reported_queues_.insert(e->hello.queues.begin(), e->hello.queues.end());
+  }
   for (const std::string& queue : age_reported_queues_) {
     if (!oldest.contains(queue)) metrics_->QueueOldestAge(queue, 0);  // keep the series
   }
