@@ -76,7 +76,9 @@ TEST_F(WorkflowTest, RejectsInvalidGraphsNamingTheProblem) {
   RebuildCore(options);
   EXPECT_THAT(submit({Node("a"), Node("b"), Node("c")}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--max-workflow-nodes")));
-  EXPECT_THAT(submit({Node("a"), Node("b", {"a"}), }), IsOk());
+  EXPECT_THAT(submit({Node("a"), Node("b", {"a"})}), IsOk());
+  EXPECT_THAT(submit({Node("a"), Node("b", {"a", "a"})}),  // two edges, counted first
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--max-workflow-edges")));
   EXPECT_THAT(store_.size(), 2u);  // only the valid one stored
 }
 
