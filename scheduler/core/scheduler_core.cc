@@ -298,6 +298,9 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
   std::vector<size_t> fresh;  // indices of specs that become new tasks
   std::vector<const TaskSpec*> fresh_specs;
   std::vector<std::string> reserved_keys;
+  // A key repeated within the batch: the later spec gets the earlier one's task.
+  absl::flat_hash_map<absl::string_view, size_t> batch_keys;
+  std::vector<std::pair<size_t, size_t>> repeats;
   {
     absl::MutexLock lock(&mu_);
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -305,6 +308,11 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
       if (!key.empty()) {
         if (auto it = by_idempotency_key_.find(key); it != by_idempotency_key_.end()) {
           ids[i] = it->second;
+          found[i] = true;
+          continue;
+        }
+        if (auto [it, first] = batch_keys.try_emplace(key, i); !first) {
+          repeats.emplace_back(i, it->second);
           found[i] = true;
           continue;
         }
@@ -324,6 +332,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
           reserved_keys.push_back(key);
         }
       }
+      for (auto [i, first] : repeats) ids[i] = ids[first];
     }
   }
   if (existing != nullptr) *existing = found;

@@ -251,6 +251,19 @@ TEST_F(TimersTest, ReturnsTheExistingTaskForARepeatedIdempotencyKey) {
   EXPECT_EQ(store_.size(), 2u);
 }
 
+TEST_F(TimersTest, MakesOneTaskForAKeyRepeatedWithinABatch) {
+  TaskSpec spec = Spec("echo");
+  spec.idempotency_key = "twice-in-one-batch";
+  std::vector<bool> existing;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids,
+                       core().Submit({spec, Spec("echo"), spec},
+                                     SchedulerCore::SubmitPath::kBatch, &existing));
+
+  EXPECT_EQ(ids[2], ids[0]);
+  EXPECT_THAT(existing, ElementsAre(false, false, true));
+  EXPECT_EQ(store_.size(), 2u);
+}
+
 TEST_F(TimersTest, KeepsIdempotencyAcrossARestart) {
   TaskSpec spec = Spec("echo");
   spec.idempotency_key = "order-7";
