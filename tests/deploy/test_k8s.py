@@ -48,6 +48,15 @@ def render(name):
     return copy.deepcopy(_rendered[name])
 
 
+def require_schemas(test):
+    """Skips `test` when kubernetes-models is not installed: deploy_npm_ci reports a registry
+    it could not reach as skipped (a machine without the npm registry, or whose TLS proxy
+    node does not trust); every other check here still runs."""
+    paths = [p for p in os.environ.get('NODE_PATH', '').split(os.pathsep) if p]
+    if not any(os.path.isdir(os.path.join(p, 'kubernetes-models')) for p in paths):
+        test.skipTest('kubernetes-models not installed (see deploy_npm_ci): schema check skipped')
+
+
 def validate_schemas(objects):
     """(exit code, output) of validate_k8s.js over `objects`."""
     done = subprocess.run([NODE, VALIDATOR], input=json.dumps(objects), capture_output=True,
@@ -216,6 +225,7 @@ class KustomizeTest(unittest.TestCase):
                 self.assertTrue(render(name))
 
     def test_every_rendered_object_passes_the_schemas(self):
+        require_schemas(self)
         for name in kustomizations():
             with self.subTest(name):
                 code, output = validate_schemas(render(name))
@@ -234,6 +244,7 @@ class CheckersCatchMistakesTest(unittest.TestCase):
     """The checks above must be able to fail: break a rendered base on purpose."""
 
     def test_schema_validation_rejects_a_misspelled_field_and_a_wrong_type(self):
+        require_schemas(self)
         objects = render('base')
         executor = one(objects, 'Deployment', 'taskwire-executor')
         container = executor['spec']['template']['spec']['containers'][0]
