@@ -11,6 +11,7 @@ import base64
 import os
 import select
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +48,17 @@ def children_of(pid):
         with open(f'/proc/{pid}/task/{tid}/children') as f:
             found.extend(int(p) for p in f.read().split())
     return found
+
+
+def await_children(pid, count, timeout=10):
+    """The children of `pid` once there are `count` of them (or what there is at `timeout`):
+    RUNNING is set when the scheduler assigns the task, a moment before the executor spawns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = children_of(pid)
+        if len(children) >= count or time.monotonic() >= deadline:
+            return children
+        time.sleep(0.02)
 
 
 def process_ends(pid, timeout):
@@ -153,7 +165,7 @@ class ProcessDrainTest(harness.LoggedTestCase):
         watcher.sync()
         task_id = cluster.submit('test.hang')
         watcher.wait_state(task_id, RUNNING)
-        children = children_of(executor.pid)
+        children = await_children(executor.pid, 1)
         self.assertEqual(len(children), 1, f'children of the executor: {children}')
 
         code, killed = executor.stop()
