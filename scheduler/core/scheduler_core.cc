@@ -190,17 +190,19 @@ absl::Status SchedulerCore::ReserveWaiting(const std::vector<const TaskSpec*>& s
       }
     }
   }
-  waiting_ += specs.size();
-  for (const TaskSpec* spec : specs) ++waiting_by_queue_[spec->queue];
+  for (const TaskSpec* spec : specs) CountWaiting(spec->queue, +1);
   return absl::OkStatus();
 }
 
 void SchedulerCore::ReleaseWaiting(const std::vector<const TaskSpec*>& specs) {
-  waiting_ -= specs.size();
-  for (const TaskSpec* spec : specs) {
-    auto it = waiting_by_queue_.find(spec->queue);
-    if (--it->second == 0) waiting_by_queue_.erase(it);
-  }
+  for (const TaskSpec* spec : specs) CountWaiting(spec->queue, -1);
+}
+
+void SchedulerCore::CountWaiting(const std::string& queue, int delta) {
+  waiting_ += delta;
+  size_t& n = waiting_by_queue_[queue];
+  n += delta;
+  if (n == 0) waiting_by_queue_.erase(queue);
 }
 
 TaskRecord SchedulerCore::NewTask(uint64_t seq, TaskSpec spec, absl::Time now,
@@ -244,10 +246,7 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   TaskRecord& task = it->second;
   by_seq_.emplace(task.seq, &task);
   if (!task.spec->idempotency_key.empty()) by_idempotency_key_[task.spec->idempotency_key] = id;
-  if (IsWaiting(task.state) && !counted) {
-    ++waiting_;
-    ++waiting_by_queue_[task.spec->queue];
-  }
+  if (IsWaiting(task.state) && !counted) CountWaiting(task.spec->queue, +1);
   if (IsWaiting(task.state) && task.expires_at != absl::InfiniteFuture()) {
     AddTimer(task.expires_at, Timer{TimerKind::kExpire, id}, fx);
   }
@@ -392,14 +391,7 @@ void SchedulerCore::Changed(TaskRecord& task, Effects& fx, std::string executor_
 void SchedulerCore::SetState(TaskRecord& task, TaskState state) {
   const bool was = IsWaiting(task.state);
   const bool is = IsWaiting(state);
-  if (was && !is) {
-    --waiting_;
-    auto it = waiting_by_queue_.find(task.spec->queue);
-    if (it != waiting_by_queue_.end() && --it->second == 0) waiting_by_queue_.erase(it);
-  } else if (!was && is) {
-    ++waiting_;
-    ++waiting_by_queue_[task.spec->queue];
-  }
+  if (was != is) CountWaiting(task.spec->queue, is ? +1 : -1);
   task.state = state;
 }
 
@@ -611,6 +603,16 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
   return result;
 }
 
+void SchedulerCore::TellExecutorToCancel(const std::string& task_id, uint32_t attempt,
+                                         Effects& fx) {
+  for (auto& e : executors_) {
+    if (auto slot = e->outstanding.find(task_id);
+        slot != e->outstanding.end() && slot->second == attempt) {
+      fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task_id, attempt});
+    }
+  }
+}
+
 void SchedulerCore::CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
                                  bool notify_workflow) {
   if (task.state == TaskState::kQueued) {
@@ -618,12 +620,7 @@ void SchedulerCore::CancelLocked(TaskRecord& task, std::string reason, Effects& 
     if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
   } else if (task.state == TaskState::kRunning) {
     // The attempt keeps its executor slot until the executor answers the Cancel.
-    const AttemptRecord& a = task.attempts.back();
-    for (auto& e : executors_) {
-      if (e->hello.executor_id == a.executor_id && e->outstanding.contains(task.id)) {
-        fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task.id, a.number});
-      }
-    }
+    TellExecutorToCancel(task.id, task.attempts.back().number, fx);
     orphaned_.erase(task.id);
     FinishAttempt(task, AttemptOutcome::kCancelled, reason);
     if (metrics_) metrics_->RunningChanged(-1);

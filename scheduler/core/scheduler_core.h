@@ -283,6 +283,8 @@ class SchedulerCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseWaiting(const std::vector<const TaskSpec*>& specs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The one place the waiting counters change, in all and for `queue`.
+  void CountWaiting(const std::string& queue, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A new task record for `spec`: id, times, policy defaults, starting state.
   TaskRecord NewTask(uint64_t seq, TaskSpec spec, absl::Time now, bool has_upstream) const;
   // Makes a stored or new task known: indexes, counters, queues and timers.
@@ -312,6 +314,9 @@ class SchedulerCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a task that is not terminal (any other state), telling its executor if it runs.
+  // Sends a Cancel for the attempt to the executor that holds it, if one does.
+  void TellExecutorToCancel(const std::string& task_id, uint32_t attempt, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
                     bool notify_workflow = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -83,12 +83,7 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       // The executor did not answer by the timeout plus a lease: end the attempt here, and
       // tell the executor (if it is still connected) to stop it. Its slot stays taken
       // until it answers.
-      for (auto& e : executors_) {
-        if (auto slot = e->outstanding.find(task.id);
-            slot != e->outstanding.end() && slot->second == timer.attempt) {
-          fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task.id, timer.attempt});
-        }
-      }
+      TellExecutorToCancel(task.id, timer.attempt, fx);
       std::string error = absl::StrCat("no result within the timeout of ",
                                        absl::FormatDuration(task.spec->timeout), " plus ",
                                        absl::FormatDuration(options_.executor_timeout));

@@ -224,18 +224,9 @@ void SchedulerCore::ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) {
   }
   if (wf.record.state != WorkflowState::kRunning) return;
   // Topological order, so that a cancel reaches every node behind it in one pass.
-  std::vector<uint32_t> waiting(nodes.size());
-  std::vector<uint32_t> order;
-  for (uint32_t i = 0; i < nodes.size(); ++i) {
-    waiting[i] = nodes[i].after.size();
-    if (waiting[i] == 0) order.push_back(i);
-  }
-  for (size_t k = 0; k < order.size(); ++k) {
-    for (uint32_t d : wf.downstream[order[k]]) {
-      if (--waiting[d] == 0) order.push_back(d);
-    }
-  }
-  for (uint32_t i : order) {
+  std::vector<size_t> upstream_counts(nodes.size());
+  for (uint32_t i = 0; i < nodes.size(); ++i) upstream_counts[i] = nodes[i].after.size();
+  for (uint32_t i : TopologicalOrder(wf.downstream, std::move(upstream_counts))) {
     TaskRecord& task = tasks_.at(nodes[i].task_id);
     if (task.state != TaskState::kPending) continue;
     bool all_succeeded = true;

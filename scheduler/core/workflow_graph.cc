@@ -66,29 +66,18 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> ResolveWorkflowGraph(
     }
   }
 
-  // Kahn's algorithm: whatever is never released sits on or behind a cycle.
-  std::vector<uint32_t> waiting(n);
-  std::vector<uint32_t> ready;
-  for (uint32_t i = 0; i < n; ++i) {
-    waiting[i] = upstream[i].size();
-    if (waiting[i] == 0) ready.push_back(i);
-  }
-  size_t released = 0;
-  while (!ready.empty()) {
-    const uint32_t i = ready.back();
-    ready.pop_back();
-    ++released;
-    for (uint32_t d : downstream[i]) {
-      if (--waiting[d] == 0) ready.push_back(d);
-    }
-  }
-  if (released != n) {
+  std::vector<size_t> counts(n);
+  for (uint32_t i = 0; i < n; ++i) counts[i] = upstream[i].size();
+  const std::vector<uint32_t> order = TopologicalOrder(downstream, std::move(counts));
+  if (order.size() != n) {
+    std::vector<bool> ordered(n, false);
+    for (uint32_t i : order) ordered[i] = true;
     std::vector<std::string> stuck;
     for (uint32_t i = 0; i < n && stuck.size() < 10; ++i) {
-      if (waiting[i] > 0) stuck.push_back(spec.nodes[i].name);
+      if (!ordered[i]) stuck.push_back(spec.nodes[i].name);
     }
     return absl::InvalidArgumentError(
-        absl::StrCat("workflow has a cycle: ", n - released,
+        absl::StrCat("workflow has a cycle: ", n - order.size(),
                      " nodes can never start, among them ", absl::StrJoin(stuck, ", ")));
   }
   return upstream;
@@ -100,6 +89,22 @@ std::vector<std::vector<uint32_t>> Downstream(const std::vector<WorkflowNodeReco
     for (uint32_t u : nodes[i].after) out[u].push_back(i);
   }
   return out;
+}
+
+std::vector<uint32_t> TopologicalOrder(const std::vector<std::vector<uint32_t>>& downstream,
+                                       std::vector<size_t> waiting) {
+  // waiting[i]: upstreams of node i not yet placed; a node is placed when it reaches 0.
+  std::vector<uint32_t> order;
+  order.reserve(waiting.size());
+  for (uint32_t i = 0; i < waiting.size(); ++i) {
+    if (waiting[i] == 0) order.push_back(i);
+  }
+  for (size_t k = 0; k < order.size(); ++k) {
+    for (uint32_t d : downstream[order[k]]) {
+      if (--waiting[d] == 0) order.push_back(d);
+    }
+  }
+  return order;
 }
 
 }  // namespace taskwire::scheduler

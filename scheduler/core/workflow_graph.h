@@ -35,6 +35,12 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> ResolveWorkflowGraph(
 // For each node, the indices of the nodes that depend on it.
 std::vector<std::vector<uint32_t>> Downstream(const std::vector<WorkflowNodeRecord>& nodes);
 
+// Nodes in an order where each comes after all its upstream nodes (Kahn's algorithm), given
+// each node's downstream nodes and (`waiting`) its number of upstream ones. Nodes on or behind a cycle
+// are left out, so a shorter result means a cycle.
+std::vector<uint32_t> TopologicalOrder(const std::vector<std::vector<uint32_t>>& downstream,
+                                       std::vector<size_t> waiting);
+
 }  // namespace taskwire::scheduler
 
 #endif  // TASKWIRE_SCHEDULER_CORE_WORKFLOW_GRAPH_H_
