@@ -9,41 +9,23 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/status_matchers.h"
+#include "tests/unit/store/store_test_util.h"
 
 namespace taskwire::scheduler {
 namespace {
 
+using ::taskwire::scheduler::testing::Task;
+using ::taskwire::scheduler::testing::TaskIds;
 using ::taskwire::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-TaskRecord Record(std::string id, uint64_t seq, uint64_t version, TaskState state,
-                  std::string output = "") {
-  auto spec = std::make_shared<TaskSpec>();
-  spec->type = "echo";
-  spec->queue = "default";
-  TaskRecord r;
-  r.id = std::move(id);
-  r.seq = seq;
-  r.version = version;
-  r.spec = std::move(spec);
-  r.state = state;
-  r.output = std::move(output);
-  return r;
-}
-
 StoreBatch Tasks(std::vector<TaskRecord> tasks) {
   StoreBatch batch;
   batch.tasks = std::move(tasks);
   return batch;
-}
-
-std::vector<std::string> Ids(const std::vector<TaskRecord>& records) {
-  std::vector<std::string> ids;
-  for (const TaskRecord& r : records) ids.push_back(r.id);
-  return ids;
 }
 
 StoredState MustLoad(MemoryTaskStore& store) {
@@ -64,23 +46,23 @@ TEST(MemoryTaskStoreTest, StartsEmpty) {
 
 TEST(MemoryTaskStoreTest, LoadsEveryTaskInSubmissionOrder) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Commit(Tasks({Record("c", 3, 1, TaskState::kQueued),
-                                  Record("a", 1, 1, TaskState::kRunning),
-                                  Record("done", 2, 1, TaskState::kSucceeded),
-                                  Record("b", 6, 1, TaskState::kQueued)})),
+  ASSERT_THAT(store.Commit(Tasks({Task("c", 3, 1, TaskState::kQueued),
+                                  Task("a", 1, 1, TaskState::kRunning),
+                                  Task("done", 2, 1, TaskState::kSucceeded),
+                                  Task("b", 6, 1, TaskState::kQueued)})),
               IsOk());
 
   StoredState state = MustLoad(store);
 
-  EXPECT_THAT(Ids(state.tasks), ElementsAre("a", "done", "c", "b"));
+  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("a", "done", "c", "b"));
   EXPECT_EQ(state.max_seq, 6u);
 }
 
 TEST(MemoryTaskStoreTest, ReplacesARecordWithANewerVersion) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 1, TaskState::kQueued)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 1, TaskState::kQueued)})), IsOk());
 
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 2, TaskState::kRunning)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 2, TaskState::kRunning)})), IsOk());
 
   StoredState state = MustLoad(store);
   ASSERT_THAT(state.tasks, SizeIs(1));
@@ -90,11 +72,11 @@ TEST(MemoryTaskStoreTest, ReplacesARecordWithANewerVersion) {
 
 TEST(MemoryTaskStoreTest, IgnoresAStaleOrRepeatedVersion) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 5, TaskState::kSucceeded, "final")})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 5, TaskState::kSucceeded, "final")})), IsOk());
 
   // Writes that raced outside the core's lock and arrive late must not roll it back.
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 4, TaskState::kRunning)})), IsOk());
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 1, 5, TaskState::kQueued)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 4, TaskState::kRunning)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 5, TaskState::kQueued)})), IsOk());
 
   StoredState state = MustLoad(store);
   ASSERT_THAT(state.tasks, SizeIs(1));
@@ -104,15 +86,15 @@ TEST(MemoryTaskStoreTest, IgnoresAStaleOrRepeatedVersion) {
 
 TEST(MemoryTaskStoreTest, DeletesButRemembersTheHighestSeq) {
   MemoryTaskStore store;
-  ASSERT_THAT(store.Commit(Tasks({Record("a", 7, 1, TaskState::kSucceeded),
-                                  Record("b", 3, 1, TaskState::kQueued)})),
+  ASSERT_THAT(store.Commit(Tasks({Task("a", 7, 1, TaskState::kSucceeded),
+                                  Task("b", 3, 1, TaskState::kQueued)})),
               IsOk());
   StoreBatch deletes;
   deletes.deleted_tasks = {"a"};
   ASSERT_THAT(store.Commit(deletes), IsOk());
 
   StoredState state = MustLoad(store);
-  EXPECT_THAT(Ids(state.tasks), ElementsAre("b"));
+  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("b"));
   EXPECT_EQ(state.max_seq, 7u);  // so a new task never reuses a's id
 }
 
