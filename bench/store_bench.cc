@@ -70,6 +70,18 @@ TaskRecord MakeTask(uint64_t seq, const std::shared_ptr<const TaskSpec>& spec) {
   return r;
 }
 
+// Round `round` of thread `t`: --batch new tasks, with seqs no other thread or round uses.
+StoreBatch NewTasks(const Flags& flags, const std::shared_ptr<const TaskSpec>& spec, int t,
+                    uint64_t round) {
+  StoreBatch batch;
+  for (int i = 0; i < flags.batch; ++i) {
+    const uint64_t seq = (static_cast<uint64_t>(t) << 40) +
+                         round * static_cast<uint64_t>(flags.batch) + i + 1;
+    batch.tasks.push_back(MakeTask(seq, spec));
+  }
+  return batch;
+}
+
 std::shared_ptr<const TaskSpec> MakeSpec(const Flags& flags) {
   auto spec = std::make_shared<TaskSpec>();
   spec->type = "noop";
@@ -159,12 +171,7 @@ void CommitMode(const Flags& flags) {
   const auto spec = MakeSpec(flags);
   RunThreads(flags, *store, "commit", "records",
              [&](int t, uint64_t round, std::vector<double>& lat) -> uint64_t {
-               StoreBatch batch;
-               for (int i = 0; i < flags.batch; ++i) {
-                 const uint64_t seq = (static_cast<uint64_t>(t) << 40) +
-                                      round * static_cast<uint64_t>(flags.batch) + i + 1;
-                 batch.tasks.push_back(MakeTask(seq, spec));
-               }
+               StoreBatch batch = NewTasks(flags, spec, t, round);
                (void)CommitTimed(*store, batch, lat);
                return batch.tasks.size();
              });
@@ -175,12 +182,7 @@ void LifecycleMode(const Flags& flags) {
   const auto spec = MakeSpec(flags);
   RunThreads(flags, *store, "lifecycle (3 writes per task)", "tasks",
              [&](int t, uint64_t round, std::vector<double>& lat) -> uint64_t {
-               StoreBatch batch;
-               for (int i = 0; i < flags.batch; ++i) {
-                 const uint64_t seq = (static_cast<uint64_t>(t) << 40) +
-                                      round * static_cast<uint64_t>(flags.batch) + i + 1;
-                 batch.tasks.push_back(MakeTask(seq, spec));
-               }
+               StoreBatch batch = NewTasks(flags, spec, t, round);
                (void)CommitTimed(*store, batch, lat);  // submitted: QUEUED
                for (TaskRecord& r : batch.tasks) {
                  ++r.version;
