@@ -282,8 +282,11 @@ void Executor::Finished(const std::shared_ptr<Attempt>& attempt, RunResult resul
     absl::MutexLock lock(&mu_);
     auto it = running_.find(AttemptKey(attempt->context.task_id, attempt->context.attempt));
     if (it != running_.end() && it->second == attempt) running_.erase(it);
+    ++reporting_;
   }
   SendResult(*attempt, result);
+  absl::MutexLock lock(&mu_);
+  --reporting_;
 }
 
 void Executor::SendResult(const Attempt& attempt, const RunResult& result) {
@@ -385,7 +388,9 @@ bool Executor::Drain() {
   bool clean = true;
   {
     absl::MutexLock lock(&mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_.empty(); };
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return running_.empty() && reporting_ == 0;
+    };
     if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.drain_grace)) {
       spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
                    running_.size());
