@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -102,6 +103,29 @@ void Append(StoreBatch& to, StoreBatch& from) {
   move_all(to.deleted_workflows, from.deleted_workflows);
 }
 
+// A record changed several times in one delivery round (a workflow node released and
+// assigned at once) is written once, in its last version: the earlier ones would be
+// overwritten in the same transaction anyway.
+template <typename Record>
+void KeepLastVersions(std::vector<Record>& records) {
+  if (records.size() < 2) return;
+  absl::flat_hash_set<std::string_view> seen;  // views into `records`, unmoved until the end
+  seen.reserve(records.size());
+  std::vector<bool> keep(records.size());
+  size_t kept = 0;
+  for (size_t i = records.size(); i-- > 0;) {
+    keep[i] = seen.insert(records[i].id).second;
+    kept += keep[i];
+  }
+  if (kept == records.size()) return;
+  std::vector<Record> last;
+  last.reserve(kept);
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (keep[i]) last.push_back(std::move(records[i]));
+  }
+  records.swap(last);
+}
+
 }  // namespace
 
 // Effects are queued under mu_ in the order their changes were made, and delivered by one
@@ -128,6 +152,8 @@ void SchedulerCore::DeliverPending() {
     // of it: a client that saw a result never sees it undone by a restart.
     StoreBatch saves;
     for (Effects& fx : batch) Append(saves, fx.saves);
+    KeepLastVersions(saves.tasks);
+    KeepLastVersions(saves.workflows);
     if (!saves.empty()) {
       if (absl::Status s = store_.Commit(saves); !s.ok()) {
         spdlog::error("store: committing {} task changes failed: {}", saves.tasks.size(),

@@ -1,9 +1,11 @@
 // SchedulerCore's workflows with a FakeClock and fake executors: graph validation, release
 // in dependency order, result passing, fan-out and fan-in, failure and cancel propagation,
-// retries inside a chord, and recovery.
+// retries inside a chord, recovery, and what a round writes to the store.
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/core/workflow_graph.h"
@@ -231,6 +233,54 @@ TEST_F(WorkflowTest, RecoversAHalfDoneWorkflowAndFinishesIt) {
   RunAll(e2);
 
   EXPECT_EQ(Wf(wf.workflow_id).record.state, WorkflowState::kSucceeded);
+}
+
+// A store that counts the writes of each task, over a memory store.
+class CountingStore final : public TaskStore {
+ public:
+  absl::Status Commit(const StoreBatch& batch) override {
+    for (const TaskRecord& r : batch.tasks) ++writes_[r.id];
+    return inner_.Commit(batch);
+  }
+  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
+  std::string Describe() const override { return "counting"; }
+  int writes(const std::string& id) { return writes_[id]; }
+
+ private:
+  MemoryTaskStore inner_;
+  absl::flat_hash_map<std::string, int> writes_;  // the core commits one batch at a time here
+};
+
+TEST(WorkflowStoreTest, ANodeReleasedAndAssignedInOneRoundIsWrittenOnceInItsLastVersion) {
+  FakeClock clock;
+  CountingStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, /*metrics=*/nullptr, TestOptions());
+  ExecutorHello hello;
+  hello.executor_id = "e";
+  hello.task_types.push_back(TaskTypeInfo{"echo", RunMode::kThread});
+  hello.slots = 1;
+  auto channel = std::make_shared<FakeExecutorChannel>();
+  ASSERT_OK_AND_ASSIGN(ExecutorSession session, core.ConnectExecutor(hello, channel));
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow wf,
+                       core.SubmitWorkflow(WorkflowSpec{{Node("a"), Node("b", {"a"})}, {}}));
+  const std::string& b = wf.task_ids[1];
+  ASSERT_EQ(store.writes(b), 1);  // submitted, PENDING
+
+  std::vector<AssignmentOut> a = channel->TakeAssignments();
+  ASSERT_THAT(a, SizeIs(1));
+  AttemptResult done;
+  done.task_id = a[0].task_id;
+  done.attempt = a[0].attempt;
+  done.outcome = AttemptOutcome::kSucceeded;
+  core.OnResults(session, {done});  // a SUCCEEDED; b QUEUED, then RUNNING on the free slot
+
+  ASSERT_THAT(channel->TakeAssignments(), SizeIs(1));
+  EXPECT_EQ(store.writes(b), 2) << "b's QUEUED version was written beside its RUNNING one";
+  std::vector<TaskRecord> unfinished = UnfinishedIn(store);
+  ASSERT_THAT(unfinished, SizeIs(1));
+  EXPECT_EQ(unfinished[0].id, b);
+  EXPECT_EQ(unfinished[0].state, TaskState::kRunning);
 }
 
 TEST(WorkflowGraphTest, ResolvesDependencyNamesToIndicesInTheirOrder) {
