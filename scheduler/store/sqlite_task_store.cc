@@ -461,7 +461,7 @@ absl::Status SqliteTaskStore::WriteGroup(const std::vector<Waiter*>& group) {
     records += batch.tasks.size() + batch.workflows.size() + batch.deleted_tasks.size() +
                batch.deleted_workflows.size();
   }
-  if (status.ok()) {
+  if (status.ok() && max_seq > committed_max_seq_) {
     sqlite3_bind_int64(db.raise_max_seq, 1, AsInt64(max_seq));
     status = db.Run(db.raise_max_seq, "recording max_seq");
   }
@@ -474,6 +474,7 @@ absl::Status SqliteTaskStore::WriteGroup(const std::vector<Waiter*>& group) {
     spdlog::error("store commit of {} records failed: {}", records, status.ToString());
     return status;
   }
+  committed_max_seq_ = std::max(committed_max_seq_, max_seq);
   if (options_.metrics != nullptr) {
     options_.metrics->Committed(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), records);

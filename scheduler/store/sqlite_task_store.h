@@ -124,6 +124,9 @@ class SqliteTaskStore final : public TaskStore {
   absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<Db> db_ ABSL_PT_GUARDED_BY(db_mu_);
   std::chrono::steady_clock::time_point size_updated_ ABSL_GUARDED_BY(db_mu_);
+  // A lower bound of meta.max_seq: a commit whose records are all at or below it (a
+  // delivery round, no new task) leaves the meta row, and its page, alone.
+  uint64_t committed_max_seq_ ABSL_GUARDED_BY(db_mu_) = 0;
 
   const std::unique_ptr<Db> checkpoint_db_;  // used by checkpointer_ only
   absl::Mutex checkpoint_mu_;
