@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/format.h"
 #include "cli/output.h"
@@ -207,6 +208,16 @@ class HumanOutput final : public Output {
     }
     if (!event.error().empty()) absl::StrAppend(&line, "  ", event.error());
     out_ << line << '\n' << std::flush;
+  }
+
+  // Aligned with the task lines: the type column says "workflow".
+  void Event(const v1::WorkflowEvent& event) override {
+    std::string line = absl::StrCat(
+        FormatTime(event.time()), "  ", event.workflow_id(), "  workflow  ",
+        absl::StrFormat("%-9s", std::string(client::WorkflowStateName(event.state()))));
+    if (!event.decided_by().empty()) absl::StrAppend(&line, "  decided by ", event.decided_by());
+    if (!event.error().empty()) absl::StrAppend(&line, "  ", event.error());
+    out_ << absl::StripTrailingAsciiWhitespace(line) << '\n' << std::flush;
   }
 
   void Executors(const std::vector<v1::ExecutorInfo>& executors) override;

@@ -38,6 +38,7 @@ class JsonOutput final : public Output {
   }
 
   void Event(const v1::TaskEvent& event) override { Line(event); }
+  void Event(const v1::WorkflowEvent& event) override { Line(event); }
 
   void Executors(const std::vector<v1::ExecutorInfo>& executors) override {
     for (const v1::ExecutorInfo& executor : executors) Line(executor);

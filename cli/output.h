@@ -29,8 +29,9 @@ class Output {
   // last one printed (empty when there is none).
   virtual void TaskPage(const v1::ListTasksResponse& page) = 0;
   virtual void EndTaskList(const std::string& next_page_token) = 0;
-  // `watch`: one event.
+  // `watch`: one event of a task, or of a workflow.
   virtual void Event(const v1::TaskEvent& event) = 0;
+  virtual void Event(const v1::WorkflowEvent& event) = 0;
   // `executors`.
   virtual void Executors(const std::vector<v1::ExecutorInfo>& executors) = 0;
   // `chain`, `group`, `chord` without --wait: the workflow id (and the node task ids).

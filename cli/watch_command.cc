@@ -1,4 +1,4 @@
-// taskwire watch: prints task state changes as they happen, one line per event.
+// taskwire watch: prints task and workflow state changes as they happen, one line per event.
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -28,8 +28,11 @@ constexpr char kWatchExamples[] =
     "  taskwire watch --state succeeded,failed --count 100 --json > events.jsonl\n"
     "  taskwire watch --type sha256 --for 60 | grep failed\n"
     "\n"
-    "Each line: time, task id, type, state, attempt, executor, error (if any).\n"
-    "Runs until --count events arrived, --for seconds passed, or Ctrl-C.\n\n";
+    "Each line: time, task id, type, state, attempt, executor, workflow/node (for a\n"
+    "workflow's node), error (if any). Without filters, workflows' own state changes come\n"
+    "too: time, workflow id, 'workflow', state, the node that decided its end, error\n"
+    "(in --json: a line without task_id). Runs until --count events arrived, --for seconds\n"
+    "passed, or Ctrl-C.\n\n";
 
 int RunWatch(Context& context, const WatchArgs& args) {
   v1::WatchTasksRequest request;
@@ -37,11 +40,14 @@ int RunWatch(Context& context, const WatchArgs& args) {
   request.set_queue(args.queue);
   request.set_type(args.type);
   uint64_t seen = 0;
-  absl::Status status = context.client().WatchTasks(request, SecondsToDuration(args.for_seconds),
-                                                    [&](const v1::TaskEvent& event) {
-                                                      context.out().Event(event);
-                                                      return args.count == 0 || ++seen < args.count;
-                                                    });
+  auto print = [&](const auto& event) {
+    context.out().Event(event);
+    return args.count == 0 || ++seen < args.count;
+  };
+  absl::Status status = context.client().WatchTasks(
+      request, SecondsToDuration(args.for_seconds),
+      [&](const v1::TaskEvent& event) { return print(event); },
+      [&](const v1::WorkflowEvent& event) { return print(event); });
   if (!status.ok()) return context.ServerError(status);
   return kExitOk;
 }
@@ -50,7 +56,7 @@ int RunWatch(Context& context, const WatchArgs& args) {
 
 Command AddWatchCommand(CLI::App& root, Context& context) {
   auto args = std::make_shared<WatchArgs>();
-  CLI::App* app = root.add_subcommand("watch", "Print task state changes as they happen");
+  CLI::App* app = root.add_subcommand("watch", "Print task and workflow state changes as they happen");
   app->add_option("--state", args->states,
                   "Only these states (repeat, or separate with commas): " + StateNameList())
       ->transform(StateName())

@@ -160,8 +160,10 @@ absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(const v1::ListTasksReque
   return response;
 }
 
-absl::Status Client::WatchTasks(const v1::WatchTasksRequest& request, absl::Duration timeout,
-                                const std::function<bool(const v1::TaskEvent&)>& on_event) {
+absl::Status Client::WatchTasks(
+    const v1::WatchTasksRequest& request, absl::Duration timeout,
+    const std::function<bool(const v1::TaskEvent&)>& on_event,
+    const std::function<bool(const v1::WorkflowEvent&)>& on_workflow_event) {
   grpc::ClientContext context;
   SetDeadline(context, timeout);
   const absl::Time end = absl::Now() + timeout;
@@ -172,6 +174,13 @@ absl::Status Client::WatchTasks(const v1::WatchTasksRequest& request, absl::Dura
   while (!stopped && reader->Read(&response)) {
     for (const v1::TaskEvent& event : response.events()) {
       if (!on_event(event)) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped || !on_workflow_event) continue;
+    for (const v1::WorkflowEvent& event : response.workflow_events()) {
+      if (!on_workflow_event(event)) {
         stopped = true;
         break;
       }

@@ -76,11 +76,15 @@ class Client {
   // Returns the task's state after the cancel (a finished task keeps its state).
   absl::StatusOr<v1::TaskState> CancelTask(const std::string& id);
   absl::StatusOr<v1::ListTasksResponse> ListTasks(const v1::ListTasksRequest& request);
-  // Blocks, calling `on_event` for each event until it returns false, the stream ends, or
-  // `timeout` passes (absl::InfiniteDuration() = no limit, and then no deadline). Returns OK
-  // when stopped by the callback or the timeout, else the stream's final status.
-  absl::Status WatchTasks(const v1::WatchTasksRequest& request, absl::Duration timeout,
-                          const std::function<bool(const v1::TaskEvent&)>& on_event);
+  // Blocks, calling `on_event` for each task event (and `on_workflow_event`, if given, for
+  // each workflow event; only unfiltered watches get those) until a callback returns false,
+  // the stream ends, or `timeout` passes (absl::InfiniteDuration() = no limit, and then no
+  // deadline). Returns OK when stopped by a callback or the timeout, else the stream's
+  // final status.
+  absl::Status WatchTasks(
+      const v1::WatchTasksRequest& request, absl::Duration timeout,
+      const std::function<bool(const v1::TaskEvent&)>& on_event,
+      const std::function<bool(const v1::WorkflowEvent&)>& on_workflow_event = nullptr);
   absl::StatusOr<std::vector<v1::ExecutorInfo>> ListExecutors();
 
   // All nodes or none; the response has the workflow id and each node's task id.

@@ -8,8 +8,8 @@ a process task in the middle of a chain (plain and framed stdin); a node failing
 cancels its downstream with "upstream X failed"; cancelling a workflow cancels every
 unfinished node, the running one included; a flaky group member retried inside a chord
 lets the chord finish. Then the CLI: chain/group/chord --wait, the tree view,
-`workflow get|wait|cancel` and their exit codes; task-level retries and not-retryable
-errors through `submit`.
+`workflow get|wait|cancel` and their exit codes, `watch` with workflow events; task-level
+retries and not-retryable errors through `submit`.
 
 Nothing sleeps to let time pass: waits are WaitWorkflow/WaitTask with a bound, CLI
 `--wait` with a bound, or a WatchTasks stream.
@@ -18,8 +18,10 @@ Nothing sleeps to let time pass: waits are WaitWorkflow/WaitTask with a bound, C
 import hashlib
 import json
 import os
+import queue
 import sys
 import tempfile
+import threading
 import time
 
 import grpc
@@ -321,6 +323,84 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         r = self.cluster.cli('workflow', 'wait', workflow_id, '--timeout', str(WAIT))
         self.assertEqual(r.returncode, 1, r)
         self.assertIn('state:     cancelled', r.stdout)
+
+    def test_cli_watch_prints_the_workflow_events_beside_its_nodes_events(self):
+        # Two unfiltered watches, --json and human. WatchTasks gives no sign that it is
+        # subscribed, so echo tasks are submitted until both have printed a line; then a
+        # chain whose middle node fails for good must show, in both, its nodes' events and
+        # the workflow's own events (docs/workflows.md, "Seeing it").
+        watches = {}
+        for form in ('json', 'human'):
+            args = ('--json',) if form == 'json' else ()
+            proc = self.cluster.cli_popen(*args, 'watch', '--for', str(2 * WAIT))
+            self.addCleanup(proc.stderr.close)
+            self.addCleanup(proc.stdout.close)
+            self.addCleanup(proc.wait, 10)
+            self.addCleanup(proc.kill)  # runs first: cleanups are last in, first out
+            lines = queue.Queue()
+
+            def pump(stream=proc.stdout, lines=lines):
+                for line in stream:
+                    lines.put(line)
+                lines.put(None)
+
+            threading.Thread(target=pump, daemon=True).start()
+            watches[form] = (proc, lines, [])
+
+        def read_until(form, done, bound):
+            proc, lines, printed = watches[form]
+            deadline = time.monotonic() + bound
+            while not done(printed):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    line = lines.get(timeout=min(remaining, 0.2))
+                except queue.Empty:
+                    continue
+                if line is None:
+                    self.fail(f'{form} watch ended early (exit {proc.wait(5)}): '
+                              f'{proc.stderr.read()}\nprinted: {printed}')
+                printed.append(json.loads(line) if form == 'json' else line.rstrip('\n'))
+            return True
+
+        for _ in range(50):
+            self.cluster.submit('echo', 'marker')
+            if all(read_until(form, lambda printed: printed, 0.2) for form in watches):
+                break
+        self.assertTrue(all(watches[form][2] for form in watches),
+                        'a watch printed none of 50 marker events')
+
+        r = self.cluster.cli('chain', 'echo:x', 'fail:permanent:broken', 'echo')
+        self.assertEqual(r.returncode, 0, r)
+        workflow_id = r.stdout.strip()
+
+        def workflow_events(printed):
+            return [e for e in printed
+                    if 'task_id' not in e and e.get('workflow_id') == workflow_id]
+
+        self.assertTrue(read_until('json', lambda p: any(
+            e['state'] == 'WORKFLOW_STATE_FAILED' for e in workflow_events(p)), WAIT),
+            f'no FAILED workflow event: {watches["json"][2]}')
+        # RUNNING at submit, RUNNING again once fail-2 decided it, then FAILED.
+        events = workflow_events(watches['json'][2])
+        self.assertEqual([(e['state'], e['decided_by']) for e in events],
+                         [('WORKFLOW_STATE_RUNNING', ''), ('WORKFLOW_STATE_RUNNING', 'fail-2'),
+                          ('WORKFLOW_STATE_FAILED', 'fail-2')], events)
+        self.assertIn('broken', events[-1]['error'])
+        nodes = {e['node'] for e in watches['json'][2]
+                 if 'task_id' in e and e['workflow_id'] == workflow_id}
+        self.assertEqual(nodes, {'echo-1', 'fail-2', 'echo-3'})
+
+        def failed_line(printed):
+            return [line for line in printed
+                    if f'{workflow_id}  workflow  failed' in line]
+
+        self.assertTrue(read_until('human', failed_line, WAIT),
+                        f'no human workflow line: {watches["human"][2]}')
+        self.assertIn('decided by fail-2', failed_line(watches['human'][2])[0])
+        self.assertTrue(any(f'workflow {workflow_id}/echo-3' in line
+                            for line in watches['human'][2]), watches['human'][2])
 
     def test_cli_workflow_get_of_an_unknown_id_is_a_server_error(self):
         r = self.cluster.cli('workflow', 'get', 'no-such-workflow')
