@@ -263,10 +263,15 @@ void Executor::OnWork(v1::SchedulerMessage& message) {
       auto it = running_.find(AttemptKey(c.task_id(), c.attempt()));
       if (it != running_.end()) it->second->token.Cancel();
     }
+    reporting_ += rejected.size();
   }
   if (!message.cancels().empty()) CancelsRequested();
-  for (auto& attempt : rejected) {
-    SendResult(*attempt, RunResult::NotRun("executor is draining"));
+  if (!rejected.empty()) {
+    for (auto& attempt : rejected) {
+      SendResult(*attempt, RunResult::NotRun("executor is draining"));
+    }
+    absl::MutexLock lock(&mu_);
+    reporting_ -= rejected.size();
   }
   for (auto& attempt : accepted) {
     exec_metrics_->AttemptStarted();

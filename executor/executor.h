@@ -121,8 +121,9 @@ class Executor {
   // Running attempts. Keyed by attempt, not task: after a reconnect the scheduler may
   // assign a task again while its earlier attempt still runs here (until cancelled).
   absl::flat_hash_map<AttemptKey, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
-  // Attempts out of running_ whose result is not yet handed to the link: a drain waits
-  // for these too, or it would close the stream under a result on its way.
+  // Attempts out of running_ (finished, or refused while draining) whose result is not yet
+  // handed to the link: a drain waits for these too, or it would close the stream under a
+  // result on its way.
   size_t reporting_ ABSL_GUARDED_BY(mu_) = 0;
   // Results that could not be sent (no welcomed link), oldest first, sent after the next
   // Welcome. Bounded (count and bytes): past the bound the oldest is dropped, and the
