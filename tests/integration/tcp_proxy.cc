@@ -22,6 +22,18 @@ sockaddr_in Loopback(int port) {
   return addr;
 }
 
+// All of `data` to `fd`. MSG_NOSIGNAL: a peer that is gone (Cut() shuts the sockets down
+// under the pumps) is an error here, not a SIGPIPE that kills the test process.
+bool SendAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 TcpProxy::TcpProxy(int target_port) : target_port_(target_port) {
@@ -90,7 +102,7 @@ void TcpProxy::Pump(int a, int b) {
     for (int i = 0; i < 2 && open; ++i) {
       if (fds[i].revents == 0) continue;
       const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0 || write(fds[1 - i].fd, buf, n) != n) open = false;
+      if (n <= 0 || !SendAll(fds[1 - i].fd, buf, static_cast<size_t>(n))) open = false;
     }
   }
   absl::MutexLock lock(&mu_);  // forget the fds before closing: their numbers get reused
