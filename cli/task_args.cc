@@ -48,7 +48,7 @@ CLI::Validator Rfc3339() {
       "");
 }
 
-void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, bool with_idempotency_key) {
+void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* key_names) {
   app.add_option("--queue", args.queue, "Queue (default: \"default\")");
   app.add_option("--priority", args.priority, "Higher runs first")
       ->check(CLI::Range(-100, 100))
@@ -80,11 +80,9 @@ void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, bool with_idempotency_k
                  "Expire if not started this long after submitting (default: never)")
       ->check(Duration())
       ->type_name("DURATION");
-  if (with_idempotency_key) {
-    app.add_option("--idempotency-key", args.idempotency_key,
-                   "Submitting the same key again returns the first task")
-        ->type_name("KEY");
-  }
+  app.add_option("--idempotency-key", args.idempotency_key,
+                 absl::StrCat("Submitting the same key again returns the first ", key_names))
+      ->type_name("KEY");
   app.add_option("--retention", args.retention,
                  "Keep the finished task this long (default: the scheduler's)")
       ->check(Duration())

@@ -24,12 +24,13 @@ struct TaskOptionArgs {
   std::string countdown;        // a Duration()
   std::string eta;              // RFC 3339
   std::string expires;          // a Duration()
-  std::string idempotency_key;  // submit only
+  std::string idempotency_key;  // names the task (submit) or the workflow (chain, ...)
   std::string retention;        // a Duration()
 };
 
-// Declares the options on `app`. `with_idempotency_key` for submit (a key names one task).
-void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, bool with_idempotency_key);
+// Declares the options on `app`; --idempotency-key's help says it names a `key_names`
+// ("task" for submit, "workflow" for chain, group and chord).
+void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* key_names);
 
 // Sets the options on `spec` (type and payload are left as they are). INVALID_ARGUMENT for
 // a value the validators could not see alone (both --countdown and --eta, a bad label).

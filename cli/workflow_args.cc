@@ -37,6 +37,11 @@ absl::StatusOr<v1::WorkflowSpec> BuildWorkflowFromWords(WorkflowShape shape,
   absl::StatusOr<v1::WorkflowSpec> spec = canvas.Build();
   if (!spec.ok()) return spec.status();
   if (!spec->nodes().empty()) *spec->mutable_labels() = spec->nodes(0).task().labels();
+  // The key names the workflow; its nodes take none of their own.
+  spec->set_idempotency_key(options.idempotency_key);
+  for (v1::WorkflowNode& node : *spec->mutable_nodes()) {
+    node.mutable_task()->clear_idempotency_key();
+  }
   return spec;
 }
 

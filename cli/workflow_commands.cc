@@ -46,6 +46,11 @@ int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
   if (!response.ok()) return context.ServerError(response.status());
   const bool wait =
       args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  if (response->existing()) {
+    context.Warn(absl::StrCat("idempotency key '", spec->idempotency_key(),
+                              "' matched workflow '", response->workflow_id(),
+                              "'; nothing new was submitted"));
+  }
   if (!wait) {
     context.out().WorkflowSubmitted(*response);
     return kExitOk;
@@ -65,7 +70,7 @@ Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, c
                       ? "The group's tasks, then the callback, as TYPE or TYPE:PAYLOAD"
                       : "Tasks as TYPE or TYPE:PAYLOAD")
       ->type_name("");
-  AddTaskOptions(*app, args->options, /*with_idempotency_key=*/false);
+  AddTaskOptions(*app, args->options, /*key_names=*/"workflow");
   app->add_flag("--wait", args->wait, "Wait for the workflow to end and print it");
   app->add_option("--wait-timeout", args->wait_timeout_seconds,
                   "Give up waiting after this long (exit code 4); implies --wait")

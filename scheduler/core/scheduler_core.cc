@@ -178,6 +178,11 @@ absl::Status SchedulerCore::Recover() {
     absl::MutexLock lock(&mu_);
     next_seq_ = std::max(next_seq_, stored->max_seq + 1);
     for (WorkflowRecord& r : stored->workflows) {
+      if (!r.idempotency_key.empty()) {
+        SubmittedWorkflow ids{r.id, {}, false};
+        for (const WorkflowNodeRecord& node : r.nodes) ids.task_ids.push_back(node.task_id);
+        workflow_by_key_.insert_or_assign(r.idempotency_key, std::move(ids));
+      }
       LiveWorkflow wf;
       wf.downstream = Downstream(r.nodes);
       wf.record = std::move(r);

@@ -112,6 +112,7 @@ struct AttemptResult {
 struct SubmittedWorkflow {
   std::string workflow_id;
   std::vector<std::string> task_ids;  // in node order
+  bool existing = false;  // its idempotency key was known: the first workflow's ids
 };
 
 struct WorkflowView {
@@ -193,7 +194,8 @@ class SchedulerCore {
 
   // --- workflows ---
   // Validates the graph and every node's spec, stores the workflow and all its nodes, then
-  // starts the nodes with no upstream; all or none.
+  // starts the nodes with no upstream; all or none. A spec whose idempotency key is known
+  // gets the first workflow's ids (`existing` set) and creates nothing.
   absl::StatusOr<SubmittedWorkflow> SubmitWorkflow(WorkflowSpec spec);
   absl::StatusOr<WorkflowView> GetWorkflow(absl::string_view id) const;
   // Cancels every unfinished node; the state after the cancel.
@@ -361,6 +363,9 @@ class SchedulerCore {
   absl::btree_map<uint64_t, TaskRecord*> by_seq_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, LiveWorkflow> workflows_ ABSL_GUARDED_BY(mu_);
+  // Workflows' idempotency keys (apart from the tasks'), claimed before the commit, with
+  // the ids a repeated submit gets.
+  absl::flat_hash_map<std::string, SubmittedWorkflow> workflow_by_key_ ABSL_GUARDED_BY(mu_);
   ReadyQueues ready_ ABSL_GUARDED_BY(mu_);
   // Tasks waiting to run (PENDING, SCHEDULED, QUEUED) plus reservations of submits in
   // flight, for backpressure.

@@ -50,6 +50,12 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
         if (auto t = tasks_.find(node.task_id); t != tasks_.end()) Forget(t->second, fx);
       }
       fx.saves.deleted_workflows.push_back(timer.id);
+      if (const std::string& key = wf->second.record.idempotency_key; !key.empty()) {
+        auto k = workflow_by_key_.find(key);
+        if (k != workflow_by_key_.end() && k->second.workflow_id == timer.id) {
+          workflow_by_key_.erase(k);
+        }
+      }
       workflows_.erase(wf);
       return;
     }

@@ -31,6 +31,12 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
                                                    " entries; the limit is ",
                                                    options_.limits.max_labels));
   }
+  const std::string& key = spec.idempotency_key;
+  if (key.size() > options_.limits.max_idempotency_key_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("workflow.idempotency_key is ", key.size(),
+                                                   " bytes; the limit is ",
+                                                   options_.limits.max_idempotency_key_bytes));
+  }
   const size_t n = spec.nodes.size();
   std::vector<const TaskSpec*> specs;
   specs.reserve(n);
@@ -48,21 +54,33 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
 
   const absl::Time now = clock_.Now();
   uint64_t first_seq;
+  SubmittedWorkflow out;
   {
     absl::MutexLock lock(&mu_);
+    if (!key.empty()) {
+      if (auto it = workflow_by_key_.find(key); it != workflow_by_key_.end()) {
+        out = it->second;
+        out.existing = true;
+        return out;
+      }
+    }
     if (absl::Status s = ReserveWaiting(specs); !s.ok()) return s;
     first_seq = next_seq_;
     next_seq_ += n + 1;
+    out.workflow_id = NewTaskId(first_seq);
+    for (uint32_t i = 0; i < n; ++i) out.task_ids.push_back(NewTaskId(first_seq + 1 + i));
+    // Claimed now, so that a concurrent submit with the same key gets these ids.
+    if (!key.empty()) workflow_by_key_.emplace(key, out);
   }
   WorkflowRecord wf;
   wf.seq = first_seq;
-  wf.id = NewTaskId(first_seq);
+  wf.id = out.workflow_id;
   wf.version = 1;
   wf.created_at = now;
   wf.labels = std::move(spec.labels);
+  wf.idempotency_key = key;
   StoreBatch batch;
   batch.tasks.reserve(n);
-  SubmittedWorkflow out{wf.id, {}};
   for (uint32_t i = 0; i < n; ++i) {
     WorkflowNodeSpec& node = spec.nodes[i];
     TaskRecord task = NewTask(first_seq + 1 + i, std::move(node.task), now,
@@ -70,7 +88,6 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     task.workflow_id = wf.id;
     task.node_index = i;
     wf.nodes.push_back(WorkflowNodeRecord{std::move(node.name), task.id, (*upstream)[i]});
-    out.task_ids.push_back(task.id);
     batch.tasks.push_back(std::move(task));
   }
   batch.workflows.push_back(wf);
@@ -79,6 +96,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     std::vector<const TaskSpec*> stored;
     for (const TaskRecord& r : batch.tasks) stored.push_back(r.spec.get());
     ReleaseWaiting(stored);
+    if (!key.empty()) workflow_by_key_.erase(key);
     return absl::UnavailableError(absl::StrCat("storing the workflow failed: ", s.message()));
   }
 
@@ -222,7 +240,12 @@ void SchedulerCore::ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) {
     auto it = tasks_.find(node.task_id);
     if (it != tasks_.end() && !IsTerminal(it->second.state)) ++wf.unfinished;
   }
-  if (wf.record.state != WorkflowState::kRunning) return;
+  if (wf.record.state != WorkflowState::kRunning) {
+    // A finished workflow's retention timer (which forgets its nodes too) lived only in
+    // the memory of the process that finished it.
+    AddTimer(wf.record.retain_until, Timer{TimerKind::kRetention, wf.record.id}, fx);
+    return;
+  }
   // Topological order, so that a cancel reaches every node behind it in one pass.
   std::vector<size_t> upstream_counts(nodes.size());
   for (uint32_t i = 0; i < nodes.size(); ++i) upstream_counts[i] = nodes[i].after.size();

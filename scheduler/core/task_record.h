@@ -124,6 +124,7 @@ struct WorkflowRecord {
   std::string error;
   std::vector<std::pair<std::string, std::string>> labels;
   absl::Time retain_until = absl::InfiniteFuture();
+  std::string idempotency_key;  // empty: none
 };
 
 }  // namespace taskwire::scheduler

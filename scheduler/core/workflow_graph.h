@@ -24,6 +24,7 @@ struct WorkflowNodeSpec {
 struct WorkflowSpec {
   std::vector<WorkflowNodeSpec> nodes;
   std::vector<std::pair<std::string, std::string>> labels;
+  std::string idempotency_key;  // empty: none
 };
 
 // For each node, the indices of its upstream nodes in its `after` order. Errors are

@@ -39,6 +39,7 @@ WorkflowSpec FromProto(v1::WorkflowSpec&& spec) {
   }
   for (auto& [key, value] : *spec.mutable_labels()) out.labels.emplace_back(key, value);
   std::sort(out.labels.begin(), out.labels.end());
+  out.idempotency_key = std::move(*spec.mutable_idempotency_key());
   return out;
 }
 

@@ -388,6 +388,7 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerC
   if (submitted.ok()) {
     resp->set_workflow_id(submitted->workflow_id);
     for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
+    resp->set_existing(submitted->existing);
   }
   return Answer(ctx, submitted.status());
 }

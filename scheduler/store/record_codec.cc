@@ -292,6 +292,7 @@ std::string EncodeWorkflow(const WorkflowRecord& r) {
   w.set_error(r.error);
   EncodeLabels(r.labels, w.mutable_labels());
   w.set_retain_until_us(EncodeTime(r.retain_until));
+  w.set_idempotency_key(r.idempotency_key);
   return w.SerializeAsString();
 }
 
@@ -324,6 +325,7 @@ absl::StatusOr<WorkflowRecord> DecodeWorkflow(absl::string_view bytes) {
   r.error = std::move(*w.mutable_error());
   r.labels = DecodeLabels(w.labels());
   r.retain_until = DecodeTime(w.retain_until_us());
+  r.idempotency_key = std::move(*w.mutable_idempotency_key());
   return r;
 }
 

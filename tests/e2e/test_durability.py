@@ -1,7 +1,8 @@
 """Durability end to end with the real binaries (issue 5), one behaviour per test:
 
 - an idempotency key still matches its task after the scheduler is killed (`kill -9`) and
-  restarted, queued or finished, and the finished task is not run again;
+  restarted, queued or finished, and the finished task is not run again; a workflow's key
+  likewise matches its workflow, running or finished;
 - a finished task keeps its state, output and attempts through a `kill -9`; tasks waiting in
   SCHEDULED (a retry's backoff, a countdown) run after one; a retention deadline is kept;
 - backpressure: past --max-waiting-tasks (or --max-waiting-per-queue) Submit answers
@@ -27,6 +28,7 @@ import harness  # noqa: E402
 
 pb = harness.load_stubs()
 task_pb2 = pb.task_pb2
+workflow_pb2 = pb.workflow_pb2
 scheduler_pb2 = pb.scheduler_pb2
 TaskState = task_pb2.TaskState
 Outcome = task_pb2.AttemptOutcome
@@ -125,6 +127,38 @@ class RestartTest(harness.LoggedTestCase):
         self.assertEqual(after.state, SUCCEEDED, after)
         self.assertEqual(len(after.attempts), 1, f'a matched key must not run it again\n{after}')
         self.assertEqual(len(harness.list_all_tasks(cluster.stub)), 2)
+
+    def test_a_workflow_idempotency_key_matches_its_workflow_across_kill_9(self):
+        cluster = self.new_cluster('wf-idempotency')
+        cluster.start_scheduler()  # no executor yet: the workflow stays RUNNING
+        chain = workflow_pb2.WorkflowSpec(idempotency_key='nightly-7', nodes=[
+            workflow_pb2.WorkflowNode(name='a', task=spec('echo', 'hello')),
+            workflow_pb2.WorkflowNode(name='b', task=spec('sha256'), after=['a'])])
+        request = scheduler_pb2.SubmitWorkflowRequest(workflow=chain)
+        first = rpc(cluster, 'SubmitWorkflow', request)
+        self.assertFalse(first.existing)
+
+        cluster.restart_scheduler()
+        again = rpc(cluster, 'SubmitWorkflow', request)
+        self.assertTrue(again.existing)
+        self.assertEqual((again.workflow_id, list(again.task_ids)),
+                         (first.workflow_id, list(first.task_ids)))
+        self.assertEqual(len(harness.list_all_tasks(cluster.stub)), 2, 'nothing new was stored')
+
+        cluster.start_executor('wf-idem-exec', slots=2)
+        wait = scheduler_pb2.WaitWorkflowRequest(workflow_id=first.workflow_id)
+        wait.timeout.FromMilliseconds(int(WAIT * 1000))
+        done = rpc(cluster, 'WaitWorkflow', wait, timeout=WAIT + harness.RPC_TIMEOUT)
+        self.assertEqual(done.state, workflow_pb2.WorkflowState.Value('WORKFLOW_STATE_SUCCEEDED'),
+                         done)
+        self.assertEqual(done.results[0].output.decode(), hashlib.sha256(b'hello').hexdigest())
+
+        cluster.restart_scheduler()
+        third = rpc(cluster, 'SubmitWorkflow', request)
+        self.assertEqual((third.workflow_id, third.existing), (first.workflow_id, True))
+        for task_id in first.task_ids:
+            self.assertEqual(len(get_task(cluster, task_id).attempts), 1,
+                             'a matched key must not run a node again')
 
     def test_a_finished_task_keeps_its_state_output_and_attempts_through_kill_9(self):
         cluster = self.new_cluster('finished')

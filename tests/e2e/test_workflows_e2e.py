@@ -402,6 +402,21 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         self.assertTrue(any(f'workflow {workflow_id}/echo-3' in line
                             for line in watches['human'][2]), watches['human'][2])
 
+    def test_cli_chain_with_an_idempotency_key_twice_submits_one_workflow(self):
+        key = f'wf-key-{time.monotonic_ns()}'
+        args = ('chain', '--idempotency-key', key, 'echo:once', 'echo')
+        first = self.cluster.cli(*args)
+        self.assertEqual(first.returncode, 0, first)
+        self.assertNotIn('matched', first.stderr)
+        again = self.cluster.cli(*args)
+        self.assertEqual(again.returncode, 0, again)
+        self.assertEqual(again.stdout, first.stdout)
+        workflow_id = first.stdout.strip()
+        self.assertIn(f"idempotency key '{key}' matched workflow '{workflow_id}'", again.stderr)
+        workflow = self.cluster.wait_workflow(workflow_id, WAIT)
+        self.assertSucceeded(workflow)
+        self.assertEqual(self.result_of(workflow, 'echo-2'), b'once')
+
     def test_cli_workflow_get_of_an_unknown_id_is_a_server_error(self):
         r = self.cluster.cli('workflow', 'get', 'no-such-workflow')
         self.assertEqual(r.returncode, 3, r)

@@ -1,6 +1,6 @@
 // SchedulerCore's workflows with a FakeClock and fake executors: graph validation, release
 // in dependency order, result passing, fan-out and fan-in, failure and cancel propagation,
-// retries inside a chord, recovery, and what a round writes to the store.
+// retries inside a chord, recovery, idempotency keys, and what a round writes to the store.
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +20,7 @@ using ::taskwire::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 WorkflowNodeSpec Node(std::string name, std::vector<std::string> after = {},
@@ -30,7 +31,8 @@ WorkflowNodeSpec Node(std::string name, std::vector<std::string> after = {},
 class WorkflowTest : public SchedulerCoreTest {
  protected:
   SubmittedWorkflow SubmitWf(std::vector<WorkflowNodeSpec> nodes) {
-    absl::StatusOr<SubmittedWorkflow> wf = core().SubmitWorkflow(WorkflowSpec{std::move(nodes), {}});
+    absl::StatusOr<SubmittedWorkflow> wf =
+        core().SubmitWorkflow(WorkflowSpec{std::move(nodes), {}, {}});
     EXPECT_TRUE(wf.ok()) << wf.status();
     return wf.ok() ? *std::move(wf) : SubmittedWorkflow{};
   }
@@ -57,7 +59,7 @@ class WorkflowTest : public SchedulerCoreTest {
 
 TEST_F(WorkflowTest, RejectsInvalidGraphsNamingTheProblem) {
   auto submit = [&](std::vector<WorkflowNodeSpec> nodes) {
-    return core().SubmitWorkflow(WorkflowSpec{std::move(nodes), {}}).status();
+    return core().SubmitWorkflow(WorkflowSpec{std::move(nodes), {}, {}}).status();
   };
   EXPECT_THAT(submit({}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   EXPECT_THAT(submit({Node("a"), Node("a")}),
@@ -235,6 +237,67 @@ TEST_F(WorkflowTest, RecoversAHalfDoneWorkflowAndFinishesIt) {
   EXPECT_EQ(Wf(wf.workflow_id).record.state, WorkflowState::kSucceeded);
 }
 
+// --- idempotency keys of workflows
+
+TEST_F(WorkflowTest, ARepeatedIdempotencyKeyReturnsTheFirstWorkflowAndCreatesNothing) {
+  WorkflowSpec spec{{Node("a"), Node("b", {"a"})}, {}, "nightly-1"};
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow first, core().SubmitWorkflow(spec));
+  EXPECT_FALSE(first.existing);
+  const size_t stored = store_.size();
+
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow again, core().SubmitWorkflow(spec));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.workflow_id, first.workflow_id);
+  EXPECT_EQ(again.task_ids, first.task_ids);
+  EXPECT_EQ(store_.size(), stored);
+
+  // Another key, or none, makes another workflow; a task with the same key is apart.
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow other,
+                       core().SubmitWorkflow({{Node("a")}, {}, "nightly-2"}));
+  EXPECT_NE(other.workflow_id, first.workflow_id);
+  TaskSpec task = Spec("echo");
+  task.idempotency_key = "nightly-1";
+  EXPECT_THAT(Submit(task), Not(IsEmpty()));
+  EXPECT_EQ(store_.size(), stored + 2);
+}
+
+TEST_F(WorkflowTest, KeepsAWorkflowAndItsKeyAcrossARestartUntilItsRetentionEnds) {
+  CoreOptions options = TestOptions();
+  options.retention = absl::Minutes(5);
+  RebuildCore(options);
+  TestExecutor e = Connect("e", {"echo"}, /*slots=*/4);
+  WorkflowSpec spec{{Node("a")}, {}, "report-7"};
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow first, core().SubmitWorkflow(spec));
+  RunAll(e);
+  ASSERT_EQ(Wf(first.workflow_id).record.state, WorkflowState::kSucceeded);
+
+  RebuildCore(options);
+  ASSERT_THAT(core().Recover(), IsOk());
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow again, core().SubmitWorkflow(spec));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.workflow_id, first.workflow_id);
+  EXPECT_EQ(again.task_ids, first.task_ids);
+
+  clock_.Advance(absl::Minutes(5));
+  core().Tick();  // the recovered workflow is forgotten, its nodes and key with it
+  EXPECT_THAT(core().GetWorkflow(first.workflow_id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(core().GetTask(first.task_ids[0]), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(StoredState stored, store_.Load());
+  EXPECT_THAT(stored.tasks, IsEmpty());
+  EXPECT_THAT(stored.workflows, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow fresh, core().SubmitWorkflow(spec));
+  EXPECT_FALSE(fresh.existing);
+  EXPECT_NE(fresh.workflow_id, first.workflow_id);
+}
+
+TEST_F(WorkflowTest, RefusesAnIdempotencyKeyOverTheLimit) {
+  WorkflowSpec spec{{Node("a")}, {}, std::string(129, 'k')};
+  EXPECT_THAT(core().SubmitWorkflow(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("workflow.idempotency_key is 129 bytes")));
+  EXPECT_EQ(store_.size(), 0u);
+}
+
 // A store that counts the writes of each task, over a memory store.
 class CountingStore final : public TaskStore {
  public:
@@ -263,7 +326,7 @@ TEST(WorkflowStoreTest, ANodeReleasedAndAssignedInOneRoundIsWrittenOnceInItsLast
   auto channel = std::make_shared<FakeExecutorChannel>();
   ASSERT_OK_AND_ASSIGN(ExecutorSession session, core.ConnectExecutor(hello, channel));
   ASSERT_OK_AND_ASSIGN(SubmittedWorkflow wf,
-                       core.SubmitWorkflow(WorkflowSpec{{Node("a"), Node("b", {"a"})}, {}}));
+                       core.SubmitWorkflow(WorkflowSpec{{Node("a"), Node("b", {"a"})}, {}, {}}));
   const std::string& b = wf.task_ids[1];
   ASSERT_EQ(store.writes(b), 1);  // submitted, PENDING
 
@@ -284,7 +347,7 @@ TEST(WorkflowStoreTest, ANodeReleasedAndAssignedInOneRoundIsWrittenOnceInItsLast
 }
 
 TEST(WorkflowGraphTest, ResolvesDependencyNamesToIndicesInTheirOrder) {
-  WorkflowSpec spec{{Node("x"), Node("y"), Node("z", {"y", "x"})}, {}};
+  WorkflowSpec spec{{Node("x"), Node("y"), Node("z", {"y", "x"})}, {}, {}};
   ASSERT_OK_AND_ASSIGN(auto upstream, ResolveWorkflowGraph(spec, TaskLimits{}));
   EXPECT_THAT(upstream, ElementsAre(IsEmpty(), IsEmpty(), ElementsAre(1u, 0u)));
 }

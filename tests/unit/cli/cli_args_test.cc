@@ -57,7 +57,7 @@ TEST(ParseDurationArgTest, TakesSecondsOrUnits) {
 absl::StatusOr<v1::TaskSpec> SpecFrom(std::vector<std::string> args) {
   CLI::App app;
   TaskOptionArgs options;
-  AddTaskOptions(app, options, /*with_idempotency_key=*/true);
+  AddTaskOptions(app, options, /*key_names=*/"task");
   std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
   try {
     app.parse(args);
@@ -142,17 +142,20 @@ TEST(BuildWorkflowFromWordsTest, GroupIsIndependentAndChordEndsInTheLastWord) {
   EXPECT_THAT(Edges(*chord), ElementsAre("echo-1(a)<-", "echo-2(b)<-", "collect-3()<-echo-1,echo-2"));
 }
 
-TEST(BuildWorkflowFromWordsTest, OptionsApplyToEveryNodeAndLabelsToTheWorkflow) {
+TEST(BuildWorkflowFromWordsTest, OptionsApplyToEveryNodeLabelsAndKeyToTheWorkflow) {
   TaskOptionArgs options;
   options.retries = 2;
   options.labels = {"team=infra"};
+  options.idempotency_key = "nightly";
   absl::StatusOr<v1::WorkflowSpec> spec =
       BuildWorkflowFromWords(WorkflowShape::kGroup, {"echo:a", "echo:b"}, options);
   ASSERT_THAT(spec, IsOk());
   for (const v1::WorkflowNode& node : spec->nodes()) {
     EXPECT_EQ(node.task().retry().max_attempts(), 3u);
+    EXPECT_EQ(node.task().idempotency_key(), "");  // the key names the workflow
   }
   EXPECT_EQ(spec->labels().at("team"), "infra");
+  EXPECT_EQ(spec->idempotency_key(), "nightly");
 }
 
 TEST(BuildWorkflowFromWordsTest, AChordNeedsAGroupAndACallback) {

@@ -149,6 +149,7 @@ inline WorkflowRecord FullWorkflow() {
   w.error = "parse: bad input \xff";
   w.labels = {{"pipeline", "nightly"}, {"owner", "ops"}};
   w.retain_until = t0 + absl::Hours(24);
+  w.idempotency_key = "nightly-2026-11-25";
   return w;
 }
 
@@ -224,6 +225,7 @@ inline void ExpectSameWorkflow(const WorkflowRecord& a, const WorkflowRecord& b)
   EXPECT_EQ(a.decided_by, b.decided_by);
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.idempotency_key, b.idempotency_key);
   EXPECT_EQ(a.retain_until, b.retain_until);
 }
 
