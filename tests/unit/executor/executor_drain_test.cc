@@ -5,6 +5,7 @@
 // are large so that building each one takes long enough for a drain that does not wait
 // for results on their way to the link to close the stream under them (a CI run lost a
 // drained task that way). Waits are bounded and on events.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,6 +31,9 @@ class DrainingScheduler final : public v1::ExecutorLink::Service {
   grpc::Status Connect(grpc::ServerContext* /*context*/,
                        grpc::ServerReaderWriter<v1::SchedulerMessage, v1::ExecutorMessage>* stream)
       override {
+    if (connections_.fetch_add(1) > 0) {  // a redial after a break: the scenario is over
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "one connection only");
+    }
     v1::ExecutorMessage in;
     if (!stream->Read(&in)) return grpc::Status(grpc::StatusCode::CANCELLED, "no hello");
     v1::SchedulerMessage out;
@@ -42,7 +46,7 @@ class DrainingScheduler final : public v1::ExecutorLink::Service {
     }
     stream->Write(out);
     while (stream->Read(&in)) {
-      if (in.has_drain()) drain_read_.Notify();
+      if (in.has_drain() && !drain_read_.HasBeenNotified()) drain_read_.Notify();
       absl::MutexLock lock(&mu_);
       for (const v1::AttemptResult& r : in.results()) {
         results_.push_back({r.task_id(), r.outcome(), r.output().size()});
@@ -66,6 +70,7 @@ class DrainingScheduler final : public v1::ExecutorLink::Service {
   absl::Notification closed_;
 
  private:
+  std::atomic<int> connections_{0};
   absl::Mutex mu_;
   std::vector<Result> results_ ABSL_GUARDED_BY(mu_);
 };
