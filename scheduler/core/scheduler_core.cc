@@ -306,6 +306,11 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   }
 }
 
+absl::Status SchedulerCore::KeyInCommitError(absl::string_view what, absl::string_view key) {
+  return absl::UnavailableError(absl::StrCat("a submit of a ", what, " with idempotency key '",
+                                             key, "' is still being stored; retry"));
+}
+
 absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs,
                                                                SubmitPath path,
                                                                std::vector<bool>* existing) {
@@ -336,6 +341,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
     for (size_t i = 0; i < specs.size(); ++i) {
       const std::string& key = specs[i].idempotency_key;
       if (!key.empty()) {
+        if (task_keys_in_commit_.contains(key)) return KeyInCommitError("task", key);
         if (auto it = by_idempotency_key_.find(key); it != by_idempotency_key_.end()) {
           ids[i] = it->second;
           found[i] = true;
@@ -359,6 +365,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
         const std::string& key = specs[i].idempotency_key;
         if (!key.empty()) {
           by_idempotency_key_[key] = ids[i];
+          task_keys_in_commit_.insert(key);
           reserved_keys.push_back(key);
         }
       }
@@ -379,13 +386,17 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
     std::vector<const TaskSpec*> stored_specs;
     for (const TaskRecord& r : batch.tasks) stored_specs.push_back(r.spec.get());
     ReleaseWaiting(stored_specs);
-    for (const std::string& key : reserved_keys) by_idempotency_key_.erase(key);
+    for (const std::string& key : reserved_keys) {
+      by_idempotency_key_.erase(key);
+      task_keys_in_commit_.erase(key);
+    }
     return absl::UnavailableError(absl::StrCat("storing the tasks failed: ", s.message()));
   }
 
   Effects fx;
   {
     absl::MutexLock lock(&mu_);
+    for (const std::string& key : reserved_keys) task_keys_in_commit_.erase(key);
     for (TaskRecord& r : batch.tasks) {
       const std::string id = r.id;
       if (metrics_) metrics_->TaskSubmitted(r.spec->queue, r.spec->type);

@@ -174,8 +174,9 @@ class SchedulerCore {
   enum class SubmitPath { kOne, kBatch };
   // Validates all specs, stores them, then queues them; all or none. Ids in input order.
   // A spec whose idempotency key is already known gets the existing task's id, and
-  // `existing` (if given) says which ids those are. RESOURCE_EXHAUSTED past the limits of
-  // waiting tasks, with nothing stored.
+  // `existing` (if given) says which ids those are; UNAVAILABLE (nothing stored) while
+  // the submit that claimed one of the keys is still committing. RESOURCE_EXHAUSTED past
+  // the limits of waiting tasks, with nothing stored.
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<TaskSpec> specs,
                                                   SubmitPath path = SubmitPath::kBatch,
                                                   std::vector<bool>* existing = nullptr);
@@ -195,7 +196,8 @@ class SchedulerCore {
   // --- workflows ---
   // Validates the graph and every node's spec, stores the workflow and all its nodes, then
   // starts the nodes with no upstream; all or none. A spec whose idempotency key is known
-  // gets the first workflow's ids (`existing` set) and creates nothing.
+  // gets the first workflow's ids (`existing` set) and creates nothing; UNAVAILABLE while
+  // the first submit with that key is still committing.
   absl::StatusOr<SubmittedWorkflow> SubmitWorkflow(WorkflowSpec spec);
   absl::StatusOr<WorkflowView> GetWorkflow(absl::string_view id) const;
   // Cancels every unfinished node; the state after the cancel.
@@ -280,6 +282,8 @@ class SchedulerCore {
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A repeated idempotency key whose first submit is still committing.
+  static absl::Status KeyInCommitError(absl::string_view what, absl::string_view key);
   // Checks the limits of waiting tasks for `specs` and reserves room for them.
   absl::Status ReserveWaiting(const std::vector<const TaskSpec*>& specs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -366,6 +370,11 @@ class SchedulerCore {
   // Workflows' idempotency keys (apart from the tasks'), claimed before the commit, with
   // the ids a repeated submit gets.
   absl::flat_hash_map<std::string, SubmittedWorkflow> workflow_by_key_ ABSL_GUARDED_BY(mu_);
+  // Keys claimed by a submit whose commit has not answered yet. A repeated submit that
+  // meets one gets UNAVAILABLE (retry): the first may still fail, and its ids are not
+  // visible until it is stored.
+  absl::flat_hash_set<std::string> task_keys_in_commit_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> workflow_keys_in_commit_ ABSL_GUARDED_BY(mu_);
   ReadyQueues ready_ ABSL_GUARDED_BY(mu_);
   // Tasks waiting to run (PENDING, SCHEDULED, QUEUED) plus reservations of submits in
   // flight, for backpressure.

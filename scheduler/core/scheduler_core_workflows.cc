@@ -58,6 +58,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
   {
     absl::MutexLock lock(&mu_);
     if (!key.empty()) {
+      if (workflow_keys_in_commit_.contains(key)) return KeyInCommitError("workflow", key);
       if (auto it = workflow_by_key_.find(key); it != workflow_by_key_.end()) {
         out = it->second;
         out.existing = true;
@@ -69,8 +70,10 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     next_seq_ += n + 1;
     out.workflow_id = NewTaskId(first_seq);
     for (uint32_t i = 0; i < n; ++i) out.task_ids.push_back(NewTaskId(first_seq + 1 + i));
-    // Claimed now, so that a concurrent submit with the same key gets these ids.
-    if (!key.empty()) workflow_by_key_.emplace(key, out);
+    if (!key.empty()) {
+      workflow_by_key_.emplace(key, out);
+      workflow_keys_in_commit_.insert(key);
+    }
   }
   WorkflowRecord wf;
   wf.seq = first_seq;
@@ -96,13 +99,17 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     std::vector<const TaskSpec*> stored;
     for (const TaskRecord& r : batch.tasks) stored.push_back(r.spec.get());
     ReleaseWaiting(stored);
-    if (!key.empty()) workflow_by_key_.erase(key);
+    if (!key.empty()) {
+      workflow_by_key_.erase(key);
+      workflow_keys_in_commit_.erase(key);
+    }
     return absl::UnavailableError(absl::StrCat("storing the workflow failed: ", s.message()));
   }
 
   Effects fx;
   {
     absl::MutexLock lock(&mu_);
+    if (!key.empty()) workflow_keys_in_commit_.erase(key);
     LiveWorkflow live;
     live.downstream = Downstream(wf.nodes);
     live.unfinished = n;
@@ -198,7 +205,14 @@ void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
                   : WorkflowState::kFailed;
   }
   r.finished_at = clock_.Now();
-  r.retain_until = r.finished_at + options_.retention;
+  // The workflow and its nodes go together: kept as long as the longest retention a node
+  // asked for, else the scheduler's.
+  absl::Duration retention = absl::ZeroDuration();
+  for (const WorkflowNodeRecord& node : r.nodes) {
+    retention = std::max(retention, tasks_.at(node.task_id).spec->retention);
+  }
+  r.retain_until = r.finished_at + (retention > absl::ZeroDuration() ? retention
+                                                                      : options_.retention);
   AddTimer(r.retain_until, Timer{TimerKind::kRetention, r.id}, fx);
   if (metrics_) {
     metrics_->WorkflowFinished(WorkflowStateName(r.state),

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "scheduler/store/memory_task_store.h"
 #include "tests/unit/fake_executor_channel.h"
+#include "tests/unit/gated_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
 
@@ -24,7 +25,9 @@ namespace taskwire::scheduler::testing {
 namespace {
 
 using ::taskwire::testing::IsOk;
+using ::taskwire::testing::StatusIs;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -255,6 +258,61 @@ TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTh
   EXPECT_EQ(view->record.state, TaskState::kCancelled);
   std::vector<TaskRecord> unfinished = UnfinishedIn(store);
   EXPECT_THAT(unfinished, IsEmpty());  // the stalled older write did not roll it back
+}
+
+// Scenario: a submit with an idempotency key is held in its commit; a second submit with
+// the same key, meanwhile, must not be told "existing" (the first may still fail, and its
+// ids are not visible yet): it gets UNAVAILABLE and stores nothing. After a failed first
+// commit the key is free; after a successful one a retry gets the first ids.
+TEST(SchedulerCoreRaceTest, ARepeatedIdempotencyKeyWhileTheFirstSubmitCommitsIsUnavailable) {
+  FakeClock clock;
+  GatedTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  const WorkflowSpec workflow{{WorkflowNodeSpec{"a", Spec("echo"), {}}}, {}, "wf-key"};
+  TaskSpec task = Spec("echo");
+  task.idempotency_key = "task-key";
+
+  // A workflow whose first commit fails.
+  store.GateNext(absl::UnavailableError("disk full"));
+  absl::StatusOr<SubmittedWorkflow> failed;
+  std::thread first([&] { failed = core.SubmitWorkflow(workflow); });
+  OnExit join_first([&] {  // after a failed ASSERT
+    store.Release();
+    if (first.joinable()) first.join();
+  });
+  ASSERT_TRUE(store.AwaitEntered(absl::Seconds(10)));
+  EXPECT_THAT(core.SubmitWorkflow(workflow),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("still being stored")));
+  store.Release();
+  first.join();
+  EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("disk full")));
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow stored, core.SubmitWorkflow(workflow));
+  EXPECT_FALSE(stored.existing);  // the failed submit left the key free
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow again, core.SubmitWorkflow(workflow));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.workflow_id, stored.workflow_id);
+
+  // A task whose first commit goes through.
+  store.GateNext(absl::OkStatus());
+  absl::StatusOr<std::vector<std::string>> kept;
+  std::thread second([&] { kept = core.Submit({task}); });
+  OnExit join_second([&] {  // after a failed ASSERT
+    store.Release();
+    if (second.joinable()) second.join();
+  });
+  ASSERT_TRUE(store.AwaitEntered(absl::Seconds(10)));
+  EXPECT_THAT(core.Submit({task}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("still being stored")));
+  store.Release();
+  second.join();
+  ASSERT_THAT(kept, IsOk());
+  std::vector<bool> existing;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> retried,
+                       core.Submit({task}, SchedulerCore::SubmitPath::kOne, &existing));
+  EXPECT_EQ(retried, *kept);
+  EXPECT_THAT(existing, ElementsAre(true));
+  EXPECT_EQ(store.size(), 2u);  // one workflow node, one task
 }
 
 }  // namespace

@@ -290,6 +290,25 @@ TEST_F(WorkflowTest, KeepsAWorkflowAndItsKeyAcrossARestartUntilItsRetentionEnds)
   EXPECT_NE(fresh.workflow_id, first.workflow_id);
 }
 
+TEST_F(WorkflowTest, IsKeptAsLongAsTheLongestRetentionItsNodesAskedFor) {
+  TestExecutor e = Connect("e", {"echo"}, /*slots=*/4);
+  WorkflowNodeSpec brief = Node("brief");
+  brief.task.retention = absl::Minutes(1);
+  WorkflowNodeSpec longer = Node("longer");
+  longer.task.retention = absl::Minutes(3);
+  SubmittedWorkflow wf = SubmitWf({brief, longer});
+  RunAll(e);
+  ASSERT_EQ(Wf(wf.workflow_id).record.state, WorkflowState::kSucceeded);
+
+  clock_.Advance(absl::Minutes(2));
+  core().Tick();
+  EXPECT_THAT(core().GetTask(wf.task_ids[0]), IsOk());  // nodes go with their workflow
+  clock_.Advance(absl::Minutes(1));
+  core().Tick();
+  EXPECT_THAT(core().GetWorkflow(wf.workflow_id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(store_.size(), 0u);
+}
+
 TEST_F(WorkflowTest, RefusesAnIdempotencyKeyOverTheLimit) {
   WorkflowSpec spec{{Node("a")}, {}, std::string(129, 'k')};
   EXPECT_THAT(core().SubmitWorkflow(spec),
