@@ -84,7 +84,7 @@ Command AddSubmitCommand(CLI::App& root, Context& context) {
   app->add_option("--payload-file", args->payload_file,
                   "Read the payload from a file ('-' = stdin)")
       ->excludes(payload);
-  AddTaskOptions(*app, args->options, /*key_names=*/"task");
+  AddTaskOptions(*app, args->options, /*subject=*/"task");
   app->add_flag("--wait", args->wait, "Wait for the task to finish and print it");
   app->add_option(
          "--wait-timeout", args->wait_timeout_seconds,

@@ -48,7 +48,7 @@ CLI::Validator Rfc3339() {
       "");
 }
 
-void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* key_names) {
+void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* subject) {
   app.add_option("--queue", args.queue, "Queue (default: \"default\")");
   app.add_option("--priority", args.priority, "Higher runs first")
       ->check(CLI::Range(-100, 100))
@@ -81,10 +81,11 @@ void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* key_names) 
       ->check(Duration())
       ->type_name("DURATION");
   app.add_option("--idempotency-key", args.idempotency_key,
-                 absl::StrCat("Submitting the same key again returns the first ", key_names))
+                 absl::StrCat("Submitting the same key again returns the first ", subject))
       ->type_name("KEY");
   app.add_option("--retention", args.retention,
-                 "Keep the finished task this long (default: the scheduler's)")
+                 absl::StrCat("Keep the finished ", subject,
+                              " this long (default: the scheduler's)"))
       ->check(Duration())
       ->type_name("DURATION");
 }

@@ -28,9 +28,9 @@ struct TaskOptionArgs {
   std::string retention;        // a Duration()
 };
 
-// Declares the options on `app`; --idempotency-key's help says it names a `key_names`
-// ("task" for submit, "workflow" for chain, group and chord).
-void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* key_names);
+// Declares the options on `app`. The help of --idempotency-key and --retention names what
+// they apply to, `subject`: "task" for submit, "workflow" for chain, group and chord.
+void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* subject);
 
 // Sets the options on `spec` (type and payload are left as they are). INVALID_ARGUMENT for
 // a value the validators could not see alone (both --countdown and --eta, a bad label).

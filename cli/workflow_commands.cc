@@ -70,7 +70,7 @@ Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, c
                       ? "The group's tasks, then the callback, as TYPE or TYPE:PAYLOAD"
                       : "Tasks as TYPE or TYPE:PAYLOAD")
       ->type_name("");
-  AddTaskOptions(*app, args->options, /*key_names=*/"workflow");
+  AddTaskOptions(*app, args->options, /*subject=*/"workflow");
   app->add_flag("--wait", args->wait, "Wait for the workflow to end and print it");
   app->add_option("--wait-timeout", args->wait_timeout_seconds,
                   "Give up waiting after this long (exit code 4); implies --wait")

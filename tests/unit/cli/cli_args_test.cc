@@ -57,7 +57,7 @@ TEST(ParseDurationArgTest, TakesSecondsOrUnits) {
 absl::StatusOr<v1::TaskSpec> SpecFrom(std::vector<std::string> args) {
   CLI::App app;
   TaskOptionArgs options;
-  AddTaskOptions(app, options, /*key_names=*/"task");
+  AddTaskOptions(app, options, /*subject=*/"task");
   std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
   try {
     app.parse(args);
