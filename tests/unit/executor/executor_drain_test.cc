@@ -15,9 +15,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "executor/executor.h"
-#include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
+#include "tests/unit/executor/fake_scheduler_server.h"
 
 namespace taskwire::executor {
 namespace {
@@ -77,12 +78,8 @@ class DrainingScheduler final : public v1::ExecutorLink::Service {
 
 TEST(ExecutorDrainTest, ResultsOfAttemptsEndingDuringTheDrainReachTheSchedulerBeforeTheClose) {
   DrainingScheduler fake;
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&fake);
-  builder.SetMaxReceiveMessageSize(64 << 20);  // as the scheduler's; results come in batches
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = ServeOnLoopback(fake, port);
   ASSERT_NE(server, nullptr);
 
   absl::Mutex mu;
@@ -101,13 +98,8 @@ TEST(ExecutorDrainTest, ResultsOfAttemptsEndingDuringTheDrainReachTheSchedulerBe
                               return std::string(kOutputBytes, 'x');
                             })
                   .ok());
-  ExecutorOptions options;
-  options.scheduler = "127.0.0.1:" + std::to_string(port);
-  options.executor_id = "e1";
-  options.thread_slots = kAttempts;
-  options.health_listen = "";
-  options.metrics_listen = "";
-  absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Start(options, registry);
+  absl::StatusOr<std::unique_ptr<Executor>> executor =
+      Executor::Start(OptionsForFakeScheduler(port, kAttempts), registry);
   ASSERT_TRUE(executor.ok()) << executor.status();
   {
     absl::MutexLock lock(&mu);

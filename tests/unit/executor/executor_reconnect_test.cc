@@ -17,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
+#include "tests/unit/executor/fake_scheduler_server.h"
 
 namespace taskwire::executor {
 namespace {
@@ -95,11 +96,8 @@ class FakeScheduler final : public v1::ExecutorLink::Service {
 
 TEST(ExecutorReconnectTest, KeepsRunningAcrossABrokenLinkListsTheAttemptAndSendsItsResultAfterWelcome) {
   FakeScheduler fake;
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&fake);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = ServeOnLoopback(fake, port);
   ASSERT_NE(server, nullptr);
 
   absl::Notification started;
@@ -116,12 +114,7 @@ TEST(ExecutorReconnectTest, KeepsRunningAcrossABrokenLinkListsTheAttemptAndSends
                               return NotRetryable(absl::InvalidArgumentError(ctx.input()));
                             })
                   .ok());
-  ExecutorOptions options;
-  options.scheduler = "127.0.0.1:" + std::to_string(port);
-  options.executor_id = "e1";
-  options.thread_slots = 2;
-  options.health_listen = "";
-  options.metrics_listen = "";
+  ExecutorOptions options = OptionsForFakeScheduler(port, /*thread_slots=*/2);
   options.min_backoff = absl::Milliseconds(10);
   options.max_backoff = absl::Milliseconds(50);
   absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Start(options, registry);
