@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "executor/link_proto.h"
 #include "executor/process/process_metrics.h"
 #include "executor/process/process_runner.h"
 #include "executor/thread_runner.h"
@@ -24,25 +26,16 @@ namespace {
 
 constexpr char kReadyService[] = "ready";
 
-// Bounds of the results kept while disconnected: enough for every slot's results over a
-// long outage, small beside the executor's own memory.
-constexpr size_t kMaxUnsentResults = 10'000;
-constexpr size_t kMaxUnsentBytes = 64 << 20;
-
-v1::AttemptOutcome ToProto(RunOutcome o) {
-  switch (o) {
-    case RunOutcome::kSucceeded: return v1::ATTEMPT_OUTCOME_SUCCEEDED;
-    case RunOutcome::kFailed: return v1::ATTEMPT_OUTCOME_FAILED;
-    case RunOutcome::kCancelled: return v1::ATTEMPT_OUTCOME_CANCELLED;
-    case RunOutcome::kTimedOut: return v1::ATTEMPT_OUTCOME_TIMED_OUT;
-  }
-  return v1::ATTEMPT_OUTCOME_FAILED;
-}
-
 std::string DefaultExecutorId() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return absl::StrCat(host, "-", getpid());
+}
+
+std::string NewIncarnation() {
+  std::random_device seed;
+  std::mt19937_64 rng((uint64_t{seed()} << 32) ^ seed());
+  return absl::StrFormat("%016x", rng());
 }
 
 }  // namespace
@@ -63,30 +56,16 @@ absl::Status Executor::Init() {
     return absl::InvalidArgumentError("no task types registered");
   }
   TW_RETURN_IF_ERROR(CheckNoThreadTypeClash(options_.process, registry_.Types()));
-  const uint32_t process_slots =
-      options_.process.commands.empty() ? 0 : options_.process.process_slots;
+  process_slots_ = options_.process.commands.empty() ? 0 : options_.process.process_slots;
   id_ = options_.executor_id.empty() ? DefaultExecutorId() : options_.executor_id;
+  incarnation_ = NewIncarnation();
   metrics_registry_ = std::make_shared<prometheus::Registry>();
   exec_metrics_ =
-      std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots + process_slots);
-  runner_ = std::make_unique<ThreadRunner>(registry_, options_.thread_slots);
-  TW_RETURN_IF_ERROR(StartProcessRunner());
-
-  if (!options_.health_listen.empty()) {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    no_service_ = std::make_unique<grpc::CallbackGenericService>();
-    builder.RegisterCallbackGenericService(no_service_.get());
-    int port = 0;
-    builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
-    health_ = builder.BuildAndStart();
-    if (health_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen));
-    }
-    health_address_ = absl::StrCat(
-        options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
-    SetReady(false);
-  }
+      std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots + process_slots_);
+  runners_.Add(RunMode::kThread, std::make_unique<ThreadRunner>(registry_, options_.thread_slots));
+  for (const std::string& type : registry_.Types()) runners_.Route(type, RunMode::kThread);
+  TW_RETURN_IF_ERROR(StartProcessRunner(runners_));
+  TW_RETURN_IF_ERROR(StartHealth());
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
         MetricsServer::Start(options_.metrics_listen, metrics_registry_);
@@ -94,48 +73,63 @@ absl::Status Executor::Init() {
     metrics_ = std::move(*metrics);
   }
 
+  link_ = std::make_unique<SchedulerLink>(
+      MakeLinkOptions(),
+      LinkCallbacks{[this](v1::Hello& h) { OnHello(h); },
+                    [this](const v1::Welcome& w) { OnWelcome(w); },
+                    [this](v1::SchedulerMessage& m) { OnWork(m); },
+                    [this](const std::string& reason) { OnDisconnected(reason); },
+                    [this](const absl::Status& status) { OnFatal(status); }});
+  AttemptTableOptions table;
+  table.max_message_bytes = static_cast<size_t>(options_.max_message_bytes);
+  table_ = std::make_unique<AttemptTable>(clock_, *link_, table);
+  link_->Start();
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  spdlog::info("executor {} (incarnation {}) dialling {}: {} thread slots, queues [{}], "
+               "types [{}]", id_, incarnation_, options_.scheduler, options_.thread_slots,
+               absl::StrJoin(options_.queues, ","), absl::StrJoin(registry_.Types(), ","));
+  return absl::OkStatus();
+}
+
+absl::Status Executor::StartHealth() {
+  if (options_.health_listen.empty()) return absl::OkStatus();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  no_service_ = std::make_unique<grpc::CallbackGenericService>();
+  builder.RegisterCallbackGenericService(no_service_.get());
+  int port = 0;
+  builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
+  health_ = builder.BuildAndStart();
+  if (health_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen));
+  }
+  health_address_ = absl::StrCat(
+      options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
+  SetReady(false);
+  return absl::OkStatus();
+}
+
+LinkOptions Executor::MakeLinkOptions() const {
   LinkOptions link;
   link.target = options_.scheduler;
   link.min_backoff = options_.min_backoff;
   link.max_backoff = options_.max_backoff;
   link.max_message_bytes = options_.max_message_bytes;
   link.hello.set_executor_id(id_);
+  link.hello.set_incarnation(incarnation_);
   link.hello.set_version(TASKWIRE_VERSION);
-  // One credit window for both modes: the runners bound each mode's share locally.
-  link.hello.set_slots(options_.thread_slots + process_slots);
+  // One credit window for every mode: the runners bound each mode's share locally.
+  link.hello.set_slots(options_.thread_slots + process_slots_);
   for (const std::string& q : options_.queues) link.hello.add_queues(q);
-  for (const std::string& type : registry_.Types()) {
+  for (const auto& [type, mode] : runners_.routes()) {
     v1::TaskTypeInfo* info = link.hello.add_task_types();
     info->set_name(type);
-    info->set_mode(v1::RUN_MODE_THREAD);
+    info->set_mode(ToProto(mode));
   }
-  if (process_runner_) {
-    for (const std::string& type : process_runner_->types()) {
-      v1::TaskTypeInfo* info = link.hello.add_task_types();
-      info->set_name(type);
-      info->set_mode(v1::RUN_MODE_PROCESS);
-    }
-  }
-  link_ = std::make_unique<SchedulerLink>(
-      std::move(link),
-      LinkCallbacks{[this](v1::Hello& h) { OnHello(h); },
-                    [this](const v1::Welcome& w) { OnWelcome(w); },
-                    [this](v1::SchedulerMessage& m) { OnWork(m); },
-                    [this](const std::string& reason) { OnDisconnected(reason); }});
-  link_->Start();
-  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
-  spdlog::info("executor {} dialling {}: {} thread slots, queues [{}], types [{}]", id_,
-               options_.scheduler, options_.thread_slots, absl::StrJoin(options_.queues, ","),
-               absl::StrJoin(registry_.Types(), ","));
-  if (process_runner_) {
-    spdlog::info("process mode: {} slots, types [{}], kill grace {}", process_slots,
-                 absl::StrJoin(process_runner_->types(), ","),
-                 absl::FormatDuration(options_.kill_grace));
-  }
-  return absl::OkStatus();
+  return link;
 }
 
-absl::Status Executor::StartProcessRunner() {
+absl::Status Executor::StartProcessRunner(RunnerSet& runners) {
   if (options_.process.commands.empty()) return absl::OkStatus();
   if (options_.process.process_slots == 0) {
     return absl::InvalidArgumentError("process_slots must be at least 1 with process task types");
@@ -152,32 +146,26 @@ absl::Status Executor::StartProcessRunner() {
   options.commands = options_.process.commands;
   options.slots = options_.process.process_slots;
   options.kill_grace = options_.kill_grace;
-  process_runner_ = std::make_unique<ProcessRunner>(std::move(options), *process_metrics_);
+  auto runner = std::make_unique<ProcessRunner>(std::move(options), *process_metrics_);
+  const std::vector<std::string> types = runner->types();
+  runners.Add(RunMode::kProcess, std::move(runner));
+  // Only a type listed in the config runs as a process.
+  for (const std::string& type : types) runners.Route(type, RunMode::kProcess);
+  spdlog::info("process mode: {} slots, types [{}], kill grace {}", options_.process.process_slots,
+               absl::StrJoin(types, ","), absl::FormatDuration(options_.kill_grace));
   return absl::OkStatus();
-}
-
-Runner& Executor::RunnerFor(const std::string& type) {
-  // Only a type listed in the config runs as a process; anything else goes to the thread
-  // runner, which fails it if no handler has that name.
-  if (process_runner_ && process_runner_->Serves(type)) return *process_runner_;
-  return *runner_;
-}
-
-void Executor::CancelsRequested() {
-  if (process_runner_) process_runner_->CancelRequested();
 }
 
 Executor::~Executor() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    for (auto& [key, attempt] : running_) attempt->token.Cancel();
   }
-  CancelsRequested();
+  if (table_) table_->CancelAll();
+  runners_.CancelRequested();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (link_) link_->Stop(absl::Seconds(1));
-  if (process_runner_) process_runner_->Shutdown();  // kills and reaps what still runs
-  if (runner_) runner_->Shutdown();
+  runners_.Shutdown();  // waits for what still runs (processes are killed and reaped)
   if (health_) health_->Shutdown(std::chrono::system_clock::now());
 }
 
@@ -185,228 +173,111 @@ void Executor::SetReady(bool ready) {
   if (health_) health_->GetHealthCheckService()->SetServingStatus(kReadyService, ready);
 }
 
-void Executor::OnHello(v1::Hello& hello) {
-  absl::MutexLock lock(&mu_);
-  auto add = [&hello](const std::string& task_id, uint32_t attempt) {
-    v1::AttemptRef* ref = hello.add_running();
-    ref->set_task_id(task_id);
-    ref->set_attempt(attempt);
-  };
-  for (const auto& [key, attempt] : running_) add(key.first, key.second);
-  // Finished but not reported: listed too, so that the scheduler keeps the attempt current
-  // until its result arrives after the Welcome.
-  for (const v1::AttemptResult& r : unsent_) add(r.task_id(), r.attempt());
-}
+void Executor::OnHello(v1::Hello& hello) { AddToHello(table_->OnHello(), hello); }
 
 void Executor::OnWelcome(const v1::Welcome& welcome) {
-  bool draining;
-  {
-    absl::MutexLock lock(&mu_);
-    linked_ = true;
-    if (welcome.has_heartbeat_interval()) {
-      heartbeat_interval_ = std::max(absl::Milliseconds(10), FromProto(welcome.heartbeat_interval()));
-    }
-    draining = draining_;
-  }
+  table_->OnWelcome(WelcomeFromProto(welcome));
   exec_metrics_->Connected(true);
-  SetReady(!draining);
+  SetReady(!table_->draining());
   spdlog::info("linked to scheduler {} as {}", options_.scheduler, welcome.executor_id());
-  FlushUnsent();
 }
 
 void Executor::OnDisconnected(const std::string& reason) {
+  table_->OnDisconnected();
   exec_metrics_->Connected(false);
   exec_metrics_->Reconnect();
   SetReady(false);
-  // Running attempts go on: the next Hello lists them, and their results wait for the
-  // next Welcome. The scheduler cancels those it no longer counts as current.
-  absl::MutexLock lock(&mu_);
-  linked_ = false;
-  if (draining_) {
+  if (table_->draining()) {
     spdlog::info("link to scheduler closed ({})", reason);
   } else {
     spdlog::warn("link to scheduler lost ({}); {} running attempts go on, their results wait "
-                 "for the next connection", reason, running_.size());
+                 "for the next connection", reason, table_->running());
   }
 }
 
-bool Executor::WaitUntilLinked(absl::Duration timeout) {
+void Executor::OnFatal(const absl::Status& status) {
+  std::string why;
+  if (status.code() == absl::StatusCode::kAlreadyExists) {
+    why = absl::StrFormat(
+        "executor id '%s' is already connected to the scheduler (another process uses --id "
+        "%s); give each executor its own --id (scheduler said: %s)",
+        id_, id_, status.message());
+  } else {
+    why = absl::StrFormat(
+        "the scheduler at %s refused this executor's Hello: %s; fix the executor's flags or "
+        "config (queues, task types, slots, version) and start it again",
+        options_.scheduler, status.message());
+  }
+  spdlog::error("{}", why);
+  SetReady(false);
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&linked_), timeout);
+  fatal_ = true;
+  fatal_status_ = absl::Status(status.code(), why);
 }
+
+bool Executor::WaitForFatal(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&fatal_), timeout);
+}
+
+absl::Status Executor::fatal_status() const {
+  absl::MutexLock lock(&mu_);
+  return fatal_status_;
+}
+
+bool Executor::WaitUntilLinked(absl::Duration timeout) { return table_->AwaitLinked(timeout); }
 
 void Executor::OnWork(v1::SchedulerMessage& message) {
-  std::vector<std::shared_ptr<Attempt>> rejected;
-  std::vector<std::shared_ptr<Attempt>> accepted;
-  {
-    absl::MutexLock lock(&mu_);
+  table_->OnHeard();
+  if (message.assignments_size() > 0) {
+    std::vector<std::shared_ptr<Attempt>> attempts;
+    attempts.reserve(message.assignments_size());
     for (v1::Assignment& a : *message.mutable_assignments()) {
-      const absl::Duration timeout = FromProto(a.timeout());
-      auto attempt = std::make_shared<Attempt>(
-          std::move(*a.mutable_task_id()), a.attempt(), std::move(*a.mutable_type()),
-          std::move(*a.mutable_payload()),
-          timeout > absl::ZeroDuration() ? absl::Now() + timeout : absl::InfiniteFuture(),
-          std::vector<std::string>(std::make_move_iterator(a.mutable_upstream_results()->begin()),
-                                   std::make_move_iterator(a.mutable_upstream_results()->end())));
-      if (draining_) {
-        rejected.push_back(std::move(attempt));
-        continue;
-      }
-      // The same attempt assigned twice (a scheduler that lost track): run it once.
-      if (!running_.emplace(AttemptKey(attempt->context.task_id, attempt->context.attempt), attempt)
-               .second) {
-        continue;
-      }
-      accepted.push_back(std::move(attempt));
+      attempts.push_back(AttemptFromProto(a));
     }
-    for (const v1::AttemptRef& c : message.cancels()) {
-      auto it = running_.find(AttemptKey(c.task_id(), c.attempt()));
-      if (it != running_.end()) it->second->token.Cancel();
+    for (std::shared_ptr<Attempt>& attempt : table_->OnAssignments(std::move(attempts))) {
+      exec_metrics_->AttemptStarted();
+      runners_.For(attempt->context.type).Start(attempt, [this, attempt](RunResult r) {
+        Finished(attempt, std::move(r));
+      });
     }
-    reporting_ += rejected.size();
   }
-  if (!message.cancels().empty()) CancelsRequested();
-  if (!rejected.empty()) {
-    for (auto& attempt : rejected) {
-      SendResult(*attempt, RunResult::NotRun("executor is draining"));
-    }
-    absl::MutexLock lock(&mu_);
-    reporting_ -= rejected.size();
-  }
-  for (auto& attempt : accepted) {
-    exec_metrics_->AttemptStarted();
-    RunnerFor(attempt->context.type).Start(attempt, [this, attempt](RunResult r) {
-      Finished(attempt, std::move(r));
-    });
+  if (message.cancels_size() > 0 && table_->OnCancels(CancelsFromProto(message)) > 0) {
+    runners_.CancelRequested();
   }
 }
 
 void Executor::Finished(const std::shared_ptr<Attempt>& attempt, RunResult result) {
   exec_metrics_->AttemptFinished(attempt->context.type, result.outcome, result.run_time);
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = running_.find(AttemptKey(attempt->context.task_id, attempt->context.attempt));
-    if (it != running_.end() && it->second == attempt) running_.erase(it);
-    ++reporting_;
-  }
-  SendResult(*attempt, result);
-  absl::MutexLock lock(&mu_);
-  --reporting_;
-}
-
-void Executor::SendResult(const Attempt& attempt, const RunResult& result) {
-  v1::AttemptResult r;
-  r.set_task_id(attempt.context.task_id);
-  r.set_attempt(attempt.context.attempt);
-  r.set_outcome(ToProto(result.outcome));
-  r.set_output(result.output);
-  r.set_error(result.error);
-  r.set_not_retryable(result.not_retryable && result.outcome == RunOutcome::kFailed);
-  taskwire::ToProto(result.run_time, r.mutable_run_time());
-  if (result.exit_code || result.term_signal != 0) {
-    r.mutable_process()->set_exit_code(result.exit_code.value_or(0));
-    r.mutable_process()->set_term_signal(result.term_signal);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    if (!linked_) {
-      KeepUnsentLocked(std::move(r));
-      return;
-    }
-  }
-  if (link_->Send([&r](v1::ExecutorMessage& m) { m.add_results()->Swap(&r); })) return;
-  {
-    absl::MutexLock lock(&mu_);
-    KeepUnsentLocked(std::move(r));
-  }
-  FlushUnsent();  // in case a Welcome came in between
-}
-
-void Executor::KeepUnsentLocked(v1::AttemptResult result) {
-  unsent_bytes_ += result.ByteSizeLong();
-  unsent_.push_back(std::move(result));
-  while (unsent_.size() > kMaxUnsentResults || unsent_bytes_ > kMaxUnsentBytes) {
-    spdlog::warn("dropping the unsent result of task {} attempt {}: more than {} results or "
-                 "{} bytes wait for the link (the scheduler will count the attempt lost)",
-                 unsent_.front().task_id(), unsent_.front().attempt(), kMaxUnsentResults,
-                 kMaxUnsentBytes);
-    unsent_bytes_ -= unsent_.front().ByteSizeLong();
-    unsent_.pop_front();
-  }
-}
-
-void Executor::FlushUnsent() {
-  std::deque<v1::AttemptResult> results;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!linked_ || unsent_.empty()) return;
-    results.swap(unsent_);
-    unsent_bytes_ = 0;
-  }
-  const size_t n = results.size();
-  const bool sent = link_->Send([&results](v1::ExecutorMessage& m) {
-    for (v1::AttemptResult& r : results) m.add_results()->Swap(&r);
-  });
-  if (sent) {
-    spdlog::info("sent {} results of attempts that ended while disconnected", n);
-    return;
-  }
-  absl::MutexLock lock(&mu_);  // the link broke again: keep them, oldest first
-  for (auto it = results.rbegin(); it != results.rend(); ++it) {
-    unsent_bytes_ += it->ByteSizeLong();
-    unsent_.push_front(std::move(*it));
-  }
+  table_->OnFinished(attempt, std::move(result));
 }
 
 void Executor::HeartbeatLoop() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), heartbeat_interval_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), table_->heartbeat_interval());
     if (stopping_) break;
-    std::vector<AttemptKey> running;
-    for (const auto& [key, attempt] : running_) running.push_back(key);
     mu_.Unlock();
-    link_->Send([&](v1::ExecutorMessage& m) {
-      v1::Heartbeat* hb = m.mutable_heartbeat();
-      hb->clear_running();
-      for (const auto& [id, number] : running) {
-        v1::AttemptRef* ref = hb->add_running();
-        ref->set_task_id(id);
-        ref->set_attempt(number);
-      }
-    });
+    table_->Tick();
     mu_.Lock();
   }
 }
 
 bool Executor::Drain() {
-  size_t left;
-  {
-    absl::MutexLock lock(&mu_);
-    draining_ = true;
-    left = running_.size();
-  }
+  const size_t left = table_->StartDrain("shutting down");
   SetReady(false);
-  link_->Send([](v1::ExecutorMessage& m) { m.mutable_drain()->set_reason("shutting down"); });
   spdlog::info("draining: {} attempts running, grace {}", left,
                absl::FormatDuration(options_.drain_grace));
   bool clean = true;
-  {
-    absl::MutexLock lock(&mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return running_.empty() && reporting_ == 0;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.drain_grace)) {
-      spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
-                   running_.size());
-      for (auto& [key, attempt] : running_) attempt->token.Cancel();
-      CancelsRequested();
-      // Cancelled processes end within the kill grace (SIGTERM, then SIGKILL).
-      const absl::Duration bound =
-          process_runner_ ? std::max(absl::Seconds(5), options_.kill_grace + absl::Seconds(1))
-                          : absl::Seconds(5);
-      clean = mu_.AwaitWithTimeout(absl::Condition(&idle), bound);
-    }
+  if (!table_->AwaitIdle(options_.drain_grace)) {
+    spdlog::warn("drain grace passed; cancelling {} attempts (they will run elsewhere)",
+                 table_->CancelAll());
+    runners_.CancelRequested();
+    // Cancelled processes end within the kill grace (SIGTERM, then SIGKILL).
+    const absl::Duration bound =
+        process_slots_ > 0 ? std::max(absl::Seconds(5), options_.kill_grace + absl::Seconds(1))
+                           : absl::Seconds(5);
+    clean = table_->AwaitIdle(bound);
   }
   link_->Stop(absl::Seconds(5));  // sends the last results, then closes
   spdlog::info("drained{}", clean ? "" : " (some handlers ignored their cancel token)");

@@ -6,27 +6,32 @@
 // (with its own HandlerRegistry) both start one of these.
 //
 // Reconnects: when the link breaks (or the scheduler restarts), running attempts keep
-// running. The next Hello lists them (Hello.running) so the scheduler keeps those still
-// current and cancels the others; results of attempts that end while disconnected are
-// kept (a bounded buffer) and sent right after the next Welcome.
+// running. The next Hello lists them (Hello.running) and the attempts that ended while
+// disconnected (Hello.unreported), whose results (a bounded buffer) follow the Welcome.
+// The link protocol's state lives in core/attempt_table.h; this class wires it to the
+// gRPC link, the runners (one per run mode), health and metrics.
+//
+// A scheduler that refuses this executor for good (ALREADY_EXISTS: another live process
+// uses this --id; INVALID_ARGUMENT: a bad Hello) stops the link: WaitForFatal returns
+// true and fatal_status() says why; the stock binary then exits with kExitRefused.
 #ifndef TASKWIRE_EXECUTOR_EXECUTOR_H_
 #define TASKWIRE_EXECUTOR_EXECUTOR_H_
 
-#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/metrics_server.h"
+#include "executor/core/attempt_table.h"
 #include "executor/executor_metrics.h"
 #include "executor/handler_registry.h"
 #include "executor/process/process_config.h"
 #include "executor/runner.h"
+#include "executor/runner_set.h"
 #include "executor/scheduler_link.h"
 
 namespace grpc {
@@ -37,7 +42,9 @@ class Server;
 namespace taskwire::executor {
 
 class ProcessMetrics;
-class ProcessRunner;
+
+// The exit code of taskwire-executor when the scheduler refuses it for good.
+inline constexpr int kExitRefused = 3;
 
 struct ExecutorOptions {
   std::string scheduler = "127.0.0.1:7070";
@@ -72,7 +79,14 @@ class Executor {
   // Blocks until the scheduler has welcomed this executor, or `timeout` passes.
   bool WaitUntilLinked(absl::Duration timeout);
 
+  // Blocks until the scheduler refused this executor for good (true), or `timeout` passes.
+  bool WaitForFatal(absl::Duration timeout);
+  // OK unless refused: then why, with what to do.
+  absl::Status fatal_status() const;
+
   const std::string& id() const { return id_; }
+  // Random, chosen once per Executor: tells the scheduler a redial from a second process.
+  const std::string& incarnation() const { return incarnation_; }
   bool connected() const { return link_->connected(); }
   std::string health_address() const { return health_address_; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
@@ -81,34 +95,32 @@ class Executor {
  private:
   Executor(ExecutorOptions options, const HandlerRegistry& registry);
   absl::Status Init();
-  using AttemptKey = std::pair<std::string, uint32_t>;  // task id, attempt number
+  absl::Status StartHealth();
+  absl::Status StartProcessRunner(RunnerSet& runners);
+  LinkOptions MakeLinkOptions() const;
 
+  // The link's callbacks.
   void OnHello(v1::Hello& hello);
   void OnWelcome(const v1::Welcome& welcome);
   void OnWork(v1::SchedulerMessage& message);
   void OnDisconnected(const std::string& reason);
+  void OnFatal(const absl::Status& status);
   void Finished(const std::shared_ptr<Attempt>& attempt, RunResult result);
-  // Sends the result now if linked, else keeps it for the next Welcome.
-  void SendResult(const Attempt& attempt, const RunResult& result);
-  void KeepUnsentLocked(v1::AttemptResult result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends the kept results if linked.
-  void FlushUnsent();
   void HeartbeatLoop();
   void SetReady(bool ready);
-  absl::Status StartProcessRunner();
-  Runner& RunnerFor(const std::string& type);
-  // After cancelling tokens: the process runner watches pipes, not tokens.
-  void CancelsRequested();
 
   const ExecutorOptions options_;
   const HandlerRegistry& registry_;
+  RealClock clock_;
   std::string id_;
+  std::string incarnation_;
+  uint32_t process_slots_ = 0;
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<ExecutorMetrics> exec_metrics_;
-  std::unique_ptr<Runner> runner_;  // thread mode
   std::unique_ptr<ProcessMetrics> process_metrics_;
-  std::unique_ptr<ProcessRunner> process_runner_;  // null without process task types
+  RunnerSet runners_;
   std::unique_ptr<SchedulerLink> link_;
+  std::unique_ptr<AttemptTable> table_;  // uses link_
   // The health server has no service of ours: an empty generic service puts it on the
   // callback API, which the default health service needs to answer.
   std::unique_ptr<grpc::CallbackGenericService> no_service_;
@@ -117,23 +129,10 @@ class Executor {
   std::unique_ptr<MetricsServer> metrics_;
   std::thread heartbeat_;
 
-  absl::Mutex mu_;
-  // Running attempts. Keyed by attempt, not task: after a reconnect the scheduler may
-  // assign a task again while its earlier attempt still runs here (until cancelled).
-  absl::flat_hash_map<AttemptKey, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
-  // Attempts out of running_ (finished, or refused while draining) whose result is not yet
-  // handed to the link: a drain waits for these too, or it would close the stream under a
-  // result on its way.
-  size_t reporting_ ABSL_GUARDED_BY(mu_) = 0;
-  // Results that could not be sent (no welcomed link), oldest first, sent after the next
-  // Welcome. Bounded (count and bytes): past the bound the oldest is dropped, and the
-  // scheduler treats that attempt as lost (it was not listed in Hello.running).
-  std::deque<v1::AttemptResult> unsent_ ABSL_GUARDED_BY(mu_);
-  size_t unsent_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool linked_ ABSL_GUARDED_BY(mu_) = false;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(3);
+  bool fatal_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status fatal_status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace taskwire::executor

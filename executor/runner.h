@@ -1,5 +1,6 @@
 // A run mode: how an executor runs one attempt. The thread runner calls C++ handlers on a
-// bounded pool; a process runner and an event-loop runner slot in beside it.
+// bounded pool, the process runner runs configured commands; an event-loop runner slots in
+// beside them (RunnerSet routes each task type to its mode's runner).
 #ifndef TASKWIRE_EXECUTOR_RUNNER_H_
 #define TASKWIRE_EXECUTOR_RUNNER_H_
 
@@ -13,6 +14,9 @@
 #include "executor/task_context.h"
 
 namespace taskwire::executor {
+
+// Mirrors taskwire.v1.RunMode.
+enum class RunMode { kThread, kProcess };
 
 enum class RunOutcome { kSucceeded, kFailed, kCancelled, kTimedOut };
 
@@ -53,6 +57,9 @@ class Runner {
   virtual ~Runner() = default;
   // Starts `attempt` without blocking; calls `done` exactly once, on any thread.
   virtual void Start(std::shared_ptr<Attempt> attempt, Done done) = 0;
+  // Called after cancelling the tokens of attempts started here, for a runner that does
+  // not poll its tokens (the process runner watches pipes).
+  virtual void CancelRequested() {}
   // Waits for every started attempt to end, then releases the runner's resources.
   virtual void Shutdown() = 0;
 };

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "common/logging.h"
+#include "executor/link_proto.h"
 #include "grpcpp/grpcpp.h"
 
 namespace taskwire::executor {
@@ -10,6 +11,14 @@ namespace {
 
 // Results are split across messages above this size, below the scheduler's message limit.
 constexpr size_t kMaxBatchBytes = 8 << 20;
+
+// A refusal that a redial cannot fix. ALREADY_EXISTS only refuses a newcomer (a
+// reconnect of this process carries the same incarnation and is let in); INVALID_ARGUMENT
+// after a Welcome is about some later message, not about who we are.
+bool IsFatal(const grpc::Status& status, bool was_welcomed) {
+  return status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
+         (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && !was_welcomed);
+}
 
 }  // namespace
 
@@ -73,7 +82,10 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
       }
       callbacks_.on_welcome(in_.welcome());
     }
-    if (in_.assignments_size() > 0 || in_.cancels_size() > 0) callbacks_.on_work(in_);
+    // Also a bare HeartbeatAck: the core only needs to hear that the scheduler is alive.
+    if (!in_.has_welcome() || in_.assignments_size() > 0 || in_.cancels_size() > 0) {
+      callbacks_.on_work(in_);
+    }
     StartRead(&in_);
   }
 
@@ -99,21 +111,23 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
  private:
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     out_.Clear();
-    if (pending_.ByteSizeLong() <= kMaxBatchBytes || pending_.results_size() <= 1) {
+    if (pending_.ByteSizeLong() <= kMaxBatchBytes || pending_.results_size() == 0) {
       out_.Swap(&pending_);
       has_pending_ = false;
-    } else {  // send a prefix of the results now, the rest after this write
+    } else {
+      // Send a prefix of the results alone now, the rest (and the heartbeat, started and
+      // drain) after this write: a result near the limit plus a heartbeat listing
+      // thousands of attempts must not make one message over the limit.
       size_t bytes = 0;
       int n = 0;
-      while (n < pending_.results_size() && (n == 0 || bytes < kMaxBatchBytes)) {
+      while (n < pending_.results_size() &&
+             (n == 0 || bytes + pending_.results(n).ByteSizeLong() <= kMaxBatchBytes)) {
         bytes += pending_.results(n).ByteSizeLong();
         out_.add_results()->Swap(pending_.mutable_results(n));
         ++n;
       }
       pending_.mutable_results()->DeleteSubrange(0, n);
-      out_.mutable_started()->Swap(pending_.mutable_started());
-      if (pending_.has_heartbeat()) out_.mutable_heartbeat()->Swap(pending_.mutable_heartbeat());
-      pending_.clear_heartbeat();
+      has_pending_ = pending_.ByteSizeLong() > 0;
     }
     writing_ = true;
     StartWrite(&out_);
@@ -171,6 +185,17 @@ bool SchedulerLink::Send(const std::function<void(v1::ExecutorMessage&)>& fill) 
   return stream != nullptr && stream->Send(fill);
 }
 
+bool SchedulerLink::Send(LinkMessage& message) {
+  return Send([&message](v1::ExecutorMessage& m) { MergeInto(message, m); });
+}
+
+void SchedulerLink::Redial(const std::string& reason) {
+  std::shared_ptr<LinkStream> stream = current();
+  if (stream == nullptr) return;
+  spdlog::warn("abandoning the stream to scheduler {}: {}", options_.target, reason);
+  stream->Cancel();  // ends the call; Loop dials again
+}
+
 bool SchedulerLink::connected() const {
   std::shared_ptr<LinkStream> stream = current();
   return stream != nullptr && stream->welcomed();
@@ -200,6 +225,17 @@ void SchedulerLink::Loop() {
     std::string reason = status.ok() ? "closed by the scheduler" : status.error_message();
     if (reason.empty()) reason = "status " + std::to_string(status.error_code());
     if (was_welcomed) callbacks_.on_disconnected(reason);
+    if (IsFatal(status, was_welcomed)) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+      }
+      if (callbacks_.on_fatal) {
+        callbacks_.on_fatal(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                         status.error_message()));
+      }
+      return;  // Stop() still joins this thread
+    }
     if (was_welcomed) backoff = options_.min_backoff;
     // Full jitter: a fleet of executors does not reconnect in lockstep.
     const absl::Duration wait =

@@ -3,7 +3,16 @@
 // stream ends, until Stop(). Outgoing items (results, heartbeats, drain) are merged into
 // one pending message and sent one write at a time, so a batch forms under load.
 // Each dial's Hello is the options' Hello completed by `on_hello` (the attempts still
-// running from an earlier connection, Hello.running).
+// running from an earlier connection, Hello.running, and those that ended unreported,
+// Hello.unreported).
+//
+// No single message exceeds the limit: results are split across messages above 8 MiB, and
+// a message that carries a large result carries nothing else (a result itself is kept
+// under the limit by the core, oversized_result.h).
+//
+// Refusals it does not retry: a Connect that ends with ALREADY_EXISTS (another live
+// process has this executor id) or, before a Welcome, INVALID_ARGUMENT (the scheduler
+// refuses this Hello and always will) stops dialling and calls `on_fatal`.
 #ifndef TASKWIRE_EXECUTOR_SCHEDULER_LINK_H_
 #define TASKWIRE_EXECUTOR_SCHEDULER_LINK_H_
 
@@ -12,8 +21,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "executor/link_interface.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
 
 namespace taskwire::executor {
@@ -34,17 +45,22 @@ struct LinkCallbacks {
   std::function<void(v1::Hello&)> on_hello;
   // On gRPC's threads; must not block.
   std::function<void(const v1::Welcome&)> on_welcome;
-  std::function<void(v1::SchedulerMessage&)> on_work;  // assignments and cancels
-  // The stream ended (the scheduler requeues what this executor was running).
+  // Every other message (assignments, cancels, heartbeat acks): the scheduler is alive.
+  std::function<void(v1::SchedulerMessage&)> on_work;
+  // A welcomed stream ended (the scheduler requeues what this executor was running).
   std::function<void(const std::string& reason)> on_disconnected;
+  // The scheduler refused this executor for good; the link has stopped dialling.
+  std::function<void(const absl::Status& status)> on_fatal;
 };
 
-class SchedulerLink {
+class SchedulerLink final : public LinkInterface {
  public:
   SchedulerLink(LinkOptions options, LinkCallbacks callbacks);
-  ~SchedulerLink();
+  ~SchedulerLink() override;
 
   void Start();
+  bool Send(LinkMessage& message) override;
+  void Redial(const std::string& reason) override;
   // Merges `fill`'s additions into the pending message and sends when the stream is free.
   // Returns false, calling nothing, when no stream is up (or it is closing or broken): the
   // caller keeps what matters (results) for the next connection. True does not promise

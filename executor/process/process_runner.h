@@ -51,7 +51,7 @@ class ProcessRunner final : public Runner {
   // Attempts not started yet end as cancelled; running children are stopped (SIGTERM,
   // then SIGKILL after the grace) and reaped. Returns when all are done.
   void Shutdown() override;
-  void CancelRequested();
+  void CancelRequested() override;
 
   bool Serves(absl::string_view type) const { return commands_.contains(type); }
   const std::vector<std::string>& types() const { return types_; }  // config order
