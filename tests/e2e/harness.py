@@ -324,13 +324,15 @@ class Cluster:
         return self.scheduler
 
     def start_executor(self, executor_id, slots=2, queues=('default',), extra_args=(),
-                       wait_linked=True):
-        """Starts an executor; by default returns once the scheduler has welcomed it."""
+                       wait_linked=True, scheduler_address=None):
+        """Starts an executor; by default returns once the scheduler has welcomed it.
+        `scheduler_address` (default: the scheduler's own) lets it dial through a proxy."""
         if not os.path.isfile(EXECUTOR_BIN):
             raise HarnessError(f'no executor binary at {EXECUTOR_BIN} '
                                '(set TASKWIRE_EXECUTOR_BIN or build taskwire-executor)')
         assert self.address, 'start the scheduler first'
-        argv = [EXECUTOR_BIN, '--scheduler', self.address, '--id', executor_id,
+        argv = [EXECUTOR_BIN, '--scheduler', scheduler_address or self.address,
+                '--id', executor_id,
                 '--slots', str(slots), '--queues', ','.join(queues),
                 '--health-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
                 *extra_args]
