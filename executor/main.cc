@@ -1,9 +1,12 @@
 // taskwire-executor: the stock executor. It runs the built-in task types on a thread pool,
 // and the process task types of its --config file as subprocesses (docs/process-tasks.md);
 // a program of your own can do the same with its own HandlerRegistry (see README).
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -33,6 +36,9 @@ int main(int argc, char** argv) {
       "Health (grpc.health.v1): service \"\" = alive, \"ready\" = linked and not draining.\n"
       "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
       "--drain-grace, hands the rest back to the scheduler, and exits 0.\n"
+      "Exit codes: 0 drained; 1 cannot start; 2 bad flags or config; 3 refused by the\n"
+      "scheduler for good (another live process uses this --id, or the scheduler rejects\n"
+      "this executor's Hello): the log says why.\n"
       "Example:\n  taskwire-executor --scheduler 127.0.0.1:7070 --slots 16 --queues default,bulk");
   app.add_option("--scheduler", options.scheduler, "scheduler address")
       ->envname("TASKWIRE_SCHEDULER")->capture_default_str();
@@ -105,7 +111,26 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // A refusal by the scheduler ends the wait like a signal: the watcher raises SIGTERM,
+  // which only WaitForShutdownSignal takes (every thread blocks it).
+  std::atomic<bool> signalled{false};
+  std::thread watcher([&] {
+    while (!signalled.load()) {
+      if ((*executor)->WaitForFatal(absl::Milliseconds(200))) {
+        kill(getpid(), SIGTERM);
+        return;
+      }
+    }
+  });
   const int sig = taskwire::WaitForShutdownSignal();
+  signalled.store(true);
+  watcher.join();
+  if (absl::Status fatal = (*executor)->fatal_status(); !fatal.ok()) {
+    spdlog::critical("exiting: {}", fatal.message());
+    executor->reset();  // cancels what still runs; the scheduler already counts it lost
+    spdlog::shutdown();
+    return taskwire::executor::kExitRefused;
+  }
   spdlog::info("signal {}: draining", sig);
   if (!(*executor)->Drain()) {
     // A handler is stuck and threads cannot be killed: its task already runs elsewhere.
