@@ -143,7 +143,7 @@ class Checker:
     """Collects the workload's acknowledged submits and checks them (see the module doc).
 
     expect(task_id, kind, want) records a task: `want` is a set of acceptable terminal state
-    names, or None for any. expect_workflow(workflow_id, task_ids, kind) a workflow.
+    names, a function of the read-back Task returning one, or None for any. expect_workflow(workflow_id, task_ids, kind) a workflow.
     """
 
     def __init__(self, stub, default_max_attempts=1, max_lost_attempts=5, out=None):
@@ -156,7 +156,9 @@ class Checker:
         self.out = out or sys.stdout
 
     def expect(self, task_id, kind, want=None):
-        self.tasks[task_id] = (kind, set(want) if want else None)
+        if want is not None and not callable(want):
+            want = set(want)
+        self.tasks[task_id] = (kind, want)
 
     def expect_workflow(self, workflow_id, task_ids, kind):
         self.workflows[workflow_id] = (kind, list(task_ids))
@@ -191,13 +193,8 @@ class Checker:
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.25)  # a poll with a deadline: there is no "all done" event
-        lines = [f'{len(remaining)} tasks not terminal {bound:.1f}s after the last fault:']
-        for task_id in list(remaining)[:10]:
-            try:
-                lines.append(history(get_task(self.stub, task_id, retry_for=5)))
-            except grpc.RpcError as e:
-                lines.append(f'task {task_id}: GetTask failed {e.code()}')
-        self.violation('\n'.join(lines))
+        self.violation(f'{len(remaining)} tasks not terminal {bound:.1f}s after the last '
+                       f'fault (their histories below): {sorted(remaining)[:10]}')
         return None
 
     # --- checks
@@ -229,6 +226,8 @@ class Checker:
             if t.state not in TERMINAL:
                 problems.append('not terminal')
             state = harness.state_name(t.state)
+            if callable(want):
+                want = want(t)
             if want is not None and state not in want:
                 problems.append(f'{kind}: ended {state}, expected one of {sorted(want)}')
             if problems and reported < 30:
