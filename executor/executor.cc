@@ -180,6 +180,8 @@ void Executor::OnWelcome(const v1::Welcome& welcome) {
   exec_metrics_->Connected(true);
   SetReady(!table_->draining());
   spdlog::info("linked to scheduler {} as {}", options_.scheduler, welcome.executor_id());
+  absl::MutexLock lock(&mu_);
+  welcomed_ = true;
 }
 
 void Executor::OnDisconnected(const std::string& reason) {
@@ -254,9 +256,15 @@ void Executor::Finished(const std::shared_ptr<Attempt>& attempt, RunResult resul
 
 void Executor::HeartbeatLoop() {
   absl::MutexLock lock(&mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || welcomed_; };
   while (!stopping_) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), table_->heartbeat_interval());
+    const bool was_woken =
+        mu_.AwaitWithTimeout(absl::Condition(&woken), table_->heartbeat_interval());
     if (stopping_) break;
+    if (was_woken) {  // a Welcome may have changed the interval: start it afresh
+      welcomed_ = false;
+      continue;
+    }
     mu_.Unlock();
     table_->Tick();
     mu_.Lock();

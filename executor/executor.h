@@ -131,6 +131,7 @@ class Executor {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;  // wakes the heartbeat loop
   bool fatal_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status fatal_status_ ABSL_GUARDED_BY(mu_);
 };

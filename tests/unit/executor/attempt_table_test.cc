@@ -94,7 +94,7 @@ TEST_F(AttemptTableTest, AHelloListsRunningAndUnreportedAttemptsSeparately) {
   EXPECT_THAT(hello.unreported, ElementsAre(Key("t1", 1)));
 }
 
-TEST_F(AttemptTableTest, AResultEndingWhileDisconnectedIsListedUnreportedAndSentOnceAfterTheWelcome) {
+TEST_F(AttemptTableTest, AResultEndingWhileDisconnectedIsListedUnreportedAndSentAfterWelcome) {
   Link();
   std::shared_ptr<Attempt> a = Run("t1", 1);
   Break();

@@ -130,6 +130,9 @@ TEST(ExecutorReconnectTest, KeepsRunningAcrossABrokenLinkListsTheAttemptAndSends
   ASSERT_EQ(second.running_size(), 1);
   EXPECT_EQ(second.running(0).task_id(), "t1");
   EXPECT_EQ(second.running(0).attempt(), 1u);
+  EXPECT_TRUE(second.unreported().empty());
+  EXPECT_FALSE(second.incarnation().empty());
+  EXPECT_EQ(second.incarnation(), fake.hello(0).incarnation()) << "one process, one incarnation";
   EXPECT_FALSE(returned.HasBeenNotified()) << "the attempt was stopped by the disconnect";
 
   release.Notify();  // finishes before the Welcome: its result must wait for it
