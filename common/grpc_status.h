@@ -4,16 +4,23 @@
 #define TASKWIRE_COMMON_GRPC_STATUS_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/quote.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/support/status.h"
 
 namespace taskwire {
 
+// Messages longer than kMaxStatusMessageBytes are cut: the message travels as metadata.
 inline grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  absl::string_view message = s.message();
+  std::string text = message.size() <= kMaxStatusMessageBytes
+                         ? std::string(message)
+                         : absl::StrCat(message.substr(0, kMaxStatusMessageBytes), "... (cut)");
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::move(text));
 }
 
 inline absl::Status ToAbslStatus(const grpc::Status& s) {

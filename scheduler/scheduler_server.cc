@@ -38,12 +38,16 @@ absl::Status SchedulerServer::Init() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  // gRPC sets SO_REUSEPORT by default: a second scheduler on the same address would start
+  // and silently take half the clients. A taken port must be a start-up error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(service_.get());
   builder.RegisterService(link_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen,
+                                               ": the address is taken or not valid (--listen)"));
   }
   address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port);
   server_->GetHealthCheckService()->SetServingStatus(true);

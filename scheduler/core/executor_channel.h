@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -13,10 +14,15 @@
 
 namespace taskwire::scheduler {
 
+// One attempt of one task: the attempt number fences everything said about it.
 struct AttemptRef {
   std::string task_id;
   uint32_t attempt = 0;
   bool operator==(const AttemptRef&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const AttemptRef& r) {
+    return H::combine(std::move(h), r.task_id, r.attempt);
+  }
 };
 
 struct AssignmentOut {

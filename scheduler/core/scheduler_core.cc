@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "common/logging.h"
+#include "common/quote.h"
 #include "scheduler/core/retry_policy.h"
 #include "scheduler/scheduler_metrics.h"
 
@@ -135,7 +136,7 @@ void KeepLastVersions(std::vector<Record>& records) {
 void SchedulerCore::DeliverPending() {
   {
     absl::MutexLock lock(&mu_);
-    if (flushing_) return;
+    if (flushing_ || clock_.Now() < commit_retry_at_) return;
     flushing_ = true;
   }
   for (;;) {
@@ -156,12 +157,45 @@ void SchedulerCore::DeliverPending() {
     KeepLastVersions(saves.workflows);
     if (!saves.empty()) {
       if (absl::Status s = store_.Commit(saves); !s.ok()) {
-        spdlog::error("store: committing {} task changes failed: {}", saves.tasks.size(),
-                      s.ToString());
+        HoldBack(std::move(batch), std::move(saves), s);
+        return;
       }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (commit_failures_ > 0) {
+        spdlog::info("store: commits succeed again after {} failures", commit_failures_);
+      }
+      commit_failures_ = 0;
     }
     for (Effects& fx : batch) Flush(fx);
   }
+}
+
+// A commit failed (a full disk, an I/O error): nothing of the batch is published. It goes
+// back to the front of the queue, with everything after it, and Tick() tries again after
+// a backoff; until then no client, watcher or executor hears of the changes.
+void SchedulerCore::HoldBack(std::deque<Effects> batch, StoreBatch saves,
+                             const absl::Status& error) {
+  batch.front().saves = std::move(saves);  // Append emptied the others
+  absl::Time retry_at;
+  {
+    absl::MutexLock lock(&mu_);
+    if (commit_failures_ == 0 || commit_failures_ % 20 == 0) {
+      spdlog::error("store: committing {} task changes failed ({} failures in a row): {}; "
+                    "holding them back and retrying",
+                    batch.front().saves.tasks.size(), commit_failures_ + 1, error.ToString());
+    }
+    const absl::Duration backoff =
+        std::min(absl::Milliseconds(50) * (1 << std::min<uint32_t>(commit_failures_, 5)),
+                 absl::Seconds(1));
+    ++commit_failures_;
+    retry_at = commit_retry_at_ = clock_.Now() + backoff;
+    for (Effects& fx : pending_) batch.push_back(std::move(fx));
+    pending_.swap(batch);
+    flushing_ = false;
+  }
+  if (timer_listener_) timer_listener_(retry_at);
 }
 
 void SchedulerCore::SetTimerListener(std::function<void(absl::Time)> listener) {
@@ -215,7 +249,7 @@ absl::Status SchedulerCore::ReserveWaiting(const std::vector<const TaskSpec*>& s
       const size_t now = it == waiting_by_queue_.end() ? 0 : it->second;
       if (now + n > options_.max_waiting_per_queue) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "queue '", queue, "' holds ", now, " tasks waiting to run and ", n,
+            "queue ", Quote(queue), " holds ", now, " tasks waiting to run and ", n,
             " more would pass its limit of ", options_.max_waiting_per_queue,
             " (--max-waiting-per-queue); retry later"));
       }
@@ -307,8 +341,8 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
 }
 
 absl::Status SchedulerCore::KeyInCommitError(absl::string_view what, absl::string_view key) {
-  return absl::UnavailableError(absl::StrCat("a submit of a ", what, " with idempotency key '",
-                                             key, "' is still being stored; retry"));
+  return absl::UnavailableError(absl::StrCat("a submit of a ", what, " with idempotency key ",
+                                             Quote(key), " is still being stored; retry"));
 }
 
 absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs,
@@ -497,7 +531,7 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   attempt.assigned_at = now;
   task.attempts.push_back(std::move(attempt));
   SetState(task, TaskState::kRunning);
-  executor.outstanding.emplace(task.id, number);
+  executor.outstanding.insert(AttemptRef{task.id, number});
   if (metrics_) {
     metrics_->TaskStarted(task.spec->queue, task.spec->type,
                           absl::ToDoubleSeconds(now - task.queued_at));
@@ -589,7 +623,7 @@ absl::StatusOr<TaskView> SchedulerCore::GetTask(absl::string_view id) const {
   absl::MutexLock lock(&mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end()) {
-    return absl::NotFoundError(absl::StrCat("task '", id, "' not found"));
+    return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
   }
   return ViewOfTask(it->second);
 }
@@ -633,7 +667,7 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
     absl::MutexLock lock(&mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
-      return absl::NotFoundError(absl::StrCat("task '", id, "' not found"));
+      return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
     }
     TaskRecord& task = it->second;
     if (!IsTerminal(task.state)) CancelLocked(task, "cancelled by a client", fx);
@@ -648,8 +682,7 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
 void SchedulerCore::TellExecutorToCancel(const std::string& task_id, uint32_t attempt,
                                          Effects& fx) {
   for (auto& e : executors_) {
-    if (auto slot = e->outstanding.find(task_id);
-        slot != e->outstanding.end() && slot->second == attempt) {
+    if (e->outstanding.contains(AttemptRef{task_id, attempt})) {
       fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task_id, attempt});
     }
   }
@@ -718,7 +751,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
     absl::MutexLock lock(&mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
-      return absl::NotFoundError(absl::StrCat("task '", id, "' not found"));
+      return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
     }
     if (!IsTerminal(it->second.state)) {
       const uint64_t token = next_waiter_++;
@@ -775,22 +808,8 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
         }
       }
     }
-    for (const auto& e : executors_) {
-      if (e->hello.executor_id == hello.executor_id) {
-        // Attempts the new connection still runs move over to it instead of being lost.
-        for (const AttemptRef& ref : hello.running) {
-          auto slot = e->outstanding.find(ref.task_id);
-          if (slot != e->outstanding.end() && slot->second == ref.attempt) {
-            e->outstanding.erase(slot);
-            if (metrics_) metrics_->SlotsChanged(1, -1);
-          }
-        }
-        fx.closes.emplace_back(e->channel,
-                               absl::AbortedError("replaced by a newer connection"));
-        RemoveExecutor(hello.executor_id, "replaced by a newer connection", fx);
-        break;
-      }
-    }
+    if (absl::Status s = ReplaceOrRefuse(hello, fx); !s.ok()) return s;
+    SettleOrphans(hello, fx);
     auto e = std::make_unique<Executor>();
     e->session_id = next_session_++;
     e->channel = std::move(channel);
@@ -817,13 +836,74 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
   return session;
 }
 
-// A reconnecting executor keeps the attempts that are still current and its own; the rest
-// (lost and requeued meanwhile, or cancelled) it is told to cancel. Either way they hold a
-// slot until it answers.
+// One executor id is one live process. The same process (same incarnation) dialling again
+// replaces its old session at once (the old stream may be half-open); what its Hello does
+// not list is settled as lost right away. Another process with the id is refused.
+absl::Status SchedulerCore::ReplaceOrRefuse(const ExecutorHello& hello, Effects& fx) {
+  auto old = std::find_if(executors_.begin(), executors_.end(), [&](const auto& e) {
+    return e->hello.executor_id == hello.executor_id;
+  });
+  if (old == executors_.end()) return absl::OkStatus();
+  Executor& e = **old;
+  // An executor too old to send an incarnation is taken to be the same process, as before.
+  const bool same_process = hello.incarnation.empty() || e.hello.incarnation.empty() ||
+                            e.hello.incarnation == hello.incarnation;
+  if (!same_process) {
+    spdlog::warn("executor id {} refused to a second process from {}: it is connected from {} "
+                 "(incarnations {} and {})",
+                 hello.executor_id, hello.peer, e.hello.peer, e.hello.incarnation,
+                 hello.incarnation);
+    return absl::AlreadyExistsError(absl::StrCat(
+        "executor id ", Quote(hello.executor_id), " is already connected from ", e.hello.peer,
+        " (another process uses this id); give each executor its own --id"));
+  }
+  // Listed attempts move over to the new session instead of being lost.
+  for (const std::vector<AttemptRef>* listed : {&hello.running, &hello.unreported}) {
+    for (const AttemptRef& ref : *listed) {
+      if (e.outstanding.erase(ref) > 0 && metrics_) metrics_->SlotsChanged(1, -1);
+    }
+  }
+  fx.closes.emplace_back(e.channel, absl::AbortedError("replaced by a newer connection"));
+  RemoveExecutor(hello.executor_id, "reconnected without it", fx);
+  return absl::OkStatus();
+}
+
+// Attempts recovered from the store (the scheduler restarted) wait one lease for their
+// executor. When it says Hello without listing one, it no longer runs it (its result was
+// lost with the old scheduler): lost now, not a lease later.
+void SchedulerCore::SettleOrphans(const ExecutorHello& hello, Effects& fx) {
+  absl::flat_hash_set<AttemptRef> listed(hello.running.begin(), hello.running.end());
+  listed.insert(hello.unreported.begin(), hello.unreported.end());
+  std::vector<std::string> settled;
+  for (const auto& [task_id, attempt] : orphaned_) {
+    const TaskRecord& task = tasks_.at(task_id);
+    if (task.attempts.back().executor_id == hello.executor_id &&
+        !listed.contains(AttemptRef{task_id, attempt})) {
+      settled.push_back(task_id);
+    }
+  }
+  for (const std::string& task_id : settled) {
+    orphaned_.erase(task_id);
+    TaskRecord& task = tasks_.at(task_id);
+    if (metrics_) metrics_->RunningChanged(-1);
+    LoseAttempt(task, absl::StrCat("executor ", hello.executor_id,
+                                   " reconnected after the scheduler's restart without it"),
+                fx);
+  }
+  if (!settled.empty()) {
+    spdlog::info("executor {} reconnected without {} attempts recovered from the store; "
+                 "they run again", hello.executor_id, settled.size());
+  }
+}
+
+// A reconnecting executor keeps the attempts that are still current; those it still runs
+// but the core no longer counts on it (lost and requeued meanwhile, or cancelled) it is
+// told to cancel. Either way each holds a slot until its result arrives.
 void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
   size_t kept = 0;
-  for (const AttemptRef& ref : e.hello.running) {
-    if (!e.outstanding.emplace(ref.task_id, ref.attempt).second) continue;
+  size_t cancelled = 0;
+  auto claim = [&](const AttemptRef& ref, bool still_running) {
+    if (!e.outstanding.insert(ref).second) return;
     if (metrics_) metrics_->SlotsChanged(-1, 1);
     auto it = tasks_.find(ref.task_id);
     const bool current = it != tasks_.end() && it->second.state == TaskState::kRunning &&
@@ -832,14 +912,17 @@ void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
     if (current) {
       orphaned_.erase(ref.task_id);
       ++kept;
-    } else {
+    } else if (still_running) {
       fx.OutboxFor(e.channel).cancels.push_back(ref);
+      ++cancelled;
     }
-  }
-  if (!e.hello.running.empty()) {
-    spdlog::info("executor {} reconnected running {} attempts: {} kept, {} cancelled",
-                 e.hello.executor_id, e.hello.running.size(), kept,
-                 e.hello.running.size() - kept);
+  };
+  for (const AttemptRef& ref : e.hello.running) claim(ref, /*still_running=*/true);
+  for (const AttemptRef& ref : e.hello.unreported) claim(ref, /*still_running=*/false);
+  if (!e.hello.running.empty() || !e.hello.unreported.empty()) {
+    spdlog::info("executor {} reconnected with {} running and {} unreported attempts: {} kept, "
+                 "{} cancelled", e.hello.executor_id, e.hello.running.size(),
+                 e.hello.unreported.size(), kept, cancelled);
   }
 }
 
@@ -883,12 +966,10 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
 }
 
 void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effects& fx) {
-  auto slot = executor.outstanding.find(result.task_id);
-  if (slot == executor.outstanding.end() || slot->second != result.attempt) {
+  if (executor.outstanding.erase(AttemptRef{result.task_id, result.attempt}) == 0) {
     if (metrics_) metrics_->StaleResult();
     return;
   }
-  executor.outstanding.erase(slot);
   if (metrics_) metrics_->SlotsChanged(1, -1);
 
   auto it = tasks_.find(result.task_id);
@@ -958,11 +1039,13 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
                            -static_cast<double>(e->outstanding.size()));
   }
   size_t requeued = 0;
-  for (const auto& [task_id, attempt] : e->outstanding) {
-    auto it = tasks_.find(task_id);
+  for (const AttemptRef& ref : e->outstanding) {
+    auto it = tasks_.find(ref.task_id);
     if (it == tasks_.end()) continue;
     TaskRecord& task = it->second;
-    if (task.state != TaskState::kRunning || task.attempts.back().number != attempt) continue;
+    if (task.state != TaskState::kRunning || task.attempts.back().number != ref.attempt) {
+      continue;
+    }
     if (metrics_) metrics_->RunningChanged(-1);
     LoseAttempt(task, absl::StrCat("executor ", id, " ", reason), fx);
     if (task.state == TaskState::kQueued) ++requeued;

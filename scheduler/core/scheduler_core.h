@@ -87,8 +87,14 @@ struct ExecutorHello {
   std::vector<TaskTypeInfo> task_types;
   std::vector<std::string> queues;  // empty: {"default"}
   uint32_t slots = 0;
-  // Attempts still running from an earlier connection.
+  // Chosen once per executor process: tells the same process reconnecting (it replaces
+  // its old session) from a second process with the same id (refused).
+  std::string incarnation;
+  // What the executor still owes from an earlier connection: attempts it runs, and
+  // attempts that ended whose results follow. Every other attempt the core counts on
+  // this executor id is settled (lost) when the Hello arrives.
   std::vector<AttemptRef> running;
+  std::vector<AttemptRef> unreported;
 };
 
 // Identifies one connection of an executor; a reconnect is a new session.
@@ -207,8 +213,9 @@ class SchedulerCore {
   bool RemoveWorkflowWaiter(absl::string_view id, uint64_t token);
 
   // --- executor link ---
-  // Registers an executor; a live session with the same id is replaced (its attempts are
-  // lost and requeued, its channel closed).
+  // Registers an executor. A live session with the same id and incarnation is the same
+  // process reconnecting: it is replaced (attempts the Hello does not list are lost and
+  // requeued, the old channel closed). With another incarnation: ALREADY_EXISTS.
   absl::StatusOr<ExecutorSession> ConnectExecutor(ExecutorHello hello,
                                                   std::shared_ptr<ExecutorChannel> channel);
   void OnStarted(const ExecutorSession& session, const std::vector<AttemptRef>& started);
@@ -230,9 +237,11 @@ class SchedulerCore {
     uint64_t session_id = 0;
     std::shared_ptr<ExecutorChannel> channel;
     std::vector<LaneKey> lanes;
-    // Attempts sent and not yet answered, by task id. A cancelled task keeps its slot
-    // here until the executor reports back.
-    absl::flat_hash_map<std::string, uint32_t> outstanding;
+    // Attempts sent (or claimed in the Hello) and not yet answered: one slot each. Keyed
+    // by attempt, not task: after a reconnect the executor may still run attempt 1 of a
+    // task (told to cancel it) when attempt 2 of the same task is assigned to it. A
+    // cancelled attempt keeps its slot until the executor reports back.
+    absl::flat_hash_set<AttemptRef> outstanding;
     bool draining = false;
     absl::Time connected_at;
     absl::Time last_seen;
@@ -281,6 +290,8 @@ class SchedulerCore {
 
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
+  void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // A repeated idempotency key whose first submit is still committing.
   static absl::Status KeyInCommitError(absl::string_view what, absl::string_view key);
@@ -298,6 +309,12 @@ class SchedulerCore {
   void Adopt(TaskRecord record, Effects& fx, bool counted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   TaskEvent EventOf(const TaskRecord& task, std::string executor_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ConnectExecutor's steps: a live session with the same id is this process reconnecting
+  // (replaced) or another process (ALREADY_EXISTS); recovered attempts of this executor
+  // that its Hello does not list are lost at once; listed ones are claimed.
+  absl::Status ReplaceOrRefuse(const ExecutorHello& hello, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SettleOrphans(const ExecutorHello& hello, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ClaimRunning(Executor& executor, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -400,6 +417,9 @@ class SchedulerCore {
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  // After a failed commit: effects wait in pending_ until this time, then Tick retries.
+  absl::Time commit_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint32_t commit_failures_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace taskwire::scheduler

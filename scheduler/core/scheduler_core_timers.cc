@@ -31,7 +31,9 @@ absl::Time SchedulerCore::Tick() {
     Dispatch(fx);
     ReportQueueAges(now);
     next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
-    next = next_tick_;
+    // Effects held back by a failed commit are retried at commit_retry_at_.
+    next = commit_failures_ == 0 ? next_tick_
+                                 : std::max(now, std::min(next_tick_, commit_retry_at_));
     fx.wake_timer_at = absl::InfiniteFuture();  // the caller is the one to tell
     pending_.push_back(std::move(fx));
   }

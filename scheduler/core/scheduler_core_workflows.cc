@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/scheduler_metrics.h"
 
@@ -287,7 +288,7 @@ absl::StatusOr<WorkflowView> SchedulerCore::GetWorkflow(absl::string_view id) co
   absl::MutexLock lock(&mu_);
   auto it = workflows_.find(id);
   if (it == workflows_.end()) {
-    return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+    return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
   }
   return ViewOf(it->second);
 }
@@ -299,7 +300,7 @@ absl::StatusOr<WorkflowState> SchedulerCore::CancelWorkflow(absl::string_view id
     absl::MutexLock lock(&mu_);
     auto it = workflows_.find(id);
     if (it == workflows_.end()) {
-      return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+      return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
     }
     LiveWorkflow& wf = it->second;
     if (wf.record.state == WorkflowState::kRunning) {
@@ -327,7 +328,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
     absl::MutexLock lock(&mu_);
     auto it = workflows_.find(id);
     if (it == workflows_.end()) {
-      return absl::NotFoundError(absl::StrCat("workflow '", id, "' not found"));
+      return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
     }
     if (it->second.record.state == WorkflowState::kRunning) {
       const uint64_t token = next_waiter_++;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -22,7 +23,7 @@ absl::Status ValidateName(absl::string_view field, absl::string_view name, size_
   for (char c : name) {
     if (!IsNameChar(c)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, " '", name, "' has a character outside [A-Za-z0-9_.:-]"));
+          field, " ", Quote(name), " has a character outside [A-Za-z0-9_.:-]"));
     }
   }
   return absl::OkStatus();

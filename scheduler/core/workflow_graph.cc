@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 
 namespace taskwire::scheduler {
 
@@ -29,8 +30,8 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> ResolveWorkflowGraph(
     }
     auto [it, inserted] = index.emplace(node.name, i);
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat("workflow.nodes[", i, "].name '", node.name,
-                                                     "' is also the name of nodes[", it->second,
+      return absl::InvalidArgumentError(absl::StrCat("workflow.nodes[", i, "].name ", Quote(node.name),
+                                                     " is also the name of nodes[", it->second,
                                                      "]; names must be unique"));
     }
     edges += node.after.size();
@@ -49,17 +50,17 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> ResolveWorkflowGraph(
     for (const std::string& name : node.after) {
       auto it = index.find(name);
       if (it == index.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("workflow node '", node.name,
-                                                       "' depends on '", name,
-                                                       "', which is not a node of the workflow"));
+        return absl::InvalidArgumentError(absl::StrCat("workflow node ", Quote(node.name),
+                                                       " depends on ", Quote(name),
+                                                       ", which is not a node of the workflow"));
       }
       if (it->second == i) {
         return absl::InvalidArgumentError(
-            absl::StrCat("workflow node '", node.name, "' depends on itself"));
+            absl::StrCat("workflow node ", Quote(node.name), " depends on itself"));
       }
       if (std::find(upstream[i].begin(), upstream[i].end(), it->second) != upstream[i].end()) {
-        return absl::InvalidArgumentError(absl::StrCat("workflow node '", node.name,
-                                                       "' lists '", name, "' twice in after"));
+        return absl::InvalidArgumentError(absl::StrCat("workflow node ", Quote(node.name),
+                                                       " lists ", Quote(name), " twice in after"));
       }
       upstream[i].push_back(it->second);
       downstream[it->second].push_back(i);

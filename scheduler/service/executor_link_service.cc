@@ -84,6 +84,15 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       if (!writing_) WriteNextLocked();
     }
 
+    // Answers a heartbeat, so that the executor can tell a silent scheduler (a black-holed
+    // connection) from a quiet one.
+    void SendHeartbeatAck() {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr || ending_ || !welcomed_) return;
+      heartbeat_ack_ = true;
+      if (!writing_) WriteNextLocked();
+    }
+
     void WriteDone(bool ok) {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -93,7 +102,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       }
       if (ending_) {
         FinishLocked();
-      } else if (welcome_ || !assignments_.empty() || !cancels_.empty()) {
+      } else if (welcome_ || heartbeat_ack_ || !assignments_.empty() || !cancels_.empty()) {
         WriteNextLocked();
       }
     }
@@ -124,6 +133,10 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
         *message_.mutable_welcome() = std::move(*welcome_);
         welcome_.reset();
       }
+      if (heartbeat_ack_) {
+        message_.mutable_heartbeat_ack();
+        heartbeat_ack_ = false;
+      }
       int n = 0;
       while (!assignments_.empty() && n++ < kMaxAssignmentsPerMessage) {
         ToProto(assignments_.front(), message_.add_assignments());
@@ -142,6 +155,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
     absl::Mutex mu_;
     LinkReactor* reactor_ ABSL_GUARDED_BY(mu_);
     std::optional<v1::Welcome> welcome_ ABSL_GUARDED_BY(mu_);
+    bool heartbeat_ack_ ABSL_GUARDED_BY(mu_) = false;
     std::deque<AssignmentOut> assignments_ ABSL_GUARDED_BY(mu_);
     std::vector<AttemptRef> cancels_ ABSL_GUARDED_BY(mu_);
     v1::SchedulerMessage message_ ABSL_GUARDED_BY(mu_);
@@ -170,6 +184,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       v1::Welcome welcome;
       welcome.set_executor_id(connected->executor_id);
       taskwire::ToProto(core_.options().heartbeat_interval, welcome.mutable_heartbeat_interval());
+      taskwire::ToProto(core_.options().executor_timeout, welcome.mutable_lease());
       outgoing_->SendWelcome(std::move(welcome));
       return absl::OkStatus();
     }
@@ -198,7 +213,10 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       }
       core_.OnResults(*session, std::move(results));
     }
-    if (in_.has_heartbeat()) core_.OnHeartbeat(*session);
+    if (in_.has_heartbeat()) {
+      core_.OnHeartbeat(*session);
+      outgoing_->SendHeartbeatAck();
+    }
     if (in_.has_drain()) core_.OnDrain(*session);
     return absl::OkStatus();
   }

@@ -256,8 +256,12 @@ ExecutorHello FromProto(const v1::Hello& hello, std::string peer) {
   }
   out.queues.assign(hello.queues().begin(), hello.queues().end());
   out.slots = hello.slots();
+  out.incarnation = hello.incarnation();
   for (const v1::AttemptRef& ref : hello.running()) {
     out.running.push_back(AttemptRef{ref.task_id(), ref.attempt()});
+  }
+  for (const v1::AttemptRef& ref : hello.unreported()) {
+    out.unreported.push_back(AttemptRef{ref.task_id(), ref.attempt()});
   }
   return out;
 }

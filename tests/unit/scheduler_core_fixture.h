@@ -73,6 +73,21 @@ inline std::vector<TaskRecord> UnfinishedIn(TaskStore& store) {
   return out;
 }
 
+// A Hello as the executor process "<id>" sends it; every dial of one test executor
+// carries the same incarnation, as one process does.
+inline ExecutorHello Hello(std::string id, std::vector<std::string> types, uint32_t slots,
+                           std::vector<std::string> queues = {}) {
+  ExecutorHello hello;
+  hello.incarnation = "process-of-" + id;
+  hello.executor_id = std::move(id);
+  hello.peer = "ipv4:127.0.0.1:1";
+  hello.version = "test";
+  for (std::string& t : types) hello.task_types.push_back(TaskTypeInfo{std::move(t), RunMode::kThread});
+  hello.queues = std::move(queues);
+  hello.slots = slots;
+  return hello;
+}
+
 inline CoreOptions TestOptions() {
   CoreOptions options;
   options.executor_timeout = absl::Seconds(15);
@@ -112,14 +127,12 @@ class SchedulerCoreTest : public ::testing::Test {
   // Connects an executor that says it still runs `running` from an earlier connection.
   TestExecutor Reconnect(std::string id, std::vector<std::string> types, uint32_t slots,
                          std::vector<AttemptRef> running, std::vector<std::string> queues = {}) {
-    ExecutorHello hello;
-    hello.executor_id = std::move(id);
-    hello.peer = "ipv4:127.0.0.1:1";
-    hello.version = "test";
-    for (std::string& t : types) hello.task_types.push_back(TaskTypeInfo{std::move(t), RunMode::kThread});
-    hello.queues = std::move(queues);
-    hello.slots = slots;
+    ExecutorHello hello = Hello(std::move(id), std::move(types), slots, std::move(queues));
     hello.running = std::move(running);
+    return Connect(std::move(hello));
+  }
+
+  TestExecutor Connect(ExecutorHello hello) {
     auto channel = std::make_shared<FakeExecutorChannel>();
     absl::StatusOr<ExecutorSession> session = core_->ConnectExecutor(std::move(hello), channel);
     EXPECT_TRUE(session.ok()) << session.status();
