@@ -126,7 +126,9 @@ int main(int argc, char** argv) {
   signalled.store(true);
   watcher.join();
   if (absl::Status fatal = (*executor)->fatal_status(); !fatal.ok()) {
-    spdlog::critical("exiting: {}", fatal.message());
+    // The executor has logged why, with what to do.
+    spdlog::critical("refused by the scheduler; exiting with code {}",
+                     taskwire::executor::kExitRefused);
     executor->reset();  // cancels what still runs; the scheduler already counts it lost
     spdlog::shutdown();
     return taskwire::executor::kExitRefused;
