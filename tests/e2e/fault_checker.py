@@ -307,7 +307,9 @@ class Checker:
                 except OSError as e:
                     own = f'(scrape failed: {e})'
                 if counts[executor_id] != 1:
-                    mismatch.append(f'{executor_id} listed {counts[executor_id]} times')
+                    mismatch.append(f'{executor_id} (alive, pid {process.pid}) listed '
+                                    f'{counts[executor_id]} times by ListExecutors'
+                                    + (': not linked' if counts[executor_id] == 0 else ''))
                 if used.get(executor_id) != 0 or own != 0:
                     mismatch.append(f'{executor_id}: scheduler slots_used={used.get(executor_id)}'
                                     f', executor local_slots{{used}}={own}')

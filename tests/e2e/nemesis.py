@@ -340,14 +340,16 @@ class TcpProxy:
         with self._lock:
             self._refuse = on
 
-    def heal(self, connection=None):
-        """Undoes black_hole, delay, throttle and refuse."""
+    def heal(self, connection=None, keep=()):
+        """Undoes black_hole, delay, throttle and refuse; connections in `keep` stay as
+        they are."""
         if connection is None:
             with self._lock:
                 self._defaults = _Settings()
                 self._refuse = False
         for c in self._targets(connection):
-            c.update(black_hole=False, delay=0.0, rate=None)
+            if c not in keep:
+                c.update(black_hole=False, delay=0.0, rate=None)
 
     def close(self):
         """Resets every connection and stops listening; bounded."""

@@ -7,7 +7,8 @@ two executors (each behind its own proxy) and of the workload's client (behind a
 SIGSTOP/SIGCONT of an executor or the scheduler; kill -9 and restart of an executor or the
 scheduler (same id, address and data dir); a full disk under the scheduler's store (a small
 tmpfs filled up, then emptied; skipped, with the reason printed, where tmpfs cannot be
-mounted). Meanwhile a workload submits, through the client proxy, a mix of tasks with
+mounted). A black hole on an executor's link is healed, reset, or left for ever (the
+connection stays open and silent: the executor must notice and dial a new one). Meanwhile a workload submits, through the client proxy, a mix of tasks with
 idempotency keys (retried on UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED, so a lost
 answer never makes a second task): echo, short and long sleeps, flaky failures with and
 without enough retries, primes, process tasks from deploy/executor/process-tasks.textproto,
@@ -91,7 +92,10 @@ def make_schedule(rng, kinds):
             duration = 0.0
         elif kind.startswith('black-hole'):
             duration = rng.uniform(0.5, LEASE + 2.0)
-            param = rng.choice(['heal', 'reset'])
+            # 'forever': the connection stays open and silent to the end (a dead NAT entry);
+            # only the executor's silence detection and a new connection get past it. A
+            # client's default channel has no such detection: its links are healed or reset.
+            param = rng.choice(['heal', 'reset', 'forever'] if target else ['heal', 'reset'])
         elif kind.startswith('delay'):
             duration = rng.uniform(1.0, 4.0)
             param = round(rng.uniform(0.05, 0.4), 3)
@@ -278,6 +282,7 @@ class Nemesis:
         self.errors = []
         self.last_fault_end = started
         self.retired = []
+        self.forever = []  # connections black-holed to the end
 
     def note(self, text):
         self.log.append(f'{time.monotonic() - self.started:6.2f}s {text}')
@@ -295,37 +300,51 @@ class Nemesis:
         finally:
             self.test.pauses.resume_all()
             for p in list(self.proxies.values()) + [self.client_proxy]:
-                p.heal()
+                self.heal(p)
             if self.disk:
                 self.disk.heal()
             self.last_fault_end = time.monotonic()
+
+    def live(self, proxy):
+        """The proxy's open connections but those black-holed for ever (no later fault
+        touches those)."""
+        return [c for c in proxy.connections() if c not in self.forever]
+
+    def heal(self, proxy):
+        proxy.heal(keep=self.forever)  # those stay silent to the end
 
     def do(self, kind, target, duration, param):
         proxy = self.proxies[target] if target else self.client_proxy
         label = f'{kind}{" " + target if target else ""}'
         if kind.startswith('reset'):
-            n = len(proxy.connections())
-            proxy.reset()
-            self.note(f'{label}: reset {n} connections')
+            conns = self.live(proxy)
+            for c in conns:
+                proxy.reset(c)
+            self.note(f'{label}: reset {len(conns)} connections')
         elif kind.startswith('black-hole'):
-            conns = proxy.connections()
+            conns = self.live(proxy)
             for c in conns:
                 proxy.black_hole(c)
             self.note(f'{label}: {len(conns)} connections black-holed for {duration}s, '
                       f'then {param}')
             time.sleep(duration)  # the fault's length
             for c in conns:
-                proxy.reset(c) if param == 'reset' else proxy.heal(c)
+                if param == 'reset':
+                    proxy.reset(c)
+                elif param == 'heal':
+                    proxy.heal(c)
+                else:
+                    self.forever.append(c)
         elif kind.startswith('delay'):
             proxy.delay(param)
             self.note(f'{label}: delay {param}s for {duration}s')
             time.sleep(duration)
-            proxy.heal()
+            self.heal(proxy)
         elif kind.startswith('throttle'):
             proxy.throttle(param)
             self.note(f'{label}: {param} B/s for {duration}s')
             time.sleep(duration)
-            proxy.heal()
+            self.heal(proxy)
         elif kind == 'pause-executor':
             process = self.cluster.executors[target]
             self.test.pauses.pause(process)

@@ -18,7 +18,6 @@ block on without WatchTasks, which a restart would end) or WaitTask with a bound
 
 import os
 import sys
-import threading
 import time
 
 import grpc
