@@ -440,6 +440,8 @@ def main():
                     ok = False
                 if end:
                     break
+                if not submit_thread.is_alive():
+                    fault_stop.set()  # no fault after the load ends
         fault_stop.set()
         fault_thread.join(ARGS.lease + 30)
         faults.pauses.resume_all()
@@ -457,9 +459,9 @@ def main():
         _, total_done = done.take_window()
         log(f'end: {sub.acknowledged} tasks acknowledged ({dict(sub.retries)} retried calls, '
             f'{sub.failed_batches} batches failed for good), {total_done - baseline} terminal '
-            'events '
-            f'seen {dict(done.outcomes)} (the stream reopened {done.reopened} times; events '
-            f'during a scheduler restart are not seen), not done: {counts or "none"}')
+            f'events seen (outcomes with the warm-up\'s: {dict(done.outcomes)}; the stream '
+            f'reopened {done.reopened} times: events during a scheduler restart are not '
+            f'seen), not done: {counts or "none"}')
         if counts:
             log(f'FAILED: tasks still not terminal {ARGS.end_wait:.0f}s after the end: {counts}')
             ok = False

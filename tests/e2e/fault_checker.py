@@ -143,7 +143,8 @@ class Checker:
     """Collects the workload's acknowledged submits and checks them (see the module doc).
 
     expect(task_id, kind, want) records a task: `want` is a set of acceptable terminal state
-    names, a function of the read-back Task returning one, or None for any. expect_workflow(workflow_id, task_ids, kind) a workflow.
+    names, a function of the read-back Task returning one, or None for any.
+    expect_workflow(workflow_id, task_ids, kind) records a workflow.
     """
 
     def __init__(self, stub, default_max_attempts=1, max_lost_attempts=5, out=None):

@@ -8,7 +8,8 @@ SIGSTOP/SIGCONT of an executor or the scheduler; kill -9 and restart of an execu
 scheduler (same id, address and data dir); a full disk under the scheduler's store (a small
 tmpfs filled up, then emptied; skipped, with the reason printed, where tmpfs cannot be
 mounted). A black hole on an executor's link is healed, reset, or left for ever (the
-connection stays open and silent: the executor must notice and dial a new one). Meanwhile a workload submits, through the client proxy, a mix of tasks with
+connection stays open and silent: the executor must notice and dial a new one).
+Meanwhile a workload submits, through the client proxy, a mix of tasks with
 idempotency keys (retried on UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED, so a lost
 answer never makes a second task): echo, short and long sleeps, flaky failures with and
 without enough retries, primes, process tasks from deploy/executor/process-tasks.textproto,
