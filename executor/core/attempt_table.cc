@@ -152,10 +152,7 @@ void AttemptTable::Tick() {
       link_.Send(message);
     }
   }
-  if (!redial.empty()) {
-    spdlog::warn("{}; dialling again", redial);
-    link_.Redial(redial);
-  }
+  if (!redial.empty()) link_.Redial(redial);  // the link logs it if it had a stream
 }
 
 size_t AttemptTable::StartDrain(const std::string& reason) {
