@@ -97,6 +97,9 @@ absl::Status Executor::StartHealth() {
   grpc::ServerBuilder builder;
   no_service_ = std::make_unique<grpc::CallbackGenericService>();
   builder.RegisterCallbackGenericService(no_service_.get());
+  // gRPC sets SO_REUSEPORT by default: a second executor on the same health address would
+  // start and split the probes with the first. A taken port is a start-up error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
   builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
   health_ = builder.BuildAndStart();

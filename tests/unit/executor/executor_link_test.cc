@@ -238,5 +238,23 @@ TEST_F(ExecutorLinkTest, ASilentSchedulerPastItsLeaseMakesTheExecutorRedial) {
   EXPECT_TRUE(executor_->WaitUntilLinked(kBound));
 }
 
+TEST_F(ExecutorLinkTest, AHealthAddressAlreadyTakenIsAStartUpError) {
+  Serve([this](int, Stream* stream) {
+    stream->Write(Welcome());
+    fake_->ReadAll(stream);
+    return grpc::Status::OK;
+  });
+  ExecutorOptions options = Options();
+  options.health_listen = "127.0.0.1:0";
+  StartExecutor(options);
+  ASSERT_FALSE(executor_->health_address().empty());
+
+  ExecutorOptions second = Options();
+  second.executor_id = "e2";
+  second.health_listen = executor_->health_address();
+  absl::StatusOr<std::unique_ptr<Executor>> other = Executor::Start(second, registry_);
+  EXPECT_FALSE(other.ok()) << "two executors share the health port " << second.health_listen;
+}
+
 }  // namespace
 }  // namespace taskwire::executor
