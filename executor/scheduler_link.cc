@@ -1,6 +1,7 @@
 #include "executor/scheduler_link.h"
 
 #include <random>
+#include <utility>
 
 #include "common/logging.h"
 #include "executor/link_proto.h"
@@ -158,7 +159,14 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
 
 SchedulerLink::SchedulerLink(LinkOptions options, LinkCallbacks callbacks)
     : options_(std::move(options)), callbacks_(std::move(callbacks)) {
+  stub_ = NewStub();
+}
+
+std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() const {
   grpc::ChannelArguments args;
+  // A channel of its own connections: after a redial for silence, a new channel must
+  // open a new TCP connection, not share the silent one through gRPC's global pool.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(options_.max_message_bytes);
   args.SetMaxSendMessageSize(options_.max_message_bytes);
   // Notice a scheduler that vanished without closing the connection.
@@ -167,7 +175,7 @@ SchedulerLink::SchedulerLink(LinkOptions options, LinkCallbacks callbacks)
   // Our own backoff paces reconnects; gRPC's would add its own delay on top.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  stub_ = v1::ExecutorLink::NewStub(
+  return v1::ExecutorLink::NewStub(
       grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args));
 }
 
@@ -193,6 +201,10 @@ void SchedulerLink::Redial(const std::string& reason) {
   std::shared_ptr<LinkStream> stream = current();
   if (stream == nullptr) return;
   spdlog::warn("abandoning the stream to scheduler {}: {}", options_.target, reason);
+  {
+    absl::MutexLock lock(&mu_);
+    new_channel_ = true;  // a new stream on the old channel would use the silent connection
+  }
   stream->Cancel();  // ends the call; Loop dials again
 }
 
@@ -206,11 +218,14 @@ void SchedulerLink::Loop() {
   absl::Duration backoff = options_.min_backoff;
   while (true) {
     auto stream = std::make_shared<LinkStream>(callbacks_);
+    bool new_channel;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
       current_ = stream;
+      new_channel = std::exchange(new_channel_, false);
     }
+    if (new_channel) stub_ = NewStub();
     v1::Hello hello = options_.hello;
     if (callbacks_.on_hello) callbacks_.on_hello(hello);
     stream->Begin(*stub_, hello);

@@ -74,6 +74,7 @@ class SchedulerLink final : public LinkInterface {
  private:
   void Loop();
   std::shared_ptr<LinkStream> current() const;
+  std::unique_ptr<v1::ExecutorLink::Stub> NewStub() const;
 
   const LinkOptions options_;
   const LinkCallbacks callbacks_;
@@ -81,6 +82,8 @@ class SchedulerLink final : public LinkInterface {
   mutable absl::Mutex mu_;
   std::shared_ptr<LinkStream> current_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by Redial: the next dial goes over a new channel (a new TCP connection).
+  bool new_channel_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };
 
