@@ -65,6 +65,11 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_DRAIN_GRACE")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--max-backoff", max_backoff, "longest wait between reconnects, seconds")
       ->envname("TASKWIRE_MAX_BACKOFF")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest gRPC message to or from the scheduler (keep it equal to the "
+                 "scheduler's); a result that does not fit fails its own attempt")
+      ->envname("TASKWIRE_MAX_MESSAGE_BYTES")->capture_default_str()
+      ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_option("--ready-file", ready_file,
                  "write {\"health\":ADDR,\"metrics\":ADDR} here once started")
       ->envname("TASKWIRE_READY_FILE");
