@@ -210,14 +210,20 @@ class Checker:
             by_id[t.id] = t
         missing = [i for i in self.tasks if i not in by_id]
         for task_id in missing[:20]:
+            try:
+                found = 'GetTask finds it:\n' + history(get_task(self.stub, task_id, 5))
+            except grpc.RpcError as e:
+                found = f'GetTask: {e.code().name} {e.details()[:200]}'
             self.violation(f'acknowledged task {task_id} ({self.tasks[task_id][0]}) is missing '
-                           'from ListTasks')
+                           f'from ListTasks; {found}')
         if len(missing) > 20:
             self.violation(f'... and {len(missing) - 20} more acknowledged tasks missing')
         unknown = [i for i in by_id if i not in self.tasks]
         if unknown:
-            self.violation(f'{len(unknown)} tasks nobody was acknowledged for, e.g. '
-                           f'{unknown[:5]}')
+            self.violation(f'{len(unknown)} tasks in ListTasks nobody was acknowledged for:\n'
+                           + '\n'.join(f'key {by_id[i].spec.idempotency_key!r} '
+                                        f'created {by_id[i].created_at.ToJsonString()}: '
+                                        + history(by_id[i]) for i in unknown[:5]))
         reported = 0
         for task_id, (kind, want) in self.tasks.items():
             t = by_id.get(task_id)

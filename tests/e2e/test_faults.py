@@ -389,7 +389,6 @@ class FaultsTest(harness.LoggedTestCase):
 
     def setUp(self):
         self.pauses = nemesis.Pauses()
-        self.addCleanup(self.pauses.resume_all)
         self.closers = []
         self.disk = None
 
@@ -416,6 +415,7 @@ class FaultsTest(harness.LoggedTestCase):
             print(f'  {item}', flush=True)
 
         cluster = self.new_cluster(f'faults-{seed}')
+        self.addCleanup(self.pauses.resume_all)  # cleanups are LIFO: before the close
         try:
             return self.run_cluster(seed, rng, schedule, why_not, cluster, started)
         finally:
@@ -519,6 +519,76 @@ class FaultsTest(harness.LoggedTestCase):
                                   f'{want}\n' + '\n'.join(fault_checker.history(n.task)
                                                           for n in wf.nodes))
 
+
+
+class FullDiskTest(harness.LoggedTestCase):
+    """The full-disk nemesis alone, with a check a mixed run may miss: what the store holds
+    once commits succeed again, and after a kill -9."""
+
+    def test_tasks_that_finish_while_the_store_disk_is_full_are_stored_whole(self):
+        why_not = nemesis.FullDisk.unavailable()
+        if why_not:
+            self.skipTest(f'full-disk nemesis unavailable: {why_not}')
+        cluster = self.new_cluster('full-disk')
+        disk = nemesis.FullDisk(os.path.join(cluster.dir, 'data'), size_mb=DISK_MB)
+        self.addCleanup(disk.unmount)  # cleanups are LIFO: after the cluster's close
+        cluster.start_scheduler(*SCHEDULER_ARGS)
+        cluster.start_executor('disk-exec', slots=10, extra_args=EXECUTOR_ARGS)
+        stub = cluster.stub
+        # Tasks submitted one by one across the moment the disk fills: some are stored
+        # and assigned, their RUNNING not stored, and they finish while it is full.
+        specs, ids = [], []
+
+        def submit_across():
+            for i in range(40):
+                spec = task_pb2.TaskSpec(type='sleep', payload=b'%d' % (200 + 50 * (i % 10)),
+                                         idempotency_key=f'disk-{i}')
+                response = harness.call_until_answered(
+                    lambda: stub.Submit(scheduler_pb2.SubmitRequest(task=spec), timeout=15),
+                    30, codes=fault_checker.RETRYABLE)
+                specs.append(spec)
+                ids.append(response.task_id)
+                time.sleep(0.025)  # spreading the submits over the fault's start
+
+        submitter = threading.Thread(target=submit_across, daemon=True)
+        submitter.start()
+        time.sleep(0.4)  # the fault starts amid the submits
+        disk.fill()
+        time.sleep(2.5)  # the fault's length: running tasks finish while the disk is full
+        disk.heal()
+        submitter.join(40)
+        self.assertFalse(submitter.is_alive(), 'the submits did not end after the disk healed')
+
+        def read_back(when):
+            deadline = time.monotonic() + 20
+            while True:
+                tasks = [fault_checker.get_task(stub, i) for i in ids]
+                if all(t.state in fault_checker.TERMINAL for t in tasks) or \
+                        time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)  # a poll with a deadline
+            listed = {t.id: t for t in harness.call_until_answered(
+                lambda: harness.list_all_tasks(stub), 30, codes=fault_checker.RETRYABLE)}
+            problems = []
+            for task_id, task, spec in zip(ids, tasks, specs):
+                if task.state != fault_checker.S['SUCCEEDED']:
+                    problems.append(f'GetTask: {fault_checker.history(task)}')
+                row = listed.pop(task_id, None)
+                if row is None:
+                    problems.append(f'{task_id} ({spec.idempotency_key}) missing from ListTasks')
+                elif (row.spec.idempotency_key, row.state) != (spec.idempotency_key,
+                                                               fault_checker.S['SUCCEEDED']):
+                    problems.append(f'ListTasks: {fault_checker.history(row)} key '
+                                    f'{row.spec.idempotency_key!r}')
+            for row in listed.values():
+                problems.append(f'ListTasks lists a task nobody submitted: id {row.id!r} key '
+                                f'{row.spec.idempotency_key!r} created '
+                                f'{row.created_at.ToJsonString()}: {fault_checker.history(row)}')
+            self.assertFalse(problems, f'{when}:\n' + '\n'.join(problems))
+
+        read_back('once commits succeed again')
+        cluster.restart_scheduler(*SCHEDULER_ARGS)  # kill -9: what the store holds
+        read_back('after a kill -9 and restart of the scheduler')
 
 
 if __name__ == '__main__':
