@@ -538,26 +538,32 @@ class FullDiskTest(harness.LoggedTestCase):
         # Tasks submitted one by one across the moment the disk fills: some are stored
         # and assigned, their RUNNING not stored, and they finish while it is full.
         specs, ids = [], []
+        lock = threading.Lock()
 
-        def submit_across():
-            for i in range(40):
-                spec = task_pb2.TaskSpec(type='sleep', payload=b'%d' % (200 + 50 * (i % 10)),
-                                         idempotency_key=f'disk-{i}')
+        def submit_across(thread):
+            for i in range(12):
+                spec = task_pb2.TaskSpec(type='sleep', payload=b'%d' % (300 + 100 * (i % 8)),
+                                         idempotency_key=f'disk-{thread}-{i}')
                 response = harness.call_until_answered(
                     lambda: stub.Submit(scheduler_pb2.SubmitRequest(task=spec), timeout=15),
                     30, codes=fault_checker.RETRYABLE)
-                specs.append(spec)
-                ids.append(response.task_id)
-                time.sleep(0.025)  # spreading the submits over the fault's start
+                with lock:
+                    specs.append(spec)
+                    ids.append(response.task_id)
+                time.sleep(0.05)  # spreading the submits over the fault's start
 
-        submitter = threading.Thread(target=submit_across, daemon=True)
-        submitter.start()
-        time.sleep(0.4)  # the fault starts amid the submits
+        submitters = [threading.Thread(target=submit_across, args=(n,), daemon=True)
+                      for n in range(4)]
+        for t in submitters:
+            t.start()
+        time.sleep(0.3)  # the fault starts amid the submits
         disk.fill()
         time.sleep(2.5)  # the fault's length: running tasks finish while the disk is full
         disk.heal()
-        submitter.join(40)
-        self.assertFalse(submitter.is_alive(), 'the submits did not end after the disk healed')
+        for t in submitters:
+            t.join(40)
+        self.assertFalse(any(t.is_alive() for t in submitters),
+                         'the submits did not end after the disk healed')
 
         def read_back(when):
             deadline = time.monotonic() + 20
