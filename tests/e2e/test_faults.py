@@ -147,12 +147,16 @@ class Workload:
         self.errors = []
         self.n = 0
         self.ended = time.monotonic()
+        self.stop_at = self.ended + FAULT_WINDOW
 
     def _call(self, method, request):
         def on_retry(e):
             self.retried[e.code().name] += 1
+        # Bounded by the window's end too, so that a scheduler that never comes back (it
+        # crashed on restart) ends the run within the test's bound.
+        retry_for = max(2.0, min(SUBMIT_RETRY_FOR, self.stop_at + 15 - time.monotonic()))
         return harness.call_until_answered(
-            lambda: method(request, timeout=CLIENT_RPC_TIMEOUT), SUBMIT_RETRY_FOR,
+            lambda: method(request, timeout=CLIENT_RPC_TIMEOUT), retry_for,
             codes=CLIENT_RETRY_CODES, pause=0.1, on_retry=on_retry)
 
     def _submit(self, kind, spec, want):
@@ -251,6 +255,7 @@ class Workload:
                 self.checker.expect(task_id, kind, {'SUCCEEDED'})
 
     def run(self, stop_at):
+        self.stop_at = stop_at
         started = time.monotonic()
         try:
             i = 0
@@ -467,7 +472,7 @@ class FaultsTest(harness.LoggedTestCase):
         for t in threads:
             t.start()
         for t in threads:
-            t.join(FAULT_WINDOW + SUBMIT_RETRY_FOR + 30)
+            t.join(FAULT_WINDOW + 30)
         self.assertFalse(any(t.is_alive() for t in threads), 'workload or nemesis hung')
         for line in chaos.log:
             print(f'  nemesis {line}', flush=True)
