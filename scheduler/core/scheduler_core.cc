@@ -90,12 +90,15 @@ void SchedulerCore::Flush(Effects& fx) {
 namespace {
 
 void Append(StoreBatch& to, StoreBatch& from) {
+  // `from` is left empty, not holding moved-from records: a batch held back after a failed
+  // commit is merged again on the retry.
   auto move_all = [](auto& dst, auto& src) {
     if (dst.empty()) {
       dst.swap(src);
     } else {
       dst.insert(dst.end(), std::make_move_iterator(src.begin()),
                  std::make_move_iterator(src.end()));
+      src.clear();
     }
   };
   move_all(to.tasks, from.tasks);
@@ -305,6 +308,17 @@ bool IsWaiting(TaskState s) {
 }  // namespace
 
 void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
+  // Stored records come from disk: one that breaks the record's rules is reported and
+  // repaired or skipped, never trusted.
+  if (record.id.empty() || record.spec == nullptr) {
+    spdlog::error("store: skipping a task record without an id or spec (seq {})", record.seq);
+    return;
+  }
+  if (record.state == TaskState::kRunning && record.attempts.empty()) {
+    spdlog::error("store: task {} is RUNNING with no attempt; queuing it again", record.id);
+    record.state = TaskState::kQueued;
+    record.queued_at = clock_.Now();
+  }
   const std::string id = record.id;
   auto [it, inserted] = tasks_.try_emplace(id, std::move(record));
   if (!inserted) return;

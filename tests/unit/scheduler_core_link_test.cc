@@ -300,7 +300,7 @@ TEST(CommitFailureTest, AResultIsPublishedOnlyAfterItIsStored) {
   ExecutorHello hello = Hello("a", {"echo"}, /*slots=*/1);
   ASSERT_OK_AND_ASSIGN(ExecutorSession session, core.ConnectExecutor(hello, channel));
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids,
-                       core.Submit({Spec("echo"), Spec("echo")}));
+                       core.Submit({Spec("echo"), Spec("echo"), Spec("echo")}));
   AssignmentOut first = channel->TakeAssignments().at(0);
   bool woken = false;
   ASSERT_OK_AND_ASSIGN(uint64_t token,
@@ -313,6 +313,8 @@ TEST(CommitFailureTest, AResultIsPublishedOnlyAfterItIsStored) {
   result.attempt = first.attempt;
   result.output = "out";
   core.OnResults(session, {result});
+  EXPECT_THAT(core.Submit({Spec("echo")}), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_THAT(core.CancelTask(ids[2]), IsOk());  // a second change held back with the first
   clock.Advance(absl::Seconds(1));
   core.Tick();  // retries, fails again
 
@@ -330,6 +332,15 @@ TEST(CommitFailureTest, AResultIsPublishedOnlyAfterItIsStored) {
                          [&](const TaskRecord& r) { return r.id == ids[0]; });
   ASSERT_NE(it, stored.tasks.end());
   EXPECT_EQ(it->state, TaskState::kSucceeded);
+  // Every held-back change was stored once, whole (a retry once wrote moved-from records).
+  ASSERT_THAT(stored.tasks, SizeIs(3));
+  for (const TaskRecord& r : stored.tasks) {
+    EXPECT_FALSE(r.id.empty());
+    EXPECT_NE(r.spec, nullptr);
+  }
+  EXPECT_EQ(std::count_if(stored.tasks.begin(), stored.tasks.end(),
+                          [](const TaskRecord& r) { return r.state == TaskState::kCancelled; }),
+            1);
 }
 
 TEST(ErrorMessageTest, ALongIdIsCutShortInTheError) {
