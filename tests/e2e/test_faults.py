@@ -429,10 +429,12 @@ class FaultsTest(harness.LoggedTestCase):
             for closer in self.closers:
                 closer()
             self.closers.clear()
-            cluster.close()
-            if self.disk is not None:
-                self.disk.unmount()
-                self.disk = None
+            try:
+                cluster.close()
+            finally:
+                if self.disk is not None:
+                    self.disk.unmount()
+                    self.disk = None
 
     def run_cluster(self, seed, rng, schedule, why_not, cluster, started):
         disk = None
