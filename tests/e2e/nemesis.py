@@ -461,7 +461,13 @@ class FullDisk:
         """Writes the filler until ENOSPC (or only up to `leave_bytes` free). Bounded by
         the file system's size."""
         block = b'\0' * (1 << 20)
-        with open(self.filler, 'ab') as f:
+        try:
+            f = open(self.filler, 'ab')
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                return self  # full already (the store filled what the last heal freed)
+            raise
+        with f:
             while True:
                 st = os.statvfs(self.path)
                 free = st.f_bavail * st.f_frsize

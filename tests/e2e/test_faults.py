@@ -372,7 +372,11 @@ class Nemesis:
         elif kind == 'kill-scheduler':
             self.retired.append(self.cluster.scheduler)
             t0 = time.monotonic()
-            self.cluster.restart_scheduler(*SCHEDULER_ARGS)
+            try:
+                self.cluster.restart_scheduler(*SCHEDULER_ARGS)
+            except harness.HarnessError as e:
+                self.note(f'{label}: kill -9, and the restarted scheduler did not come up')
+                raise AssertionError(f'the scheduler did not come back after kill -9: {e}')
             self.note(f'{label}: kill -9 and restart ({time.monotonic() - t0:.1f}s)')
         elif kind == 'full-disk':
             self.disk.fill()
@@ -479,6 +483,11 @@ class FaultsTest(harness.LoggedTestCase):
         for line in chaos.log:
             print(f'  nemesis {line}', flush=True)
         self.assertFalse(workload.errors, 'the workload failed:\n' + '\n'.join(workload.errors))
+        if cluster.scheduler.returncode is not None or chaos.errors:
+            # Nothing to check against: say what happened to the nemesis and the scheduler.
+            self.fail(f'seed {seed} (rerun with TASKWIRE_FAULTS_SEED={seed}): the nemesis failed '
+                      f'or the scheduler is gone (exit {cluster.scheduler.returncode}):\n'
+                      + '\n'.join(chaos.errors) + '\n' + cluster.scheduler.log_tail(20))
         last_fault = max(chaos.last_fault_end, workload.ended)
         print(f'workload: {dict(workload.counts)}; client retries {dict(workload.retried)}; '
               f'{len(workload.unresolved)} submits never answered: {workload.unresolved[:5]}',
@@ -501,12 +510,10 @@ class FaultsTest(harness.LoggedTestCase):
             stats['re-run tasks'] += len(t.attempts) > 1
         summary = (f'seed {seed}: {len(schedule)} faults, {len(by_id)} tasks, '
                    f'{len(checker.workflows)} workflows, attempts {dict(stats)}, '
-                   f'{len(checker.violations) + len(chaos.errors)} violations, '
+                   f'{len(checker.violations)} violations, '
                    f'{time.monotonic() - started:.0f}s')
         print(summary, flush=True)
         problems = checker.report()
-        if chaos.errors:
-            problems += '\nnemesis errors:\n' + '\n'.join(chaos.errors)
         if problems:
             self.fail(f'seed {seed} (rerun with TASKWIRE_FAULTS_SEED={seed}); schedule:\n'
                       + '\n'.join(f'  {item}' for item in schedule) + f'\n{problems}')
