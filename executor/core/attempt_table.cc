@@ -14,6 +14,7 @@ AttemptTable::AttemptTable(const Clock& clock, LinkInterface& link, AttemptTable
 
 HelloLists AttemptTable::OnHello() {
   absl::MutexLock lock(&mu_);
+  AwaitNoSenderLocked();
   HelloLists lists;
   lists.running.reserve(running_.size());
   for (const auto& [key, attempt] : running_) lists.running.push_back(key);
@@ -43,6 +44,7 @@ void AttemptTable::OnHeard() {
 
 void AttemptTable::OnDisconnected() {
   absl::MutexLock lock(&mu_);
+  AwaitNoSenderLocked();  // its Send went to the old stream, or its results are kept
   linked_ = false;
   dialling_ = false;
 }
@@ -50,18 +52,22 @@ void AttemptTable::OnDisconnected() {
 std::vector<std::shared_ptr<Attempt>> AttemptTable::OnAssignments(
     std::vector<std::shared_ptr<Attempt>> attempts) {
   std::vector<std::shared_ptr<Attempt>> accepted;
-  absl::MutexLock lock(&mu_);
-  last_heard_ = clock_.Now();
-  for (std::shared_ptr<Attempt>& attempt : attempts) {
-    AttemptKey key(attempt->context.task_id, attempt->context.attempt);
-    if (draining_) {
-      ReportLocked({std::move(key.first), key.second, RunResult::NotRun("executor is draining")});
-      continue;
+  {
+    absl::MutexLock lock(&mu_);
+    last_heard_ = clock_.Now();
+    for (std::shared_ptr<Attempt>& attempt : attempts) {
+      AttemptKey key(attempt->context.task_id, attempt->context.attempt);
+      if (draining_) {
+        ReportLocked(
+            {std::move(key.first), key.second, RunResult::NotRun("executor is draining")});
+        continue;
+      }
+      // The same attempt assigned twice (a scheduler that lost track): run it once.
+      if (!running_.emplace(std::move(key), attempt).second) continue;
+      accepted.push_back(std::move(attempt));
     }
-    // The same attempt assigned twice (a scheduler that lost track): run it once.
-    if (!running_.emplace(std::move(key), attempt).second) continue;
-    accepted.push_back(std::move(attempt));
   }
+  SendOutbox();
   return accepted;
 }
 
@@ -80,23 +86,53 @@ size_t AttemptTable::OnCancels(const std::vector<AttemptKey>& cancels) {
 
 void AttemptTable::OnFinished(const std::shared_ptr<Attempt>& attempt, RunResult result) {
   AttemptReport report{attempt->context.task_id, attempt->context.attempt, std::move(result)};
-  absl::MutexLock lock(&mu_);
-  auto it = running_.find(report.key());
-  if (it != running_.end() && it->second == attempt) running_.erase(it);
   if (FailIfOversized(report, options_.max_message_bytes)) {
     spdlog::error("task {} attempt {}: {}", report.task_id, report.attempt, report.result.error);
   }
-  ReportLocked(std::move(report));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = running_.find(report.key());
+    if (it != running_.end() && it->second == attempt) running_.erase(it);
+    ReportLocked(std::move(report));
+  }
+  SendOutbox();
 }
 
 void AttemptTable::ReportLocked(AttemptReport report) {
   if (linked_) {
-    LinkMessage message;
-    message.results.push_back(std::move(report));
-    if (link_.Send(message)) return;
-    report = std::move(message.results.front());  // untouched: the stream is going away
+    outbox_.push_back(std::move(report));
+  } else {
+    KeepLocked(std::move(report));
   }
-  KeepLocked(std::move(report));
+}
+
+// One thread at a time sends, outside the lock, whatever the outbox holds by then: results
+// that end together go in one Send, and the runners' threads do not queue on the lock while
+// a message is merged. OnHello and OnDisconnected wait for the sender, so a result is
+// either handed to the stream it was meant for or kept for the next Welcome, never lost
+// between the two.
+void AttemptTable::SendOutbox() {
+  absl::MutexLock lock(&mu_);
+  if (sending_) return;  // the sender takes ours with the next round
+  sending_ = true;
+  while (!outbox_.empty()) {
+    LinkMessage message;
+    message.results.swap(outbox_);
+    mu_.Unlock();
+    const bool sent = link_.Send(message);
+    mu_.Lock();
+    if (!sent) {  // untouched: the stream is going away
+      for (AttemptReport& report : message.results) KeepLocked(std::move(report));
+    }
+  }
+  sending_ = false;
+}
+
+void AttemptTable::AwaitNoSenderLocked() {
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !sending_; };
+  mu_.Await(absl::Condition(&idle));
+  for (AttemptReport& report : outbox_) KeepLocked(std::move(report));
+  outbox_.clear();
 }
 
 void AttemptTable::KeepLocked(AttemptReport report) {
@@ -172,7 +208,10 @@ size_t AttemptTable::CancelAll() {
 
 bool AttemptTable::AwaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_.empty(); };
+  // Results still in the outbox count: a drain must not close the stream under them.
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return running_.empty() && outbox_.empty() && !sending_;
+  };
   return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 

@@ -18,9 +18,11 @@
 //  - A scheduler silent for a lease (Welcome.lease; 15 s when unset) is given up on: the
 //    link redials. A dial not welcomed within a lease is given up on too.
 //
-// Thread-safe. It calls LinkInterface::Send under its lock (the link never calls back
-// into it), so "sent or kept" is atomic with Welcome and disconnect; Redial is called
-// with the lock released.
+// Thread-safe. Results go out through one sender at a time, outside the lock, in whatever
+// batch has formed (SendOutbox); a dial's Hello and a disconnect wait for that sender, so
+// "sent or kept" stays atomic with them. Welcome's flush, heartbeats and the drain call
+// LinkInterface::Send under the lock (the link never calls back into it); Redial is
+// called with the lock released.
 #ifndef TASKWIRE_EXECUTOR_CORE_ATTEMPT_TABLE_H_
 #define TASKWIRE_EXECUTOR_CORE_ATTEMPT_TABLE_H_
 
@@ -91,7 +93,7 @@ class AttemptTable {
   size_t StartDrain(const std::string& reason);
   // Cancels every running attempt's token; returns how many.
   size_t CancelAll();
-  // Waits (real time, bounded) until nothing runs here.
+  // Waits (real time, bounded) until nothing runs here and every result is handed over.
   bool AwaitIdle(absl::Duration timeout);
   // Waits (real time, bounded) until a Welcome.
   bool AwaitLinked(absl::Duration timeout);
@@ -103,8 +105,11 @@ class AttemptTable {
   absl::Duration heartbeat_interval() const;
 
  private:
-  // Sends `report` now if welcomed, else keeps it.
+  // Queues `report` for SendOutbox() if welcomed, else keeps it.
   void ReportLocked(AttemptReport report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendOutbox() ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until no Send is under way and keeps what the outbox still holds.
+  void AwaitNoSenderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KeepLocked(AttemptReport report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration LeaseLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -117,6 +122,9 @@ class AttemptTable {
   absl::flat_hash_map<AttemptKey, std::shared_ptr<Attempt>> running_ ABSL_GUARDED_BY(mu_);
   // Results the link could not take, oldest first, with their total encoded size.
   std::deque<AttemptReport> unreported_ ABSL_GUARDED_BY(mu_);
+  // Results for the welcomed stream, waiting for the one thread that sends.
+  std::vector<AttemptReport> outbox_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
   size_t unreported_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool linked_ ABSL_GUARDED_BY(mu_) = false;
   bool dialling_ ABSL_GUARDED_BY(mu_) = false;  // a Hello went out, no Welcome yet
