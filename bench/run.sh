@@ -4,6 +4,8 @@
 #      (once per executor slot count in $SLOTS_LIST, a fresh scheduler + executor each)
 #   2. round-trip latency, one task at a time: Submit + WaitTask over 2,000 tasks
 #   3. scheduler resident memory with 1,000,000 queued tasks and no executor
+#   4. history: scheduler resident memory while 1,000,000 tasks run and finish (rounds of
+#      250,000), then the time a restart over that store takes until it serves
 #
 #   bench/run.sh [BUILD_DIR]          (default /work/main/build)
 #
@@ -12,7 +14,8 @@
 #   REPEAT           throughput runs per slot count (default 1)
 #   LATENCY_SLOTS    executor slots for the latency runs (default 64)
 #   THROUGHPUT_TASKS, LATENCY_TASKS, FILL_TASKS   (default 100000, 2000, 1000000)
-#   MEASURE          which to run (default throughput,latency,memory)
+#   HISTORY_ROUNDS, HISTORY_TASKS   rounds and tasks per round of 4. (default 4, 250000)
+#   MEASURE          which to run (default throughput,latency,memory; history on demand)
 #   STORE            the scheduler's store: sqlite (the default, a fresh file per run in the
 #                    work directory) or memory (not durable)
 #   QUIET_WAIT       seconds to wait before each measurement for a machine at least 90 % idle
@@ -31,6 +34,8 @@ THROUGHPUT_TASKS=${THROUGHPUT_TASKS:-100000}
 LATENCY_TASKS=${LATENCY_TASKS:-2000}
 FILL_TASKS=${FILL_TASKS:-1000000}
 REPEAT=${REPEAT:-1}
+HISTORY_ROUNDS=${HISTORY_ROUNDS:-4}
+HISTORY_TASKS=${HISTORY_TASKS:-250000}
 MEASURE=${MEASURE:-throughput,latency,memory}
 STORE=${STORE:-sqlite}
 want() { [[ ",$MEASURE," == *",$1,"* ]]; }
@@ -85,11 +90,11 @@ RUN=0
 SCHED_PID=
 SCHED_ADDR=
 EXEC_PID=
-start_scheduler() {
+start_scheduler() {  # [DATA_DIR]: default a fresh one
   RUN=$((RUN + 1))
   local ready=$WORK/scheduler-$RUN.json
   "$SCHEDULER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file "$ready" \
-    --store "$STORE" --data-dir "$WORK/data-$RUN" --max-waiting-tasks $((FILL_TASKS + 1000)) \
+    --store "$STORE" --data-dir "${1:-$WORK/data-$RUN}" --max-waiting-tasks $((FILL_TASKS + 1000)) \
     --log-level warn >"$WORK/scheduler-$RUN.log" 2>&1 &
   SCHED_PID=$!
   PIDS+=("$SCHED_PID")
@@ -239,3 +244,28 @@ stop_all
 echo
 fi
 echo "== done  $(date -Iseconds)"
+
+# --- 4. history: memory while tasks finish, and a restart over them --------------------------
+if want history && budget_ok; then
+echo "== history: $HISTORY_ROUNDS rounds of $HISTORY_TASKS echo tasks through one scheduler, executor --slots 128"
+load_note
+DATA=$WORK/history-data
+start_scheduler "$DATA"
+start_executor 128
+echo "scheduler VmRSS before: $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
+for round in $(seq 1 "$HISTORY_ROUNDS"); do
+  budget_ok || break
+  measure 150 "$BENCH" throughput --server "$SCHED_ADDR" --tasks "$HISTORY_TASKS" --batch 500 \
+    --in-flight 4 --type echo --payload x --deadline 120
+  sleep 1  # let the allocator settle
+  echo "after round $round ($((round * HISTORY_TASKS)) tasks finished): scheduler VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB, VmHWM $(( $(kib "$SCHED_PID" VmHWM) / 1024 )) MiB"
+done
+stop_all
+start_ns=$(date +%s%N)
+start_scheduler "$DATA"
+restart_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+echo "restart over $((HISTORY_ROUNDS * HISTORY_TASKS)) finished tasks: serving after $restart_ms ms (ready file), VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
+echo "{\"mode\":\"history\",\"finished\":$((HISTORY_ROUNDS * HISTORY_TASKS)),\"restart_ms\":$restart_ms}"
+stop_all
+echo
+fi

@@ -32,6 +32,11 @@ int main(int argc, char** argv) {
                  "task store: sqlite (durable, in --data-dir) or memory (not durable: tests "
                  "and benchmarks)")
       ->envname("TASKWIRE_STORE")->capture_default_str()->check(CLI::IsMember({"sqlite", "memory"}));
+  app.add_option("--max-retained-tasks", options.max_retained_tasks,
+                 "with --store=memory: finished tasks kept in memory at most, the oldest "
+                 "dropped first (a warning says so); 0: no limit. The sqlite store keeps "
+                 "finished tasks on disk, for --retention")
+      ->envname("TASKWIRE_MAX_RETAINED_TASKS")->capture_default_str();
   app.add_option("--data-dir", options.data_dir,
                  "directory of the sqlite store (the file is taskwire.db); created if missing")
       ->envname("TASKWIRE_DATA_DIR")->capture_default_str();

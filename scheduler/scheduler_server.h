@@ -17,7 +17,7 @@
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/service/scheduler_service.h"
 #include "scheduler/store/store_metrics.h"
-#include "scheduler/store/task_store.h"
+#include "scheduler/core/task_store.h"
 
 namespace grpc {
 class Server;
@@ -35,6 +35,8 @@ struct SchedulerServerOptions {
   std::string store = "memory";
   std::string data_dir = "./taskwire-data";
   std::string sqlite_synchronous = "normal";  // or "full": see sqlite_task_store.h
+  // With the memory store: finished tasks kept at most (the oldest go first); 0: no limit.
+  size_t max_retained_tasks = 100'000;
   size_t max_message_bytes = 64 << 20;  // gRPC's limit; the payload limit is in core.limits
   CoreOptions core;
   ServiceOptions service;

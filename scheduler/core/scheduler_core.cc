@@ -1,6 +1,7 @@
 #include "scheduler/core/scheduler_core.h"
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <string_view>
 #include <utility>
@@ -170,6 +171,7 @@ void SchedulerCore::DeliverPending() {
         spdlog::info("store: commits succeed again after {} failures", commit_failures_);
       }
       commit_failures_ = 0;
+      EvictFinished(saves);
     }
     for (Effects& fx : batch) Flush(fx);
   }
@@ -214,6 +216,8 @@ absl::Status SchedulerCore::Recover() {
   {
     absl::MutexLock lock(&mu_);
     next_seq_ = std::max(next_seq_, stored->max_seq + 1);
+    // What finished before the restart is in the store alone; its retention starts now.
+    ScheduleSweep(clock_.Now(), fx);
     for (WorkflowRecord& r : stored->workflows) {
       if (!r.idempotency_key.empty()) {
         SubmittedWorkflow ids{r.id, {}, false};
@@ -232,7 +236,7 @@ absl::Status SchedulerCore::Recover() {
     pending_.push_back(std::move(fx));
   }
   DeliverPending();
-  spdlog::info("recovered {} tasks and {} workflows from {}", n_tasks, n_workflows,
+  spdlog::info("recovered {} tasks and {} workflows in flight from {}", n_tasks, n_workflows,
                store_.Describe());
   return absl::OkStatus();
 }
@@ -347,9 +351,6 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
       break;
     }
     default:
-      if (IsTerminal(task.state) && task.workflow_id.empty()) {
-        AddTimer(task.retain_until, Timer{TimerKind::kRetention, id}, fx);
-      }
       break;
   }
 }
@@ -390,8 +391,10 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
       const std::string& key = specs[i].idempotency_key;
       if (!key.empty()) {
         if (task_keys_in_commit_.contains(key)) return KeyInCommitError("task", key);
-        if (auto it = by_idempotency_key_.find(key); it != by_idempotency_key_.end()) {
-          ids[i] = it->second;
+        absl::StatusOr<std::optional<std::string>> holder = TaskWithKey(key);
+        if (!holder.ok()) return holder.status();
+        if (holder->has_value()) {
+          ids[i] = std::move(**holder);
           found[i] = true;
           continue;
         }
@@ -579,9 +582,7 @@ void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool 
   const absl::Duration retention =
       task.spec->retention > absl::ZeroDuration() ? task.spec->retention : options_.retention;
   task.retain_until = task.finished_at + retention;
-  if (task.workflow_id.empty()) {
-    AddTimer(task.retain_until, Timer{TimerKind::kRetention, task.id}, fx);
-  }
+  if (task.workflow_id.empty()) ScheduleSweep(task.retain_until, fx);
   if (metrics_) {
     metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
     metrics_->TaskEndToEnd(task.spec->queue,
@@ -633,13 +634,62 @@ void SchedulerCore::RetryOrFail(TaskRecord& task, std::string error, bool retrya
   Release(task, clock_.Now() + wait, fx);
 }
 
+namespace {
+
+absl::Status TaskNotFound(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
+}
+
+}  // namespace
+
 absl::StatusOr<TaskView> SchedulerCore::GetTask(absl::string_view id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = tasks_.find(id);
-  if (it == tasks_.end()) {
-    return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = tasks_.find(id); it != tasks_.end()) return ViewOfTask(it->second);
   }
-  return ViewOfTask(it->second);
+  absl::StatusOr<std::optional<TaskView>> stored = FindStoredTask(id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return TaskNotFound(id);
+  return std::move(**stored);
+}
+
+// Not in memory, so finished (or unknown): the store has its last version.
+absl::StatusOr<std::optional<TaskView>> SchedulerCore::FindStoredTask(absl::string_view id) const {
+  absl::StatusOr<std::optional<TaskRecord>> record = store_.FindTask(id);
+  if (!record.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("reading task ", Quote(id), " from the store failed: ",
+                     record.status().message()));
+  }
+  if (!record->has_value()) return std::nullopt;
+  TaskView view{std::move(**record), {}, {}};
+  if (!view.record.workflow_id.empty()) {
+    absl::StatusOr<std::optional<WorkflowRecord>> wf = store_.FindWorkflow(view.record.workflow_id);
+    if (wf.ok() && wf->has_value() && view.record.node_index < (*wf)->nodes.size()) {
+      view.node = (*wf)->nodes[view.record.node_index].name;
+    }
+  }
+  return view;
+}
+
+absl::StatusOr<std::optional<std::string>> SchedulerCore::TaskWithKey(const std::string& key) {
+  if (auto it = by_idempotency_key_.find(key); it != by_idempotency_key_.end()) {
+    return it->second;
+  }
+  // A task leaves memory only once stored, and is stored before its key leaves
+  // task_keys_in_commit_: so a key held by any task is in one of the two places.
+  absl::StatusOr<std::optional<std::string>> stored = store_.FindTaskIdByKey(key);
+  if (!stored.ok()) {
+    return absl::UnavailableError(absl::StrCat("looking up idempotency key ", Quote(key),
+                                               " in the store failed: ",
+                                               stored.status().message()));
+  }
+  return stored;
+}
+
+size_t SchedulerCore::tasks_in_memory() const {
+  absl::MutexLock lock(&mu_);
+  return tasks_.size();
 }
 
 TaskView SchedulerCore::ViewOfTask(const TaskRecord& task) const {
@@ -676,21 +726,25 @@ std::string SchedulerCore::WaitingReason(const TaskRecord& task) const {
 
 absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
   Effects fx;
-  TaskState result;
+  std::optional<TaskState> result;
   {
     absl::MutexLock lock(&mu_);
-    auto it = tasks_.find(id);
-    if (it == tasks_.end()) {
-      return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
+    if (auto it = tasks_.find(id); it != tasks_.end()) {
+      TaskRecord& task = it->second;
+      if (!IsTerminal(task.state)) CancelLocked(task, "cancelled by a client", fx);
+      result = task.state;
+      Dispatch(fx);
+      pending_.push_back(std::move(fx));
     }
-    TaskRecord& task = it->second;
-    if (!IsTerminal(task.state)) CancelLocked(task, "cancelled by a client", fx);
-    result = task.state;
-    Dispatch(fx);
-    pending_.push_back(std::move(fx));
+  }
+  if (!result) {  // finished (or unknown): nothing to cancel
+    absl::StatusOr<std::optional<TaskView>> stored = FindStoredTask(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return TaskNotFound(id);
+    return (*stored)->record.state;
   }
   DeliverPending();
-  return result;
+  return *result;
 }
 
 void SchedulerCore::TellExecutorToCancel(const std::string& task_id, uint32_t attempt,
@@ -731,20 +785,52 @@ absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) co
     if (!seq.ok()) return seq.status();
     from = *seq;
   }
-  TaskPage page;
-  absl::MutexLock lock(&mu_);
-  size_t scanned = 0;
-  for (auto it = by_seq_.lower_bound(from); it != by_seq_.end(); ++it) {
-    if (page.tasks.size() == static_cast<size_t>(page_size) || scanned == options_.max_list_scan) {
-      page.next_page_token = EncodePageToken(it->first);
-      break;
+  // One call looks at the seqs [from, end): the tasks in memory there, and the finished
+  // ones in the store. A task in both (finished, not yet evicted) is listed once.
+  const size_t wanted = static_cast<size_t>(page_size) + 1;  // one more: is there a next page?
+  const uint64_t end = from + std::min<uint64_t>(options_.max_list_scan,
+                                                 std::numeric_limits<uint64_t>::max() - from);
+  std::vector<TaskRecord> live;
+  uint64_t next_seq;
+  {
+    absl::MutexLock lock(&mu_);
+    next_seq = next_seq_;
+    for (auto it = by_seq_.lower_bound(from);
+         it != by_seq_.end() && it->first < end && live.size() < wanted; ++it) {
+      const TaskRecord& t = *it->second;
+      if (query.state && t.state != *query.state) continue;
+      if (!query.queue.empty() && t.spec->queue != query.queue) continue;
+      if (!query.type.empty() && t.spec->type != query.type) continue;
+      live.push_back(t);
     }
-    ++scanned;
-    const TaskRecord& t = *it->second;
-    if (query.state && t.state != *query.state) continue;
-    if (!query.queue.empty() && t.spec->queue != query.queue) continue;
-    if (!query.type.empty() && t.spec->type != query.type) continue;
-    page.tasks.push_back(t);
+  }
+  std::vector<TaskRecord> finished;
+  if (!query.state || IsTerminal(*query.state)) {
+    absl::StatusOr<std::vector<TaskRecord>> stored = store_.ListFinishedTasks(
+        FinishedTaskQuery{from, end, query.state, query.queue, query.type, wanted});
+    if (!stored.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("listing finished tasks from the store failed: ", stored.status().message()));
+    }
+    finished = std::move(*stored);
+  }
+  TaskPage page;
+  page.tasks.reserve(std::min(wanted, live.size() + finished.size()));
+  size_t a = 0;
+  size_t b = 0;
+  while (page.tasks.size() < wanted && (a < live.size() || b < finished.size())) {
+    if (b == finished.size() || (a < live.size() && live[a].seq <= finished[b].seq)) {
+      if (b < finished.size() && live[a].seq == finished[b].seq) ++b;  // memory wins
+      page.tasks.push_back(std::move(live[a++]));
+    } else {
+      page.tasks.push_back(std::move(finished[b++]));
+    }
+  }
+  if (page.tasks.size() == wanted) {
+    page.next_page_token = EncodePageToken(page.tasks.back().seq);
+    page.tasks.pop_back();
+  } else if (end < next_seq) {
+    page.next_page_token = EncodePageToken(end);
   }
   return page;
 }
@@ -763,16 +849,20 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
   std::optional<TaskView> finished;
   {
     absl::MutexLock lock(&mu_);
-    auto it = tasks_.find(id);
-    if (it == tasks_.end()) {
-      return absl::NotFoundError(absl::StrCat("task ", Quote(id), " not found"));
+    if (auto it = tasks_.find(id); it != tasks_.end()) {
+      if (!IsTerminal(it->second.state)) {
+        const uint64_t token = next_waiter_++;
+        waiters_[id].emplace(token, std::move(done));
+        return token;
+      }
+      finished = ViewOfTask(it->second);
     }
-    if (!IsTerminal(it->second.state)) {
-      const uint64_t token = next_waiter_++;
-      waiters_[id].emplace(token, std::move(done));
-      return token;
-    }
-    finished = ViewOfTask(it->second);
+  }
+  if (!finished) {
+    absl::StatusOr<std::optional<TaskView>> stored = FindStoredTask(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return TaskNotFound(id);
+    finished = std::move(*stored);
   }
   done(*finished);
   return 0;

@@ -1,8 +1,10 @@
 // The scheduler's brain, free of gRPC and of real time: accepts tasks and workflows, keeps
 // them in priority lanes, pushes them to executors within each executor's credit (its free
-// slots), tracks attempts and their leases, retries with backoff, releases ETA tasks,
-// expires, retains and forgets. The gRPC adapters (scheduler/service/) translate wire
-// messages to these calls; the server calls Tick() when the next timer is due.
+// slots), tracks attempts and their leases, retries with backoff, releases ETA tasks and
+// expires. It holds only the work in flight: a finished task, once stored, leaves memory
+// and is read back from the store (which also runs retention). The gRPC adapters
+// (scheduler/service/) translate wire messages to these calls; the server calls Tick()
+// when the next timer is due.
 //
 // Source files: scheduler_core.cc (tasks, attempts, executors), scheduler_core_timers.cc
 // (Tick: ETA, backoff, expiry, leases, retention), scheduler_core_workflows.cc (DAGs).
@@ -38,7 +40,7 @@
 #include "scheduler/core/task_record.h"
 #include "scheduler/core/task_validation.h"
 #include "scheduler/core/workflow_graph.h"
-#include "scheduler/store/task_store.h"
+#include "scheduler/core/task_store.h"
 
 namespace taskwire::scheduler {
 
@@ -68,9 +70,13 @@ struct CoreOptions {
   size_t max_waiting_per_queue = 0;
   int32_t default_page_size = 100;
   int32_t max_page_size = 1000;
-  // ListTasks looks at most this many tasks per call, so a filter that matches little
-  // cannot hold the lock for long; the page may then be short, with a next_page_token.
+  // ListTasks looks at most this many submissions (seqs) per call, so a filter that matches
+  // little cannot hold the lock for long; the page may then be short, with a
+  // next_page_token.
   size_t max_list_scan = 50'000;
+  // Retention deletes finished tasks from the store in batches of this many, back to back
+  // while more are due.
+  size_t retention_batch = 5'000;
 };
 
 enum class RunMode { kThread, kProcess };
@@ -163,9 +169,9 @@ class SchedulerCore {
   SchedulerCore(const SchedulerCore&) = delete;
   SchedulerCore& operator=(const SchedulerCore&) = delete;
 
-  // Loads every retained task and workflow from the store. Waiting tasks wait again;
-  // RUNNING ones keep their attempt for one lease (executor_timeout): an executor that
-  // reconnects with it keeps running it, otherwise the attempt is lost and retried.
+  // Loads the work in flight from the store (finished tasks stay there). Waiting tasks wait
+  // again; RUNNING ones keep their attempt for one lease (executor_timeout): an executor
+  // that reconnects with it keeps running it, otherwise the attempt is lost and retried.
   absl::Status Recover();
 
   // Runs what is due: ETA and backoff releases, expiry, attempt deadlines, leases of
@@ -230,6 +236,8 @@ class SchedulerCore {
   void CheckExecutorLiveness() { Tick(); }
 
   const CoreOptions& options() const { return options_; }
+  // Tasks held in memory: the work in flight, plus finished ones not yet stored.
+  size_t tasks_in_memory() const;
 
  private:
   struct Executor {
@@ -262,7 +270,7 @@ class SchedulerCore {
     kExpire,       // a waiting task's expires_at
     kRunDeadline,  // a running attempt's timeout plus grace: the scheduler's side of it
     kLease,        // a recovered RUNNING attempt whose executor has not reconnected
-    kRetention,    // a terminal task or workflow is forgotten
+    kSweep,        // the store's retention: finished tasks and workflows are deleted
   };
   struct Timer {
     TimerKind kind;
@@ -335,7 +343,22 @@ class SchedulerCore {
   void ReportQueueAges(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTimer(const Timer& timer, absl::Time now, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Forget(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a commit: finished tasks and workflows in `stored` leave memory (the store has
+  // them now).
+  void EvictFinished(const StoreBatch& stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictTask(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes sure a retention sweep runs at or before `at`.
+  void ScheduleSweep(absl::Time at, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes what is past its retention in the store (one batch), then schedules the next.
+  void SweepRetention() ABSL_LOCKS_EXCLUDED(mu_);
+  // A finished task or workflow, read from the store (nullopt: no such id).
+  absl::StatusOr<std::optional<TaskView>> FindStoredTask(absl::string_view id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::optional<WorkflowView>> FindStoredWorkflow(absl::string_view id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The id of the task holding an idempotency key, in memory or in the store.
+  absl::StatusOr<std::optional<std::string>> TaskWithKey(const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a task that is not terminal (any other state), telling its executor if it runs.
   // Sends a Cancel for the attempt to the executor that holds it, if one does.
   void TellExecutorToCancel(const std::string& task_id, uint32_t attempt, Effects& fx)
@@ -417,6 +440,10 @@ class SchedulerCore {
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  // The next retention sweep; sweep_due_ once it is reached, sweeping_ while one runs.
+  absl::Time next_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool sweep_due_ ABSL_GUARDED_BY(mu_) = false;
+  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
   // After a failed commit: effects wait in pending_ until this time, then Tick retries.
   absl::Time commit_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint32_t commit_failures_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,6 +1,7 @@
 // SchedulerCore's clock-driven work: ETA and backoff releases, queue-wait expiry, the
-// scheduler's side of attempt timeouts, leases of recovered attempts, retention, and
-// executors that went silent. Timers are lazy: each checks on firing that its task still
+// scheduler's side of attempt timeouts, leases of recovered attempts, executors that went
+// silent, and retention (finished tasks leave memory once stored; the store deletes them
+// when their retention ends). Timers are lazy: each checks on firing that its task still
 // needs it, so state changes never have to find and cancel them.
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -19,7 +20,7 @@ void SchedulerCore::AddTimer(absl::Time at, Timer timer, Effects& fx) {
 
 absl::Time SchedulerCore::Tick() {
   Effects fx;
-  absl::Time next;
+  bool sweep = false;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_.Now();
@@ -30,37 +31,90 @@ absl::Time SchedulerCore::Tick() {
     }
     Dispatch(fx);
     ReportQueueAges(now);
-    next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
-    // Effects held back by a failed commit are retried at commit_retry_at_.
-    next = commit_failures_ == 0 ? next_tick_
-                                 : std::max(now, std::min(next_tick_, commit_retry_at_));
+    if (sweep_due_ && !sweeping_) {
+      sweep = sweeping_ = true;
+      sweep_due_ = false;
+      next_sweep_ = absl::InfiniteFuture();  // tasks finishing meanwhile may set it again
+    }
     fx.wake_timer_at = absl::InfiniteFuture();  // the caller is the one to tell
     pending_.push_back(std::move(fx));
   }
   DeliverPending();
-  return next;
+  if (sweep) SweepRetention();
+  absl::MutexLock lock(&mu_);
+  next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
+  // Effects held back by a failed commit are retried at commit_retry_at_.
+  return commit_failures_ == 0 ? next_tick_
+                               : std::max(clock_.Now(), std::min(next_tick_, commit_retry_at_));
+}
+
+void SchedulerCore::ScheduleSweep(absl::Time at, Effects& fx) {
+  if (at >= next_sweep_) return;
+  next_sweep_ = at;
+  AddTimer(at, Timer{TimerKind::kSweep, {}}, fx);
+}
+
+void SchedulerCore::SweepRetention() {
+  const absl::Time now = clock_.Now();
+  absl::StatusOr<RetentionSweep> swept = store_.DeleteExpired(now, options_.retention_batch);
+  Effects fx;
+  absl::MutexLock lock(&mu_);
+  sweeping_ = false;
+  if (!swept.ok()) {
+    spdlog::error("store: deleting finished tasks past their retention failed: {}; retrying",
+                  swept.status().ToString());
+    ScheduleSweep(now + absl::Seconds(5), fx);
+  } else if (swept->deleted == options_.retention_batch) {
+    ScheduleSweep(now, fx);  // more are due: the next batch at once
+  } else {
+    // At most one sweep a second: each ending retention need not cost a transaction.
+    ScheduleSweep(std::max(swept->next_due, now + absl::Seconds(1)), fx);
+  }
+}
+
+// A task leaves memory once it is finished and stored; the store answers for it from then
+// on. A workflow's nodes stay while it runs (downstream nodes read their outputs), and go
+// with it.
+void SchedulerCore::EvictFinished(const StoreBatch& stored) {
+  for (const TaskRecord& r : stored.tasks) {
+    if (!IsFinishedStandalone(r)) continue;
+    if (auto it = tasks_.find(r.id); it != tasks_.end() && IsTerminal(it->second.state)) {
+      EvictTask(r.id);
+    }
+  }
+  for (const WorkflowRecord& r : stored.workflows) {
+    if (r.state == WorkflowState::kRunning) continue;
+    auto wf = workflows_.find(r.id);
+    if (wf == workflows_.end() || wf->second.record.state == WorkflowState::kRunning ||
+        wf->second.record.version != r.version) {
+      continue;  // a later version is still to be stored
+    }
+    for (const WorkflowNodeRecord& node : wf->second.record.nodes) EvictTask(node.task_id);
+    if (const std::string& key = wf->second.record.idempotency_key; !key.empty()) {
+      auto k = workflow_by_key_.find(key);
+      if (k != workflow_by_key_.end() && k->second.workflow_id == r.id) workflow_by_key_.erase(k);
+    }
+    workflow_waiters_.erase(r.id);  // none: they fired when it finished
+    workflows_.erase(wf);
+  }
+}
+
+void SchedulerCore::EvictTask(const std::string& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  const TaskRecord& task = it->second;
+  by_seq_.erase(task.seq);
+  if (!task.spec->idempotency_key.empty()) {
+    auto key = by_idempotency_key_.find(task.spec->idempotency_key);
+    if (key != by_idempotency_key_.end() && key->second == id) by_idempotency_key_.erase(key);
+  }
+  tasks_.erase(it);
 }
 
 void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
-  if (timer.kind == TimerKind::kRetention) {
-    if (auto wf = workflows_.find(timer.id); wf != workflows_.end()) {
-      if (wf->second.record.state == WorkflowState::kRunning ||
-          wf->second.record.retain_until > now) {
-        return;
-      }
-      for (const WorkflowNodeRecord& node : wf->second.record.nodes) {
-        if (auto t = tasks_.find(node.task_id); t != tasks_.end()) Forget(t->second, fx);
-      }
-      fx.saves.deleted_workflows.push_back(timer.id);
-      if (const std::string& key = wf->second.record.idempotency_key; !key.empty()) {
-        auto k = workflow_by_key_.find(key);
-        if (k != workflow_by_key_.end() && k->second.workflow_id == timer.id) {
-          workflow_by_key_.erase(k);
-        }
-      }
-      workflows_.erase(wf);
-      return;
-    }
+  if (timer.kind == TimerKind::kSweep) {
+    if (next_sweep_ <= now) sweep_due_ = true;
+    return;
   }
   auto it = tasks_.find(timer.id);
   if (it == tasks_.end()) return;
@@ -112,12 +166,8 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
                   fx);
       return;
     }
-    case TimerKind::kRetention:
-      if (!IsTerminal(task.state) || !task.workflow_id.empty() || task.retain_until > now) {
-        return;
-      }
-      Forget(task, fx);
-      return;
+    case TimerKind::kSweep:
+      return;  // handled above
   }
 }
 
@@ -136,17 +186,6 @@ void SchedulerCore::ReportQueueAges(absl::Time now) {
     metrics_->QueueOldestAge(queue, absl::ToDoubleSeconds(now - at));
     age_reported_queues_.insert(queue);
   }
-}
-
-void SchedulerCore::Forget(TaskRecord& task, Effects& fx) {
-  const std::string id = task.id;
-  fx.saves.deleted_tasks.push_back(id);
-  by_seq_.erase(task.seq);
-  if (!task.spec->idempotency_key.empty()) {
-    auto key = by_idempotency_key_.find(task.spec->idempotency_key);
-    if (key != by_idempotency_key_.end() && key->second == id) by_idempotency_key_.erase(key);
-  }
-  tasks_.erase(id);
 }
 
 void SchedulerCore::DropSilentExecutors(Effects& fx) {

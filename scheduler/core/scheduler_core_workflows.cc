@@ -65,6 +65,19 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
         out.existing = true;
         return out;
       }
+      // A finished workflow left memory once stored; its key is in the store.
+      absl::StatusOr<std::optional<WorkflowRecord>> stored = store_.FindWorkflowByKey(key);
+      if (!stored.ok()) {
+        return absl::UnavailableError(absl::StrCat("looking up idempotency key ", Quote(key),
+                                                   " in the store failed: ",
+                                                   stored.status().message()));
+      }
+      if (stored->has_value()) {
+        out.workflow_id = (*stored)->id;
+        for (const WorkflowNodeRecord& node : (*stored)->nodes) out.task_ids.push_back(node.task_id);
+        out.existing = true;
+        return out;
+      }
     }
     if (absl::Status s = ReserveWaiting(specs); !s.ok()) return s;
     first_seq = next_seq_;
@@ -214,7 +227,7 @@ void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
   }
   r.retain_until = r.finished_at + (retention > absl::ZeroDuration() ? retention
                                                                       : options_.retention);
-  AddTimer(r.retain_until, Timer{TimerKind::kRetention, r.id}, fx);
+  ScheduleSweep(r.retain_until, fx);
   if (metrics_) {
     metrics_->WorkflowFinished(WorkflowStateName(r.state),
                                absl::ToDoubleSeconds(r.finished_at - r.created_at));
@@ -255,12 +268,7 @@ void SchedulerCore::ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) {
     auto it = tasks_.find(node.task_id);
     if (it != tasks_.end() && !IsTerminal(it->second.state)) ++wf.unfinished;
   }
-  if (wf.record.state != WorkflowState::kRunning) {
-    // A finished workflow's retention timer (which forgets its nodes too) lived only in
-    // the memory of the process that finished it.
-    AddTimer(wf.record.retain_until, Timer{TimerKind::kRetention, wf.record.id}, fx);
-    return;
-  }
+  if (wf.record.state != WorkflowState::kRunning) return;  // the store answers for it
   // Topological order, so that a cancel reaches every node behind it in one pass.
   std::vector<size_t> upstream_counts(nodes.size());
   for (uint32_t i = 0; i < nodes.size(); ++i) upstream_counts[i] = nodes[i].after.size();
@@ -284,41 +292,75 @@ void SchedulerCore::ReconcileWorkflow(LiveWorkflow& wf, Effects& fx) {
   if (wf.unfinished == 0) FinishWorkflow(wf, fx);
 }
 
+namespace {
+
+absl::Status WorkflowNotFound(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
+}
+
+}  // namespace
+
 absl::StatusOr<WorkflowView> SchedulerCore::GetWorkflow(absl::string_view id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = workflows_.find(id);
-  if (it == workflows_.end()) {
-    return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = workflows_.find(id); it != workflows_.end()) return ViewOf(it->second);
   }
-  return ViewOf(it->second);
+  absl::StatusOr<std::optional<WorkflowView>> stored = FindStoredWorkflow(id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return WorkflowNotFound(id);
+  return std::move(**stored);
+}
+
+// Not in memory, so finished (or unknown): the store has it and its nodes.
+absl::StatusOr<std::optional<WorkflowView>> SchedulerCore::FindStoredWorkflow(
+    absl::string_view id) const {
+  auto failed = [&](const absl::Status& s) {
+    return absl::UnavailableError(absl::StrCat("reading workflow ", Quote(id),
+                                               " from the store failed: ", s.message()));
+  };
+  absl::StatusOr<std::optional<WorkflowRecord>> record = store_.FindWorkflow(id);
+  if (!record.ok()) return failed(record.status());
+  if (!record->has_value()) return std::nullopt;
+  WorkflowView view{std::move(**record), {}};
+  view.nodes.reserve(view.record.nodes.size());
+  for (const WorkflowNodeRecord& node : view.record.nodes) {
+    absl::StatusOr<std::optional<TaskRecord>> task = store_.FindTask(node.task_id);
+    if (!task.ok()) return failed(task.status());
+    if (task->has_value()) view.nodes.push_back(std::move(**task));
+  }
+  return view;
 }
 
 absl::StatusOr<WorkflowState> SchedulerCore::CancelWorkflow(absl::string_view id) {
   Effects fx;
-  WorkflowState result;
+  std::optional<WorkflowState> result;
   {
     absl::MutexLock lock(&mu_);
-    auto it = workflows_.find(id);
-    if (it == workflows_.end()) {
-      return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
-    }
-    LiveWorkflow& wf = it->second;
-    if (wf.record.state == WorkflowState::kRunning) {
-      if (wf.record.error.empty()) wf.record.error = "cancelled by a client";
-      for (const WorkflowNodeRecord& node : wf.record.nodes) {
-        TaskRecord& task = tasks_.at(node.task_id);
-        if (IsTerminal(task.state)) continue;
-        CancelLocked(task, "workflow cancelled by a client", fx, /*notify_workflow=*/false);
-        --wf.unfinished;
+    if (auto it = workflows_.find(id); it != workflows_.end()) {
+      LiveWorkflow& wf = it->second;
+      if (wf.record.state == WorkflowState::kRunning) {
+        if (wf.record.error.empty()) wf.record.error = "cancelled by a client";
+        for (const WorkflowNodeRecord& node : wf.record.nodes) {
+          TaskRecord& task = tasks_.at(node.task_id);
+          if (IsTerminal(task.state)) continue;
+          CancelLocked(task, "workflow cancelled by a client", fx, /*notify_workflow=*/false);
+          --wf.unfinished;
+        }
+        FinishWorkflow(wf, fx);
       }
-      FinishWorkflow(wf, fx);
+      result = wf.record.state;
+      Dispatch(fx);
+      pending_.push_back(std::move(fx));
     }
-    result = wf.record.state;
-    Dispatch(fx);
-    pending_.push_back(std::move(fx));
+  }
+  if (!result) {  // finished (or unknown): nothing to cancel
+    absl::StatusOr<std::optional<WorkflowView>> stored = FindStoredWorkflow(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return WorkflowNotFound(id);
+    return (*stored)->record.state;
   }
   DeliverPending();
-  return result;
+  return *result;
 }
 
 absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
@@ -326,16 +368,20 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
   std::optional<WorkflowView> finished;
   {
     absl::MutexLock lock(&mu_);
-    auto it = workflows_.find(id);
-    if (it == workflows_.end()) {
-      return absl::NotFoundError(absl::StrCat("workflow ", Quote(id), " not found"));
+    if (auto it = workflows_.find(id); it != workflows_.end()) {
+      if (it->second.record.state == WorkflowState::kRunning) {
+        const uint64_t token = next_waiter_++;
+        workflow_waiters_[id].emplace(token, std::move(done));
+        return token;
+      }
+      finished = ViewOf(it->second);
     }
-    if (it->second.record.state == WorkflowState::kRunning) {
-      const uint64_t token = next_waiter_++;
-      workflow_waiters_[id].emplace(token, std::move(done));
-      return token;
-    }
-    finished = ViewOf(it->second);
+  }
+  if (!finished) {
+    absl::StatusOr<std::optional<WorkflowView>> stored = FindStoredWorkflow(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return WorkflowNotFound(id);
+    finished = std::move(*stored);
   }
   done(*finished);
   return 0;

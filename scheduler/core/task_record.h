@@ -102,6 +102,12 @@ struct TaskRecord {
   uint32_t node_index = 0;
 };
 
+// A task the core stops holding once it is stored: finished and not a workflow node (the
+// nodes stay with their workflow while it runs, and are deleted with it).
+inline bool IsFinishedStandalone(const TaskRecord& t) {
+  return IsTerminal(t.state) && t.workflow_id.empty();
+}
+
 enum class WorkflowState { kRunning, kSucceeded, kFailed, kCancelled };
 absl::string_view WorkflowStateName(WorkflowState s);
 

@@ -35,6 +35,31 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
         );
         ALTER TABLE tasks ADD COLUMN workflow_id TEXT NOT NULL DEFAULT '';
       )sql"},
+      // 3: the scheduler holds only the work in flight; finished tasks are read back from
+      // here. Columns for what those reads select on (filled from the records of older
+      // files by the upgrade), and indexes so that recovery, retention and key lookups cost
+      // by what they return, not by the size of the history. retain_until (microseconds
+      // since the epoch) is set once a standalone task or a workflow has finished; a
+      // workflow's nodes are deleted with it. An UPDATE rewrites only indexes over the
+      // columns it sets, so seq, queue, type, key and workflow_id are written once.
+      {3, R"sql(
+        ALTER TABLE tasks ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+        ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT '';
+        ALTER TABLE tasks ADD COLUMN idempotency_key TEXT;
+        ALTER TABLE tasks ADD COLUMN retain_until INTEGER;
+        ALTER TABLE workflows ADD COLUMN idempotency_key TEXT;
+        ALTER TABLE workflows ADD COLUMN retain_until INTEGER;
+        CREATE INDEX tasks_by_seq ON tasks (seq);
+        CREATE INDEX tasks_unfinished ON tasks (seq) WHERE state < 5;
+        CREATE INDEX tasks_by_retention ON tasks (retain_until) WHERE retain_until IS NOT NULL;
+        CREATE INDEX tasks_by_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX tasks_by_workflow ON tasks (workflow_id) WHERE workflow_id <> '';
+        CREATE INDEX workflows_running ON workflows (seq) WHERE state = 1;
+        CREATE INDEX workflows_by_retention ON workflows (retain_until)
+          WHERE retain_until IS NOT NULL;
+        CREATE INDEX workflows_by_key ON workflows (idempotency_key)
+          WHERE idempotency_key IS NOT NULL;
+      )sql"},
   };
   return kMigrations;
 }

@@ -23,6 +23,10 @@ const std::vector<SqliteMigration>& SqliteMigrations();
 
 inline int CurrentSqliteSchemaVersion() { return SqliteMigrations().back().version; }
 
+// The migration that added the columns copied from each record (queue, type, key,
+// retain_until): upgrading to it also fills them in from the stored records.
+inline constexpr int kSqliteRecordColumnsVersion = 3;
+
 }  // namespace taskwire::scheduler
 
 #endif  // TASKWIRE_SCHEDULER_STORE_SQLITE_SCHEMA_H_

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <limits>
 #include <thread>
 #include <utility>
 
@@ -83,6 +84,26 @@ void BindText(sqlite3_stmt* s, int i, absl::string_view text) {
 
 void BindBlob(sqlite3_stmt* s, int i, absl::string_view blob) {
   sqlite3_bind_blob(s, i, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+}
+
+// Empty text is stored as NULL, which the partial indexes leave out.
+void BindOptionalText(sqlite3_stmt* s, int i, absl::string_view text) {
+  if (text.empty()) {
+    sqlite3_bind_null(s, i);
+  } else {
+    BindText(s, i, text);
+  }
+}
+
+// The retain_until column: set once the record is finished (see sqlite_schema.cc).
+void BindRetainUntil(sqlite3_stmt* s, int i, bool finished, absl::Time retain_until) {
+  if (!finished) {
+    sqlite3_bind_null(s, i);
+  } else if (retain_until == absl::InfiniteFuture()) {
+    sqlite3_bind_int64(s, i, std::numeric_limits<int64_t>::max());
+  } else {
+    sqlite3_bind_int64(s, i, absl::ToUnixMicros(retain_until));
+  }
 }
 
 // Creates `path`'s directory and takes an exclusive lock on `<path>.lock`, so that two
@@ -195,8 +216,21 @@ struct SqliteTaskStore::Db {
   sqlite3_stmt* delete_workflow = nullptr;
   sqlite3_stmt* raise_max_seq = nullptr;
   sqlite3_stmt* max_seq = nullptr;
-  sqlite3_stmt* load_tasks = nullptr;
-  sqlite3_stmt* load_workflows = nullptr;
+  sqlite3_stmt* load_unfinished_tasks = nullptr;
+  sqlite3_stmt* load_running_workflow_nodes = nullptr;
+  sqlite3_stmt* load_running_workflows = nullptr;
+  // Retention.
+  sqlite3_stmt* delete_expired_tasks = nullptr;
+  sqlite3_stmt* expired_workflows = nullptr;
+  sqlite3_stmt* delete_workflow_nodes = nullptr;
+  sqlite3_stmt* next_task_due = nullptr;
+  sqlite3_stmt* next_workflow_due = nullptr;
+  // Reads, on the reading connection.
+  sqlite3_stmt* find_task = nullptr;
+  sqlite3_stmt* find_workflow = nullptr;
+  sqlite3_stmt* find_task_by_key = nullptr;
+  sqlite3_stmt* find_workflow_by_key = nullptr;
+  sqlite3_stmt* list_finished = nullptr;
 };
 
 struct SqliteTaskStore::Waiter {
@@ -226,17 +260,26 @@ absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std
   if (status.ok()) status = Migrate(**db);
   if (status.ok()) status = PrepareStatements(**db);
   absl::StatusOr<std::unique_ptr<Db>> checkpoint_db = absl::UnknownError("not connected");
+  absl::StatusOr<std::unique_ptr<Db>> read_db = absl::UnknownError("not connected");
   if (status.ok()) {
     checkpoint_db = Connect(path, options.synchronous);
     status = checkpoint_db.status();
   }
+  if (status.ok()) {
+    read_db = Connect(path, options.synchronous);
+    status = read_db.status();
+  }
+  if (status.ok()) status = PrepareReadStatements(**read_db);
   if (!status.ok()) {
-    db = absl::CancelledError();  // closes the connection before the lock goes
+    db = absl::CancelledError();  // closes the connections before the lock goes
+    checkpoint_db = absl::CancelledError();
+    read_db = absl::CancelledError();
     close(lock_fd);
     return status;
   }
-  std::unique_ptr<SqliteTaskStore> store(new SqliteTaskStore(
-      path, std::move(options), std::move(*db), std::move(*checkpoint_db), lock_fd));
+  std::unique_ptr<SqliteTaskStore> store(
+      new SqliteTaskStore(path, std::move(options), std::move(*db), std::move(*checkpoint_db),
+                          std::move(*read_db), lock_fd));
   {
     absl::MutexLock lock(&store->db_mu_);
     sqlite3_wal_hook(store->db_->conn, &SqliteTaskStore::WalHook, store.get());
@@ -247,11 +290,13 @@ absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std
 }
 
 SqliteTaskStore::SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
-                                 std::unique_ptr<Db> checkpoint_db, int lock_fd)
+                                 std::unique_ptr<Db> checkpoint_db, std::unique_ptr<Db> read_db,
+                                 int lock_fd)
     : path_(std::move(path)),
       options_(std::move(options)),
       lock_fd_(lock_fd),
       db_(std::move(db)),
+      read_db_(std::move(read_db)),
       checkpoint_db_(std::move(checkpoint_db)) {}
 
 SqliteTaskStore::~SqliteTaskStore() {
@@ -261,6 +306,10 @@ SqliteTaskStore::~SqliteTaskStore() {
   }
   if (checkpointer_.joinable()) checkpointer_.join();
   checkpoint_db_->Close();
+  {
+    absl::MutexLock lock(&read_mu_);
+    read_db_.reset();
+  }
   {
     absl::MutexLock lock(&db_mu_);
     db_.reset();  // the last connection: checkpoints the log and removes it
@@ -362,6 +411,9 @@ absl::Status SqliteTaskStore::Migrate(Db& db) {
     const std::string what = absl::StrCat("upgrading the schema to version ", m.version);
     absl::Status status = db.Exec("BEGIN IMMEDIATE", what);
     if (status.ok()) status = db.Exec(m.sql, what);
+    if (status.ok() && m.version == kSqliteRecordColumnsVersion && from != 0) {
+      status = FillRecordColumns(db);
+    }
     if (status.ok()) {
       status = db.Exec(absl::StrCat("INSERT OR REPLACE INTO meta (key, value) VALUES "
                                     "('schema_version', ", m.version, ")")
@@ -385,20 +437,23 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   TW_ASSIGN_OR_RETURN(db.begin, db.Prepare("BEGIN IMMEDIATE"));
   TW_ASSIGN_OR_RETURN(db.commit, db.Prepare("COMMIT"));
   TW_ASSIGN_OR_RETURN(db.rollback, db.Prepare("ROLLBACK"));
-  // A record not newer than the stored one changes nothing (see task_store.h).
+  // A record not newer than the stored one changes nothing (see task_store.h). What never
+  // changes (seq, queue, type, key, workflow) is written once, so its indexes are too.
   TW_ASSIGN_OR_RETURN(
       db.upsert_task,
-      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                 "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, "
-                 "state = excluded.state, workflow_id = excluded.workflow_id, "
-                 "record = excluded.record WHERE excluded.version > tasks.version"));
+      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
+                 "idempotency_key, retain_until) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                 "state = excluded.state, record = excluded.record, "
+                 "retain_until = excluded.retain_until WHERE excluded.version > tasks.version"));
   TW_ASSIGN_OR_RETURN(
       db.upsert_workflow,
-      db.Prepare("INSERT INTO workflows (id, seq, version, state, record) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5) "
-                 "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, "
-                 "state = excluded.state, record = excluded.record "
+      db.Prepare("INSERT INTO workflows (id, seq, version, state, record, idempotency_key, "
+                 "retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                 "state = excluded.state, record = excluded.record, "
+                 "retain_until = excluded.retain_until "
                  "WHERE excluded.version > workflows.version"));
   TW_ASSIGN_OR_RETURN(db.delete_task, db.Prepare("DELETE FROM tasks WHERE id = ?1"));
   TW_ASSIGN_OR_RETURN(db.delete_workflow, db.Prepare("DELETE FROM workflows WHERE id = ?1"));
@@ -406,9 +461,52 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
       db.raise_max_seq,
       db.Prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'max_seq'"));
   TW_ASSIGN_OR_RETURN(db.max_seq, db.Prepare("SELECT value FROM meta WHERE key = 'max_seq'"));
-  // Rowid order is close to seq order, so the sort in Load() has little to do.
-  TW_ASSIGN_OR_RETURN(db.load_tasks, db.Prepare("SELECT id, record FROM tasks"));
-  TW_ASSIGN_OR_RETURN(db.load_workflows, db.Prepare("SELECT id, record FROM workflows"));
+  // Recovery reads what is in flight through partial indexes (sqlite_schema.cc), so its
+  // cost does not grow with the finished tasks retained.
+  TW_ASSIGN_OR_RETURN(db.load_unfinished_tasks,
+                      db.Prepare("SELECT id, record FROM tasks WHERE state < 5 ORDER BY seq"));
+  TW_ASSIGN_OR_RETURN(
+      db.load_running_workflow_nodes,
+      db.Prepare("SELECT t.id, t.record FROM workflows w JOIN tasks t ON t.workflow_id = w.id "
+                 "WHERE w.state = 1 AND t.workflow_id <> '' AND t.state >= 5"));
+  TW_ASSIGN_OR_RETURN(
+      db.load_running_workflows,
+      db.Prepare("SELECT id, record FROM workflows WHERE state = 1 ORDER BY seq"));
+  TW_ASSIGN_OR_RETURN(
+      db.delete_expired_tasks,
+      db.Prepare("DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks "
+                 "WHERE retain_until IS NOT NULL AND retain_until <= ?1 LIMIT ?2)"));
+  TW_ASSIGN_OR_RETURN(
+      db.expired_workflows,
+      db.Prepare("SELECT id FROM workflows WHERE retain_until IS NOT NULL AND retain_until <= ?1 "
+                 "LIMIT ?2"));
+  TW_ASSIGN_OR_RETURN(db.delete_workflow_nodes,
+                      db.Prepare("DELETE FROM tasks WHERE workflow_id = ?1 AND workflow_id <> ''"));
+  TW_ASSIGN_OR_RETURN(
+      db.next_task_due,
+      db.Prepare("SELECT min(retain_until) FROM tasks WHERE retain_until IS NOT NULL"));
+  TW_ASSIGN_OR_RETURN(
+      db.next_workflow_due,
+      db.Prepare("SELECT min(retain_until) FROM workflows WHERE retain_until IS NOT NULL"));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
+  TW_ASSIGN_OR_RETURN(db.find_task, db.Prepare("SELECT id, record FROM tasks WHERE id = ?1"));
+  TW_ASSIGN_OR_RETURN(db.find_workflow,
+                      db.Prepare("SELECT id, record FROM workflows WHERE id = ?1"));
+  TW_ASSIGN_OR_RETURN(
+      db.find_task_by_key,
+      db.Prepare("SELECT id FROM tasks WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"));
+  TW_ASSIGN_OR_RETURN(
+      db.find_workflow_by_key,
+      db.Prepare("SELECT id, record FROM workflows "
+                 "WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"));
+  TW_ASSIGN_OR_RETURN(
+      db.list_finished,
+      db.Prepare("SELECT id, record FROM tasks WHERE seq >= ?1 AND seq < ?2 AND state >= 5 "
+                 "AND (?3 = 0 OR state = ?3) AND (?4 = '' OR queue = ?4) "
+                 "AND (?5 = '' OR type = ?5) ORDER BY seq LIMIT ?6"));
   return absl::OkStatus();
 }
 
@@ -495,6 +593,10 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
     sqlite3_bind_int(s, 4, StoredTaskStateNumber(r.state));
     BindText(s, 5, r.workflow_id);
     BindBlob(s, 6, blob);
+    BindText(s, 7, r.spec->queue);
+    BindText(s, 8, r.spec->type);
+    BindOptionalText(s, 9, r.spec->idempotency_key);
+    BindRetainUntil(s, 10, IsFinishedStandalone(r), r.retain_until);
     TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
     max_seq = std::max(max_seq, r.seq);
   }
@@ -506,6 +608,8 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
     sqlite3_bind_int64(s, 3, AsInt64(r.version));
     sqlite3_bind_int(s, 4, StoredWorkflowStateNumber(r.state));
     BindBlob(s, 5, blob);
+    BindOptionalText(s, 6, r.idempotency_key);
+    BindRetainUntil(s, 7, r.state != WorkflowState::kRunning, r.retain_until);
     TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing workflow ", r.id)));
     max_seq = std::max(max_seq, r.seq);
   }
@@ -659,15 +763,228 @@ absl::StatusOr<StoredState> SqliteTaskStore::Load() {
   }
   sqlite3_reset(db.max_seq);
   if (status.ok()) {
-    status = LoadTable(db.load_tasks, db.conn, path_, "task", DecodeTask, state.tasks);
+    status = LoadTable(db.load_unfinished_tasks, db.conn, path_, "task", DecodeTask, state.tasks);
   }
   if (status.ok()) {
-    status = LoadTable(db.load_workflows, db.conn, path_, "workflow", DecodeWorkflow,
+    status = LoadTable(db.load_running_workflow_nodes, db.conn, path_, "task", DecodeTask,
+                       state.tasks);
+  }
+  if (status.ok()) {
+    status = LoadTable(db.load_running_workflows, db.conn, path_, "workflow", DecodeWorkflow,
                        state.workflows);
   }
   (void)db.Exec("COMMIT", "ending a read");
   if (!status.ok()) return status;
   return state;
+}
+
+// --- Reads of finished work, on their own connection: WAL readers never wait for the writer.
+
+namespace {
+
+// One row (id, record) of `stmt` decoded, or nullopt if it returns none; resets `stmt`.
+template <typename Record, typename Decode>
+absl::StatusOr<std::optional<Record>> ReadOne(sqlite3_stmt* stmt, sqlite3* conn,
+                                              const std::string& path, absl::string_view kind,
+                                              Decode decode) {
+  const int rc = sqlite3_step(stmt);
+  absl::StatusOr<std::optional<Record>> out = std::optional<Record>();
+  if (rc == SQLITE_ROW) {
+    absl::StatusOr<Record> record = decode(ColumnBlob(stmt, 1));
+    if (record.ok()) {
+      out = std::optional<Record>(std::move(*record));
+    } else {
+      out = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ",
+                                             ColumnText(stmt, 0), " is corrupt: ",
+                                             record.status().message()));
+    }
+  } else if (rc != SQLITE_DONE) {
+    out = SqliteError(conn, rc, path, absl::StrCat("reading a ", kind));
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<TaskRecord>> SqliteTaskStore::FindTask(absl::string_view id) {
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *read_db_;
+  BindText(db.find_task, 1, id);
+  return ReadOne<TaskRecord>(db.find_task, db.conn, path_, "task", DecodeTask);
+}
+
+absl::StatusOr<std::optional<WorkflowRecord>> SqliteTaskStore::FindWorkflow(
+    absl::string_view id) {
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *read_db_;
+  BindText(db.find_workflow, 1, id);
+  return ReadOne<WorkflowRecord>(db.find_workflow, db.conn, path_, "workflow", DecodeWorkflow);
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteTaskStore::FindTaskIdByKey(
+    absl::string_view key) {
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *read_db_;
+  BindText(db.find_task_by_key, 1, key);
+  const int rc = sqlite3_step(db.find_task_by_key);
+  absl::StatusOr<std::optional<std::string>> out = std::optional<std::string>();
+  if (rc == SQLITE_ROW) {
+    out = std::optional<std::string>(ColumnText(db.find_task_by_key, 0));
+  } else if (rc != SQLITE_DONE) {
+    out = db.Error(rc, "looking up an idempotency key");
+  }
+  sqlite3_reset(db.find_task_by_key);
+  return out;
+}
+
+absl::StatusOr<std::optional<WorkflowRecord>> SqliteTaskStore::FindWorkflowByKey(
+    absl::string_view key) {
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *read_db_;
+  BindText(db.find_workflow_by_key, 1, key);
+  return ReadOne<WorkflowRecord>(db.find_workflow_by_key, db.conn, path_, "workflow",
+                                 DecodeWorkflow);
+}
+
+absl::StatusOr<std::vector<TaskRecord>> SqliteTaskStore::ListFinishedTasks(
+    const FinishedTaskQuery& query) {
+  constexpr uint64_t kMaxSeq = std::numeric_limits<int64_t>::max();
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *read_db_;
+  sqlite3_stmt* s = db.list_finished;
+  sqlite3_bind_int64(s, 1, AsInt64(std::min(query.from_seq, kMaxSeq)));
+  sqlite3_bind_int64(s, 2, AsInt64(std::min(query.to_seq, kMaxSeq)));
+  sqlite3_bind_int(s, 3, query.state ? StoredTaskStateNumber(*query.state) : 0);
+  BindText(s, 4, query.queue);
+  BindText(s, 5, query.type);
+  sqlite3_bind_int64(s, 6, static_cast<int64_t>(query.limit));
+  std::vector<TaskRecord> out;
+  absl::Status status;
+  int rc;
+  while (status.ok() && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    absl::StatusOr<TaskRecord> record = DecodeTask(ColumnBlob(s, 1));
+    if (record.ok()) {
+      out.push_back(std::move(*record));
+    } else {
+      status = absl::DataLossError(absl::StrCat("sqlite ", path_, ": task ", ColumnText(s, 0),
+                                                " is corrupt: ", record.status().message()));
+    }
+  }
+  if (status.ok() && rc != SQLITE_DONE) status = db.Error(rc, "listing finished tasks");
+  sqlite3_reset(s);
+  if (!status.ok()) return status;
+  return out;
+}
+
+// --- Retention
+
+absl::StatusOr<RetentionSweep> SqliteTaskStore::DeleteExpired(absl::Time now, size_t limit) {
+  absl::MutexLock lock(&db_mu_);
+  Db& db = *db_;
+  const int64_t now_us = absl::ToUnixMicros(now);
+  RetentionSweep sweep;
+  absl::Status status = db.Run(db.begin, "beginning a retention sweep");
+  if (status.ok()) {
+    sqlite3_bind_int64(db.delete_expired_tasks, 1, now_us);
+    sqlite3_bind_int64(db.delete_expired_tasks, 2, static_cast<int64_t>(limit));
+    status = db.Run(db.delete_expired_tasks, "deleting tasks past their retention");
+    if (status.ok()) sweep.deleted = static_cast<size_t>(sqlite3_changes(db.conn));
+  }
+  std::vector<std::string> workflows;
+  if (status.ok() && sweep.deleted < limit) {
+    sqlite3_stmt* s = db.expired_workflows;
+    sqlite3_bind_int64(s, 1, now_us);
+    sqlite3_bind_int64(s, 2, static_cast<int64_t>(limit - sweep.deleted));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) workflows.emplace_back(ColumnText(s, 0));
+    if (rc != SQLITE_DONE) status = db.Error(rc, "finding workflows past their retention");
+    sqlite3_reset(s);
+  }
+  for (size_t i = 0; status.ok() && i < workflows.size(); ++i) {
+    BindText(db.delete_workflow_nodes, 1, workflows[i]);
+    status = db.Run(db.delete_workflow_nodes, "deleting a workflow's nodes");
+    if (status.ok()) {
+      BindText(db.delete_workflow, 1, workflows[i]);
+      status = db.Run(db.delete_workflow, "deleting a workflow past its retention");
+    }
+  }
+  sweep.deleted += workflows.size();
+  for (sqlite3_stmt* s : {db.next_task_due, db.next_workflow_due}) {
+    if (!status.ok()) break;
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+      const int64_t us = sqlite3_column_int64(s, 0);
+      sweep.next_due = std::min(sweep.next_due, us == std::numeric_limits<int64_t>::max()
+                                                    ? absl::InfiniteFuture()
+                                                    : absl::FromUnixMicros(us));
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      status = db.Error(rc, "finding the next retention to end");
+    }
+    sqlite3_reset(s);
+  }
+  if (status.ok()) status = db.Run(db.commit, "committing a retention sweep");
+  if (!status.ok()) {
+    if (!sqlite3_get_autocommit(db.conn)) (void)db.Run(db.rollback, "rolling back");
+    return status;
+  }
+  MaybeUpdateSize();
+  return sweep;
+}
+
+// Upgrading to kSqliteRecordColumnsVersion: copies each record's queue, type, key and
+// retention end into the new columns, inside the migration's transaction.
+absl::Status SqliteTaskStore::FillRecordColumns(Db& db) {
+  struct TaskColumns {
+    std::string id, queue, type, key;
+    bool finished;
+    absl::Time retain_until;
+  };
+  std::vector<TaskColumns> tasks;
+  std::vector<TaskColumns> workflows;
+  {
+    TW_ASSIGN_OR_RETURN(sqlite3_stmt* read, db.Prepare("SELECT id, record FROM tasks"));
+    int rc;
+    while ((rc = sqlite3_step(read)) == SQLITE_ROW) {
+      absl::StatusOr<TaskRecord> r = DecodeTask(ColumnBlob(read, 1));
+      if (!r.ok() || r->spec == nullptr) continue;  // Load() reports it, naming the record
+      tasks.push_back(TaskColumns{r->id, r->spec->queue, r->spec->type, r->spec->idempotency_key,
+                                  IsFinishedStandalone(*r), r->retain_until});
+    }
+    if (rc != SQLITE_DONE) return db.Error(rc, "reading tasks to upgrade");
+    TW_ASSIGN_OR_RETURN(read, db.Prepare("SELECT id, record FROM workflows"));
+    while ((rc = sqlite3_step(read)) == SQLITE_ROW) {
+      absl::StatusOr<WorkflowRecord> r = DecodeWorkflow(ColumnBlob(read, 1));
+      if (!r.ok()) continue;
+      workflows.push_back(TaskColumns{r->id, {}, {}, r->idempotency_key,
+                                      r->state != WorkflowState::kRunning, r->retain_until});
+    }
+    if (rc != SQLITE_DONE) return db.Error(rc, "reading workflows to upgrade");
+  }
+  TW_ASSIGN_OR_RETURN(sqlite3_stmt* task_update,
+                      db.Prepare("UPDATE tasks SET queue = ?2, type = ?3, idempotency_key = ?4, "
+                                 "retain_until = ?5 WHERE id = ?1"));
+  for (const TaskColumns& t : tasks) {
+    BindText(task_update, 1, t.id);
+    BindText(task_update, 2, t.queue);
+    BindText(task_update, 3, t.type);
+    BindOptionalText(task_update, 4, t.key);
+    BindRetainUntil(task_update, 5, t.finished, t.retain_until);
+    TW_RETURN_IF_ERROR(db.Run(task_update, "upgrading a task row"));
+  }
+  TW_ASSIGN_OR_RETURN(
+      sqlite3_stmt* workflow_update,
+      db.Prepare("UPDATE workflows SET idempotency_key = ?2, retain_until = ?3 WHERE id = ?1"));
+  for (const TaskColumns& w : workflows) {
+    BindText(workflow_update, 1, w.id);
+    BindOptionalText(workflow_update, 2, w.key);
+    BindRetainUntil(workflow_update, 3, w.finished, w.retain_until);
+    TW_RETURN_IF_ERROR(db.Run(workflow_update, "upgrading a workflow row"));
+  }
+  spdlog::info("store {}: copied the columns of {} tasks and {} workflows for schema version {}",
+               db.path, tasks.size(), workflows.size(), kSqliteRecordColumnsVersion);
+  return absl::OkStatus();
 }
 
 std::string SqliteTaskStore::Describe() const {

@@ -22,7 +22,10 @@
 // file beside it, `<path>.lock`), upgrades an older schema in place and refuses a newer one
 // (FAILED_PRECONDITION). Load() fails with DATA_LOSS naming the record that does not decode.
 //
-// Thread-safe: Commit() and Load() may be called from any thread.
+// Finished tasks are read back (Find*, ListFinishedTasks) on a second connection, which in
+// WAL mode never waits for the writer; DeleteExpired() runs retention in batches.
+//
+// Thread-safe: every method may be called from any thread.
 #ifndef TASKWIRE_SCHEDULER_STORE_SQLITE_TASK_STORE_H_
 #define TASKWIRE_SCHEDULER_STORE_SQLITE_TASK_STORE_H_
 
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,7 +44,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "scheduler/store/store_metrics.h"
-#include "scheduler/store/task_store.h"
+#include "scheduler/core/task_store.h"
 
 struct sqlite3;
 
@@ -68,6 +72,13 @@ class SqliteTaskStore final : public TaskStore {
 
   absl::Status Commit(const StoreBatch& batch) override;
   absl::StatusOr<StoredState> Load() override;
+  absl::StatusOr<std::optional<TaskRecord>> FindTask(absl::string_view id) override;
+  absl::StatusOr<std::optional<WorkflowRecord>> FindWorkflow(absl::string_view id) override;
+  absl::StatusOr<std::optional<std::string>> FindTaskIdByKey(absl::string_view key) override;
+  absl::StatusOr<std::optional<WorkflowRecord>> FindWorkflowByKey(absl::string_view key) override;
+  absl::StatusOr<std::vector<TaskRecord>> ListFinishedTasks(
+      const FinishedTaskQuery& query) override;
+  absl::StatusOr<RetentionSweep> DeleteExpired(absl::Time now, size_t limit) override;
   std::string Describe() const override;
 
   const std::string& path() const { return path_; }
@@ -83,7 +94,7 @@ class SqliteTaskStore final : public TaskStore {
   struct Waiter;  // one caller's batch in the group-commit queue
 
   SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
-                  std::unique_ptr<Db> checkpoint_db, int lock_fd);
+                  std::unique_ptr<Db> checkpoint_db, std::unique_ptr<Db> read_db, int lock_fd);
 
   static absl::StatusOr<std::unique_ptr<Db>> Connect(const std::string& path,
                                                      SqliteSynchronous synchronous);
@@ -93,6 +104,8 @@ class SqliteTaskStore final : public TaskStore {
   // refuses a file written by a newer taskwire.
   static absl::Status Migrate(Db& db);
   static absl::Status PrepareStatements(Db& db);
+  static absl::Status PrepareReadStatements(Db& db);
+  static absl::Status FillRecordColumns(Db& db);
 
   // Writes every batch of `group` in one transaction.
   absl::Status WriteGroup(const std::vector<Waiter*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
@@ -127,6 +140,10 @@ class SqliteTaskStore final : public TaskStore {
   // A lower bound of meta.max_seq: a commit whose records are all at or below it (a
   // delivery round, no new task) leaves the meta row, and its page, alone.
   uint64_t committed_max_seq_ ABSL_GUARDED_BY(db_mu_) = 0;
+
+  // Reads of finished work (Find*, ListFinishedTasks) on a connection of their own.
+  absl::Mutex read_mu_;
+  std::unique_ptr<Db> read_db_ ABSL_PT_GUARDED_BY(read_mu_);
 
   const std::unique_ptr<Db> checkpoint_db_;  // used by checkpointer_ only
   absl::Mutex checkpoint_mu_;

@@ -9,11 +9,11 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "scheduler/store/memory_task_store.h"
+#include "tests/unit/forwarding_task_store.h"
 
 namespace taskwire::scheduler::testing {
 
-class GatedTaskStore final : public TaskStore {
+class GatedTaskStore final : public ForwardingTaskStore {
  public:
   // The next commit waits at the gate; once released it answers `outcome` (an error
   // leaves nothing stored) or, when OK, goes through.
@@ -45,12 +45,9 @@ class GatedTaskStore final : public TaskStore {
     }
     return inner_.Commit(batch);
   }
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   std::string Describe() const override { return "gated memory"; }
-  size_t size() const { return inner_.size(); }
 
  private:
-  MemoryTaskStore inner_;
   absl::Mutex mu_;
   bool gated_ ABSL_GUARDED_BY(mu_) = false;
   bool entered_ ABSL_GUARDED_BY(mu_) = false;

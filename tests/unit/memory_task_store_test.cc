@@ -1,5 +1,6 @@
-// MemoryTaskStore on its own: upserts by id, drops stale versions, deletes, loads every
-// record in submission order and remembers the highest seq it ever saw.
+// MemoryTaskStore on its own: upserts by id, drops stale versions, deletes, loads the
+// unfinished records in submission order, remembers the highest seq it ever saw and keeps
+// at most its limit of finished tasks; plus the contract every store keeps.
 #include "scheduler/store/memory_task_store.h"
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/unit/status_matchers.h"
 #include "tests/unit/store/store_test_util.h"
+#include "tests/unit/store/task_store_contract.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -28,6 +30,13 @@ StoreBatch Tasks(std::vector<TaskRecord> tasks) {
   return batch;
 }
 
+std::unique_ptr<TaskStore> MakeMemory(const testing::TempDir&) {
+  return std::make_unique<MemoryTaskStore>();
+}
+using testing::TaskStoreContractTest;
+INSTANTIATE_TEST_SUITE_P(Memory, TaskStoreContractTest, ::testing::Values(&MakeMemory),
+                         [](const auto&) { return std::string("memory"); });
+
 StoredState MustLoad(MemoryTaskStore& store) {
   absl::StatusOr<StoredState> state = store.Load();
   EXPECT_TRUE(state.ok()) << state.status();
@@ -44,7 +53,7 @@ TEST(MemoryTaskStoreTest, StartsEmpty) {
   EXPECT_THAT(store.Describe(), HasSubstr("memory"));
 }
 
-TEST(MemoryTaskStoreTest, LoadsEveryTaskInSubmissionOrder) {
+TEST(MemoryTaskStoreTest, LoadsTheUnfinishedTasksInSubmissionOrder) {
   MemoryTaskStore store;
   ASSERT_THAT(store.Commit(Tasks({Task("c", 3, 1, TaskState::kQueued),
                                   Task("a", 1, 1, TaskState::kRunning),
@@ -54,7 +63,7 @@ TEST(MemoryTaskStoreTest, LoadsEveryTaskInSubmissionOrder) {
 
   StoredState state = MustLoad(store);
 
-  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("a", "done", "c", "b"));
+  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("a", "c", "b"));
   EXPECT_EQ(state.max_seq, 6u);
 }
 
@@ -78,10 +87,25 @@ TEST(MemoryTaskStoreTest, IgnoresAStaleOrRepeatedVersion) {
   ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 4, TaskState::kRunning)})), IsOk());
   ASSERT_THAT(store.Commit(Tasks({Task("a", 1, 5, TaskState::kQueued)})), IsOk());
 
-  StoredState state = MustLoad(store);
-  ASSERT_THAT(state.tasks, SizeIs(1));
-  EXPECT_EQ(state.tasks[0].state, TaskState::kSucceeded);
-  EXPECT_EQ(state.tasks[0].output, "final");
+  const std::vector<TaskRecord> tasks = testing::AllTasks(store);
+  ASSERT_THAT(tasks, SizeIs(1));
+  EXPECT_EQ(tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(tasks[0].output, "final");
+}
+
+TEST(MemoryTaskStoreTest, PastItsLimitDropsTheOldestFinishedTasksAndCountsThem) {
+  MemoryTaskStore store(/*max_finished_tasks=*/2);
+  ASSERT_THAT(store.Commit(Tasks({Task("first", 1, 2, TaskState::kSucceeded),
+                                  Task("waiting", 2, 1, TaskState::kQueued),
+                                  Task("second", 3, 2, TaskState::kFailed)})),
+              IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("third", 4, 2, TaskState::kSucceeded)})), IsOk());
+  ASSERT_THAT(store.Commit(Tasks({Task("waiting", 2, 2, TaskState::kSucceeded)})), IsOk());
+
+  // Finished in the order first, second, third, waiting: the two oldest went.
+  EXPECT_THAT(TaskIds(testing::AllTasks(store)), ElementsAre("waiting", "third"));
+  EXPECT_EQ(store.evicted(), 2u);
+  EXPECT_THAT(store.Describe(), HasSubstr("at most 2 finished tasks"));
 }
 
 TEST(MemoryTaskStoreTest, DeletesButRemembersTheHighestSeq) {

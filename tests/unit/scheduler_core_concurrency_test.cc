@@ -18,6 +18,7 @@
 #include "scheduler/store/memory_task_store.h"
 #include "tests/unit/fake_executor_channel.h"
 #include "tests/unit/gated_task_store.h"
+#include "tests/unit/forwarding_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
 
@@ -142,7 +143,7 @@ TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCred
 
 // A MemoryTaskStore whose next Commit() of a record in a given state blocks until released,
 // like a commit stuck on a slow disk: it holds a thread inside the core's Flush().
-class BlockingTaskStore final : public TaskStore {
+class BlockingTaskStore final : public testing::ForwardingTaskStore {
  public:
   void BlockNextSaveOf(TaskState state) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -175,11 +176,9 @@ class BlockingTaskStore final : public TaskStore {
     }
     return inner_.Commit(batch);
   }
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   std::string Describe() const override { return "blocking memory store"; }
 
  private:
-  MemoryTaskStore inner_;
   std::mutex mu_;
   bool armed_ = false;
   TaskState block_state_ = TaskState::kQueued;

@@ -16,8 +16,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/forwarding_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
+#include "tests/unit/store/store_test_util.h"
 
 namespace taskwire::scheduler::testing {
 namespace {
@@ -274,18 +276,14 @@ TEST_F(LinkTest, AfterARestartAnotherExecutorsHelloLeavesTheRecoveredAttemptItsL
 }
 
 // A store that fails every commit while `failing` is set, then works.
-class FlakyTaskStore final : public TaskStore {
+class FlakyTaskStore final : public testing::ForwardingTaskStore {
  public:
   absl::Status Commit(const StoreBatch& batch) override {
     if (failing) return absl::ResourceExhaustedError("disk full");
     return inner_.Commit(batch);
   }
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   std::string Describe() const override { return "flaky memory"; }
   bool failing = false;
-
- private:
-  MemoryTaskStore inner_;
 };
 
 // A result committed nowhere must not reach a waiter or free its executor's slot for new
@@ -327,18 +325,18 @@ TEST(CommitFailureTest, AResultIsPublishedOnlyAfterItIsStored) {
 
   EXPECT_TRUE(woken);
   EXPECT_THAT(channel->TakeAssignments(), SizeIs(1));
-  ASSERT_OK_AND_ASSIGN(StoredState stored, store.Load());
-  auto it = std::find_if(stored.tasks.begin(), stored.tasks.end(),
+  const std::vector<TaskRecord> stored = AllTasks(store);
+  auto it = std::find_if(stored.begin(), stored.end(),
                          [&](const TaskRecord& r) { return r.id == ids[0]; });
-  ASSERT_NE(it, stored.tasks.end());
+  ASSERT_NE(it, stored.end());
   EXPECT_EQ(it->state, TaskState::kSucceeded);
   // Every held-back change was stored once, whole (a retry once wrote moved-from records).
-  ASSERT_THAT(stored.tasks, SizeIs(3));
-  for (const TaskRecord& r : stored.tasks) {
+  ASSERT_THAT(stored, SizeIs(3));
+  for (const TaskRecord& r : stored) {
     EXPECT_FALSE(r.id.empty());
     EXPECT_NE(r.spec, nullptr);
   }
-  EXPECT_EQ(std::count_if(stored.tasks.begin(), stored.tasks.end(),
+  EXPECT_EQ(std::count_if(stored.begin(), stored.end(),
                           [](const TaskRecord& r) { return r.state == TaskState::kCancelled; }),
             1);
 }

@@ -8,7 +8,8 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "scheduler/store/task_store.h"
+#include "scheduler/core/task_store.h"
+#include "tests/unit/forwarding_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
 
@@ -120,12 +121,11 @@ TEST_F(SubmitTest, NamesTheFieldTaskForASingleSubmitAndTasksIndexForABatchOfOne)
 }
 
 // A store that refuses every write, like a full disk.
-class FailingTaskStore final : public TaskStore {
+class FailingTaskStore final : public ForwardingTaskStore {
  public:
   absl::Status Commit(const StoreBatch&) override {
     return absl::ResourceExhaustedError("disk full");
   }
-  absl::StatusOr<StoredState> Load() override { return StoredState{}; }
   std::string Describe() const override { return "failing"; }
 };
 

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/core/workflow_graph.h"
+#include "tests/unit/forwarding_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
 
@@ -318,18 +319,16 @@ TEST_F(WorkflowTest, RefusesAnIdempotencyKeyOverTheLimit) {
 }
 
 // A store that counts the writes of each task, over a memory store.
-class CountingStore final : public TaskStore {
+class CountingStore final : public testing::ForwardingTaskStore {
  public:
   absl::Status Commit(const StoreBatch& batch) override {
     for (const TaskRecord& r : batch.tasks) ++writes_[r.id];
     return inner_.Commit(batch);
   }
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   std::string Describe() const override { return "counting"; }
   int writes(const std::string& id) { return writes_[id]; }
 
  private:
-  MemoryTaskStore inner_;
   absl::flat_hash_map<std::string, int> writes_;  // the core commits one batch at a time here
 };
 

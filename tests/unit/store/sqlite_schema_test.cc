@@ -20,6 +20,7 @@ namespace taskwire::scheduler {
 namespace {
 
 using ::taskwire::testing::IsOk;
+using ::taskwire::testing::IsOkAndHolds;
 using ::taskwire::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -102,6 +103,7 @@ TEST(SqliteSchemaTest, UpgradesAVersion1FileInPlaceKeepingItsRows) {
   queued.state = TaskState::kQueued;
   queued.workflow_id.clear();  // version 1 had no workflows
   TaskRecord done = Task("old-done", 40, 3, TaskState::kSucceeded, "result");
+  done.retain_until = absl::FromUnixSeconds(1'800'000'000);
   {
     // What a version-1 binary left behind: its migration only, two tasks, max_seq 41.
     RawDb db(path);
@@ -118,21 +120,38 @@ TEST(SqliteSchemaTest, UpgradesAVersion1FileInPlaceKeepingItsRows) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteTaskStore> store, SqliteTaskStore::Open(path));
   ASSERT_OK_AND_ASSIGN(StoredState state, store->Load());
 
-  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("old-done", "old-queued"));
-  ExpectSameTask(state.tasks[1], queued);
-  ExpectSameTask(state.tasks[0], done);
+  // The upgrade to version 3 filled the new columns from the records: recovery reads the
+  // unfinished task, the finished one is found by id, key and listing, and retention
+  // deletes it when it is due.
+  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("old-queued"));
+  ExpectSameTask(state.tasks[0], queued);
+  const std::vector<TaskRecord> all = AllTasks(*store);
+  EXPECT_THAT(TaskIds(all), ElementsAre("old-done", "old-queued"));
+  ExpectSameTask(all[0], done);
   EXPECT_EQ(state.max_seq, 41u);
+  FinishedTaskQuery by_type;
+  by_type.type = done.spec->type;
+  EXPECT_THAT(store->ListFinishedTasks(by_type), IsOkAndHolds(SizeIs(1)));
+  if (!queued.spec->idempotency_key.empty()) {
+    EXPECT_THAT(store->FindTaskIdByKey(queued.spec->idempotency_key),
+                IsOkAndHolds(std::optional<std::string>("old-queued")));
+  }
   // What version 2 added works: workflows, and the versioned upsert over old rows.
   StoreBatch batch;
   batch.workflows = {Workflow("wf", 42, 1)};
-  TaskRecord node = Task("old-queued", 41, queued.version + 1, TaskState::kRunning);
+  TaskRecord node = Task("new-node", 43, 1, TaskState::kRunning);
   node.workflow_id = "wf";
-  batch.tasks = {node};
+  batch.tasks = {node, Task("old-queued", 41, queued.version + 1, TaskState::kRunning)};
   ASSERT_THAT(store->Commit(batch), IsOk());
   ASSERT_OK_AND_ASSIGN(state, store->Load());
   ASSERT_THAT(state.workflows, SizeIs(1));
-  EXPECT_EQ(state.tasks[1].state, TaskState::kRunning);
-  EXPECT_EQ(state.max_seq, 42u);
+  EXPECT_THAT(TaskIds(state.tasks), ElementsAre("old-queued", "new-node"));
+  EXPECT_EQ(state.tasks[0].state, TaskState::kRunning);
+  EXPECT_EQ(state.max_seq, 43u);
+  ASSERT_OK_AND_ASSIGN(RetentionSweep sweep,
+                       store->DeleteExpired(done.retain_until + absl::Seconds(1), 100));
+  EXPECT_EQ(sweep.deleted, 1u);
+  EXPECT_THAT(store->FindTask("old-done"), IsOkAndHolds(::testing::Eq(std::nullopt)));
   store.reset();
 
   RawDb db(path);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "scheduler/core/task_record.h"
+#include "scheduler/core/task_store.h"
 
 namespace taskwire::scheduler::testing {
 
@@ -233,6 +235,32 @@ inline std::vector<std::string> TaskIds(const std::vector<TaskRecord>& records) 
   std::vector<std::string> ids;
   for (const TaskRecord& r : records) ids.push_back(r.id);
   return ids;
+}
+
+// Every task `store` holds: the unfinished ones (Load) and the finished ones
+// (ListFinishedTasks), once each, in seq order.
+inline std::vector<TaskRecord> AllTasks(TaskStore& store) {
+  absl::StatusOr<StoredState> state = store.Load();
+  EXPECT_TRUE(state.ok()) << state.status();
+  FinishedTaskQuery all;
+  all.limit = 1'000'000;
+  absl::StatusOr<std::vector<TaskRecord>> finished = store.ListFinishedTasks(all);
+  EXPECT_TRUE(finished.ok()) << finished.status();
+  std::vector<TaskRecord> out;
+  if (!state.ok() || !finished.ok()) return out;
+  for (TaskRecord& r : state->tasks) {
+    if (!IsTerminal(r.state)) out.push_back(std::move(r));
+  }
+  for (TaskRecord& r : *finished) out.push_back(std::move(r));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  return out;
+}
+
+// The workflow `id` as stored; fails the test if there is none.
+inline WorkflowRecord StoredWorkflow(TaskStore& store, const std::string& id) {
+  absl::StatusOr<std::optional<WorkflowRecord>> w = store.FindWorkflow(id);
+  EXPECT_TRUE(w.ok() && w->has_value()) << "workflow " << id;
+  return w.ok() && w->has_value() ? **w : WorkflowRecord{};
 }
 
 }  // namespace taskwire::scheduler::testing
