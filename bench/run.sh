@@ -5,7 +5,7 @@
 #   2. round-trip latency, one task at a time: Submit + WaitTask over 2,000 tasks
 #   3. scheduler resident memory with 1,000,000 queued tasks and no executor
 #   4. history: scheduler resident memory while 1,000,000 tasks run and finish (rounds of
-#      250,000), then the time a restart over that store takes until it serves
+#      50,000), then the time a restart over that store takes until it serves
 #
 #   bench/run.sh [BUILD_DIR]          (default /work/main/build)
 #
@@ -14,7 +14,8 @@
 #   REPEAT           throughput runs per slot count (default 1)
 #   LATENCY_SLOTS    executor slots for the latency runs (default 64)
 #   THROUGHPUT_TASKS, LATENCY_TASKS, FILL_TASKS   (default 100000, 2000, 1000000)
-#   HISTORY_ROUNDS, HISTORY_TASKS   rounds and tasks per round of 4. (default 4, 250000)
+#   HISTORY_ROUNDS, HISTORY_TASKS   rounds and tasks per round of 4. (default 20, 50000: a
+#                    bounded backlog, as in steady use; the RSS is that of the work in flight)
 #   MEASURE          which to run (default throughput,latency,memory; history on demand)
 #   STORE            the scheduler's store: sqlite (the default, a fresh file per run in the
 #                    work directory) or memory (not durable)
@@ -34,8 +35,8 @@ THROUGHPUT_TASKS=${THROUGHPUT_TASKS:-100000}
 LATENCY_TASKS=${LATENCY_TASKS:-2000}
 FILL_TASKS=${FILL_TASKS:-1000000}
 REPEAT=${REPEAT:-1}
-HISTORY_ROUNDS=${HISTORY_ROUNDS:-4}
-HISTORY_TASKS=${HISTORY_TASKS:-250000}
+HISTORY_ROUNDS=${HISTORY_ROUNDS:-20}
+HISTORY_TASKS=${HISTORY_TASKS:-50000}
 MEASURE=${MEASURE:-throughput,latency,memory}
 STORE=${STORE:-sqlite}
 want() { [[ ",$MEASURE," == *",$1,"* ]]; }
