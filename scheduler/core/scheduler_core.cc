@@ -165,13 +165,14 @@ void SchedulerCore::DeliverPending() {
         return;
       }
     }
+    std::vector<TaskRecord> evicted;  // freed after the lock is released
     {
       absl::MutexLock lock(&mu_);
       if (commit_failures_ > 0) {
         spdlog::info("store: commits succeed again after {} failures", commit_failures_);
       }
       commit_failures_ = 0;
-      EvictFinished(saves);
+      EvictFinished(saves, evicted);
     }
     for (Effects& fx : batch) Flush(fx);
   }

@@ -344,9 +344,11 @@ class SchedulerCore {
   void RunTimer(const Timer& timer, absl::Time now, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a commit: finished tasks and workflows in `stored` leave memory (the store has
-  // them now).
-  void EvictFinished(const StoreBatch& stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictTask(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // them now), moved to `evicted` so that the caller frees them outside the lock.
+  void EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictTask(const std::string& id, std::vector<TaskRecord>& evicted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes sure a retention sweep runs at or before `at`.
   void ScheduleSweep(absl::Time at, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes what is past its retention in the store (one batch), then schedules the next.

@@ -75,11 +75,11 @@ void SchedulerCore::SweepRetention() {
 // A task leaves memory once it is finished and stored; the store answers for it from then
 // on. A workflow's nodes stay while it runs (downstream nodes read their outputs), and go
 // with it.
-void SchedulerCore::EvictFinished(const StoreBatch& stored) {
+void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted) {
   for (const TaskRecord& r : stored.tasks) {
     if (!IsFinishedStandalone(r)) continue;
     if (auto it = tasks_.find(r.id); it != tasks_.end() && IsTerminal(it->second.state)) {
-      EvictTask(r.id);
+      EvictTask(r.id, evicted);
     }
   }
   for (const WorkflowRecord& r : stored.workflows) {
@@ -89,7 +89,9 @@ void SchedulerCore::EvictFinished(const StoreBatch& stored) {
         wf->second.record.version != r.version) {
       continue;  // a later version is still to be stored
     }
-    for (const WorkflowNodeRecord& node : wf->second.record.nodes) EvictTask(node.task_id);
+    for (const WorkflowNodeRecord& node : wf->second.record.nodes) {
+      EvictTask(node.task_id, evicted);
+    }
     if (const std::string& key = wf->second.record.idempotency_key; !key.empty()) {
       auto k = workflow_by_key_.find(key);
       if (k != workflow_by_key_.end() && k->second.workflow_id == r.id) workflow_by_key_.erase(k);
@@ -99,7 +101,7 @@ void SchedulerCore::EvictFinished(const StoreBatch& stored) {
   }
 }
 
-void SchedulerCore::EvictTask(const std::string& id) {
+void SchedulerCore::EvictTask(const std::string& id, std::vector<TaskRecord>& evicted) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
   const TaskRecord& task = it->second;
@@ -108,6 +110,7 @@ void SchedulerCore::EvictTask(const std::string& id) {
     auto key = by_idempotency_key_.find(task.spec->idempotency_key);
     if (key != by_idempotency_key_.end() && key->second == id) by_idempotency_key_.erase(key);
   }
+  evicted.push_back(std::move(it->second));
   tasks_.erase(it);
 }
 

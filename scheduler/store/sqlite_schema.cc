@@ -39,9 +39,11 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
       // here. Columns for what those reads select on (filled from the records of older
       // files by the upgrade), and indexes so that recovery, retention and key lookups cost
       // by what they return, not by the size of the history. retain_until (microseconds
-      // since the epoch) is set once a standalone task or a workflow has finished; a
-      // workflow's nodes are deleted with it. An UPDATE rewrites only indexes over the
-      // columns it sets, so seq, queue, type, key and workflow_id are written once.
+      // since the epoch) is NULL while a task is unfinished and set once it has finished
+      // (a workflow's node: the largest integer, as nodes are deleted with their
+      // workflow), so one index serves recovery (IS NULL) and retention (<= now). An
+      // UPDATE rewrites only the indexes over the columns it sets: the store sets
+      // retain_until only in a task's final write, so the writes between touch no index.
       {3, R"sql(
         ALTER TABLE tasks ADD COLUMN queue TEXT NOT NULL DEFAULT '';
         ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT '';
@@ -50,8 +52,7 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
         ALTER TABLE workflows ADD COLUMN idempotency_key TEXT;
         ALTER TABLE workflows ADD COLUMN retain_until INTEGER;
         CREATE INDEX tasks_by_seq ON tasks (seq);
-        CREATE INDEX tasks_unfinished ON tasks (seq) WHERE state < 5;
-        CREATE INDEX tasks_by_retention ON tasks (retain_until) WHERE retain_until IS NOT NULL;
+        CREATE INDEX tasks_by_retention ON tasks (retain_until);
         CREATE INDEX tasks_by_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
         CREATE INDEX tasks_by_workflow ON tasks (workflow_id) WHERE workflow_id <> '';
         CREATE INDEX workflows_running ON workflows (seq) WHERE state = 1;

@@ -95,7 +95,12 @@ void BindOptionalText(sqlite3_stmt* s, int i, absl::string_view text) {
   }
 }
 
-// The retain_until column: set once the record is finished (see sqlite_schema.cc).
+// A task's retain_until column: a workflow's nodes are deleted with it, never on their own.
+absl::Time RetainUntilColumn(const TaskRecord& r) {
+  return r.workflow_id.empty() ? r.retain_until : absl::InfiniteFuture();
+}
+
+// The retain_until column: NULL until the record has finished (see sqlite_schema.cc).
 void BindRetainUntil(sqlite3_stmt* s, int i, bool finished, absl::Time retain_until) {
   if (!finished) {
     sqlite3_bind_null(s, i);
@@ -210,7 +215,8 @@ struct SqliteTaskStore::Db {
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
-  sqlite3_stmt* upsert_task = nullptr;
+  sqlite3_stmt* upsert_task = nullptr;        // any write before the final one
+  sqlite3_stmt* upsert_final_task = nullptr;  // a finished task: also sets retain_until
   sqlite3_stmt* upsert_workflow = nullptr;
   sqlite3_stmt* delete_task = nullptr;
   sqlite3_stmt* delete_workflow = nullptr;
@@ -438,9 +444,18 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   TW_ASSIGN_OR_RETURN(db.commit, db.Prepare("COMMIT"));
   TW_ASSIGN_OR_RETURN(db.rollback, db.Prepare("ROLLBACK"));
   // A record not newer than the stored one changes nothing (see task_store.h). What never
-  // changes (seq, queue, type, key, workflow) is written once, so its indexes are too.
+  // changes (seq, queue, type, key, workflow) is written once, and retain_until only by
+  // the final write, so that the writes in between update no index (sqlite_schema.cc).
   TW_ASSIGN_OR_RETURN(
       db.upsert_task,
+      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
+                 "idempotency_key, retain_until) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                 "state = excluded.state, record = excluded.record "
+                 "WHERE excluded.version > tasks.version"));
+  TW_ASSIGN_OR_RETURN(
+      db.upsert_final_task,
       db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
                  "idempotency_key, retain_until) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
@@ -464,11 +479,11 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   // Recovery reads what is in flight through partial indexes (sqlite_schema.cc), so its
   // cost does not grow with the finished tasks retained.
   TW_ASSIGN_OR_RETURN(db.load_unfinished_tasks,
-                      db.Prepare("SELECT id, record FROM tasks WHERE state < 5 ORDER BY seq"));
+                      db.Prepare("SELECT id, record FROM tasks WHERE retain_until IS NULL"));
   TW_ASSIGN_OR_RETURN(
       db.load_running_workflow_nodes,
       db.Prepare("SELECT t.id, t.record FROM workflows w JOIN tasks t ON t.workflow_id = w.id "
-                 "WHERE w.state = 1 AND t.workflow_id <> '' AND t.state >= 5"));
+                 "WHERE w.state = 1 AND t.workflow_id <> '' AND t.retain_until IS NOT NULL"));
   TW_ASSIGN_OR_RETURN(
       db.load_running_workflows,
       db.Prepare("SELECT id, record FROM workflows WHERE state = 1 ORDER BY seq"));
@@ -586,7 +601,7 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
   std::string blob;
   for (const TaskRecord& r : batch.tasks) {
     blob = EncodeTask(r);
-    sqlite3_stmt* s = db.upsert_task;
+    sqlite3_stmt* s = IsTerminal(r.state) ? db.upsert_final_task : db.upsert_task;
     BindText(s, 1, r.id);
     sqlite3_bind_int64(s, 2, AsInt64(r.seq));
     sqlite3_bind_int64(s, 3, AsInt64(r.version));
@@ -596,7 +611,7 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
     BindText(s, 7, r.spec->queue);
     BindText(s, 8, r.spec->type);
     BindOptionalText(s, 9, r.spec->idempotency_key);
-    BindRetainUntil(s, 10, IsFinishedStandalone(r), r.retain_until);
+    BindRetainUntil(s, 10, IsTerminal(r.state), RetainUntilColumn(r));
     TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
     max_seq = std::max(max_seq, r.seq);
   }
@@ -950,7 +965,7 @@ absl::Status SqliteTaskStore::FillRecordColumns(Db& db) {
       absl::StatusOr<TaskRecord> r = DecodeTask(ColumnBlob(read, 1));
       if (!r.ok() || r->spec == nullptr) continue;  // Load() reports it, naming the record
       tasks.push_back(TaskColumns{r->id, r->spec->queue, r->spec->type, r->spec->idempotency_key,
-                                  IsFinishedStandalone(*r), r->retain_until});
+                                  IsTerminal(r->state), RetainUntilColumn(*r)});
     }
     if (rc != SQLITE_DONE) return db.Error(rc, "reading tasks to upgrade");
     TW_ASSIGN_OR_RETURN(read, db.Prepare("SELECT id, record FROM workflows"));

@@ -132,6 +132,7 @@ TEST_P(TaskStoreContractTest, RetentionDeletesWhatIsDueInBatchesAndSaysWhenMoreI
                  Task("queued", 4, 1, TaskState::kQueued)};
   TaskRecord node = Task("node", 6, 2, TaskState::kSucceeded);
   node.workflow_id = "wf";
+  node.retain_until = At(1);  // a node goes with its workflow, never before it
   batch.tasks.push_back(node);
   WorkflowRecord wf = Workflow("wf", 5, 3, WorkflowState::kSucceeded);
   wf.nodes = {WorkflowNodeRecord{"only", "node", {}}};
@@ -142,6 +143,7 @@ TEST_P(TaskStoreContractTest, RetentionDeletesWhatIsDueInBatchesAndSaysWhenMoreI
   ASSERT_OK_AND_ASSIGN(RetentionSweep first, store().DeleteExpired(At(5), 2));
   EXPECT_EQ(first.deleted, 2u);
   EXPECT_LE(first.next_due, At(3));  // the workflow is due and not deleted yet
+  EXPECT_THAT(store().FindTask("node"), IsOkAndHolds(::testing::Ne(std::nullopt)));
   ASSERT_OK_AND_ASSIGN(RetentionSweep second, store().DeleteExpired(At(5), 2));
   EXPECT_EQ(second.deleted, 1u);
   EXPECT_EQ(second.next_due, At(60));
