@@ -647,6 +647,7 @@ absl::StatusOr<TaskView> SchedulerCore::GetTask(absl::string_view id) const {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = tasks_.find(id); it != tasks_.end()) return ViewOfTask(it->second);
+    if (const TaskRecord* recent = FindRecent(id)) return TaskView{*recent, {}, {}};
   }
   absl::StatusOr<std::optional<TaskView>> stored = FindStoredTask(id);
   if (!stored.ok()) return stored.status();
@@ -671,6 +672,13 @@ absl::StatusOr<std::optional<TaskView>> SchedulerCore::FindStoredTask(absl::stri
     }
   }
   return view;
+}
+
+const TaskRecord* SchedulerCore::FindRecent(absl::string_view id) const {
+  auto it = recent_.find(id);
+  // Past its retention the store may have deleted it: not found, as the store would say.
+  if (it == recent_.end() || it->second.retain_until <= clock_.Now()) return nullptr;
+  return &it->second;
 }
 
 absl::StatusOr<std::optional<std::string>> SchedulerCore::TaskWithKey(const std::string& key) {
@@ -736,6 +744,8 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
       result = task.state;
       Dispatch(fx);
       pending_.push_back(std::move(fx));
+    } else if (const TaskRecord* recent = FindRecent(id)) {
+      return recent->state;
     }
   }
   if (!result) {  // finished (or unknown): nothing to cancel
@@ -857,6 +867,8 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
         return token;
       }
       finished = ViewOfTask(it->second);
+    } else if (const TaskRecord* recent = FindRecent(id)) {
+      finished = TaskView{*recent, {}, {}};
     }
   }
   if (!finished) {

@@ -77,6 +77,9 @@ struct CoreOptions {
   // Retention deletes finished tasks from the store in batches of this many, back to back
   // while more are due.
   size_t retention_batch = 5'000;
+  // The most recently finished tasks kept in memory after they are stored, so that the
+  // WaitTask or GetTask that usually follows a result does not read the store.
+  size_t recent_results = 10'000;
 };
 
 enum class RunMode { kThread, kProcess };
@@ -358,6 +361,8 @@ class SchedulerCore {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::optional<WorkflowView>> FindStoredWorkflow(absl::string_view id) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A finished task still in the cache of recent results (and not past its retention).
+  const TaskRecord* FindRecent(absl::string_view id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The id of the task holding an idempotency key, in memory or in the store.
   absl::StatusOr<std::optional<std::string>> TaskWithKey(const std::string& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -442,6 +447,9 @@ class SchedulerCore {
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  // Finished standalone tasks already stored, newest last, at most options_.recent_results.
+  absl::flat_hash_map<std::string, TaskRecord> recent_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> recent_order_ ABSL_GUARDED_BY(mu_);
   // The next retention sweep; sweep_due_ once it is reached, sweeping_ while one runs.
   absl::Time next_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool sweep_due_ ABSL_GUARDED_BY(mu_) = false;

@@ -78,8 +78,19 @@ void SchedulerCore::SweepRetention() {
 void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted) {
   for (const TaskRecord& r : stored.tasks) {
     if (!IsFinishedStandalone(r)) continue;
-    if (auto it = tasks_.find(r.id); it != tasks_.end() && IsTerminal(it->second.state)) {
-      EvictTask(r.id, evicted);
+    auto it = tasks_.find(r.id);
+    if (it == tasks_.end() || !IsTerminal(it->second.state)) continue;
+    EvictTask(r.id, evicted);
+    if (options_.recent_results == 0) continue;
+    // Kept a while longer as a recent result; the oldest one leaves the cache instead.
+    recent_.insert_or_assign(r.id, std::move(evicted.back()));
+    evicted.pop_back();
+    recent_order_.push_back(r.id);
+    if (recent_order_.size() > options_.recent_results) {
+      auto oldest = recent_.find(recent_order_.front());
+      evicted.push_back(std::move(oldest->second));
+      recent_.erase(oldest);
+      recent_order_.pop_front();
     }
   }
   for (const WorkflowRecord& r : stored.workflows) {

@@ -1,7 +1,8 @@
 // Finished work leaves the core's memory once it is stored, and every read still answers
 // for it from the store: GetTask, WaitTask, CancelTask, ListTasks, idempotency keys,
 // workflows; after a restart only the work in flight is loaded, and retention deletes in
-// the store.
+// the store. The cache of recent results is off here (every read goes to the store) except
+// in the tests that are about it.
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/core/scheduler_core.h"
+#include "tests/unit/forwarding_task_store.h"
 #include "tests/unit/scheduler_core_fixture.h"
 #include "tests/unit/status_matchers.h"
 
@@ -22,8 +24,19 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
+CoreOptions WithoutRecentResults() {
+  CoreOptions options = TestOptions();
+  options.recent_results = 0;
+  return options;
+}
+
 class HistoryTest : public SchedulerCoreTest {
  protected:
+  HistoryTest() {
+    RebuildCore(WithoutRecentResults());
+    e_ = Connect("e", {"echo"}, /*slots=*/8);
+  }
+
   // Submits `n` echo tasks and runs them all to success on executor "e".
   std::vector<std::string> RunToSuccess(size_t n, TaskSpec spec = Spec("echo")) {
     std::vector<std::string> ids = SubmitAll(std::vector<TaskSpec>(n, spec));
@@ -47,7 +60,7 @@ class HistoryTest : public SchedulerCoreTest {
     return ids;
   }
 
-  TestExecutor e_ = Connect("e", {"echo"}, /*slots=*/8);
+  TestExecutor e_;
 };
 
 TEST_F(HistoryTest, AFinishedTaskLeavesMemoryAndIsStillReadFromTheStore) {
@@ -143,7 +156,7 @@ TEST_F(HistoryTest, ARestartLoadsOnlyTheWorkInFlightAndRetentionStillEnds) {
   const std::string finished = RunToSuccess(1, brief)[0];
   const std::string waiting = Submit(Spec("nobody-serves-this"));
 
-  RebuildCore(TestOptions());
+  RebuildCore(WithoutRecentResults());
   ASSERT_THAT(core().Recover(), IsOk());
 
   EXPECT_EQ(core().tasks_in_memory(), 1u);
@@ -156,7 +169,7 @@ TEST_F(HistoryTest, ARestartLoadsOnlyTheWorkInFlightAndRetentionStillEnds) {
 }
 
 TEST_F(HistoryTest, RetentionRunsInBatchesBackToBackUntilNothingIsDue) {
-  CoreOptions options = TestOptions();
+  CoreOptions options = WithoutRecentResults();
   options.retention_batch = 2;
   options.retention = absl::Minutes(1);
   RebuildCore(options);
@@ -170,6 +183,42 @@ TEST_F(HistoryTest, RetentionRunsInBatchesBackToBackUntilNothingIsDue) {
 
   EXPECT_THAT(Listed(TaskListQuery{}), IsEmpty());
   EXPECT_EQ(store_.size(), 0u);
+}
+
+// A store whose reads fail, like a disk gone bad: what a read of finished work needs it for.
+class UnreadableStore final : public ForwardingTaskStore {
+ public:
+  absl::StatusOr<std::optional<TaskRecord>> FindTask(absl::string_view) override {
+    return absl::DataLossError("bad sector");
+  }
+};
+
+TEST(RecentResultsTest, TheLatestResultsAreReadFromMemoryAndOlderOnesFromTheStore) {
+  FakeClock clock;
+  UnreadableStore store;
+  EventHub events;
+  CoreOptions options = TestOptions();
+  options.recent_results = 2;
+  SchedulerCore core(clock, store, events, nullptr, options);
+  auto channel = std::make_shared<FakeExecutorChannel>();
+  ASSERT_OK_AND_ASSIGN(ExecutorSession session,
+                       core.ConnectExecutor(Hello("e", {"echo"}, 8), channel));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids,
+                       core.Submit(std::vector<TaskSpec>(3, Spec("echo"))));
+  for (const AssignmentOut& a : channel->TakeAssignments()) {
+    core.OnResults(session, {AttemptResult{a.task_id, a.attempt, AttemptOutcome::kSucceeded,
+                                           "out", {}, absl::Milliseconds(1)}});
+  }
+
+  ASSERT_OK_AND_ASSIGN(TaskView latest, core.GetTask(ids[2]));
+  EXPECT_EQ(latest.record.output, "out");
+  EXPECT_THAT(core.CancelTask(ids[1]), IsOkAndHolds(TaskState::kSucceeded));
+  // The oldest left the cache: the store must answer, and cannot.
+  EXPECT_THAT(core.GetTask(ids[0]),
+              StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("bad sector")));
+  // Past its retention a cached result is gone, as it is from the store.
+  clock.Advance(options.retention + absl::Seconds(1));
+  EXPECT_THAT(core.GetTask(ids[2]), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace
