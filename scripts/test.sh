@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: installs the Debian packages, builds (warnings as errors), runs the
-# whole suite (unit, in-process integration, end-to-end with the real binaries, the
-# Python client), then builds again with ASan+UBSan and runs the suite there too.
+# Runs every test: installs the Debian packages, builds (warnings as errors), checks the
+# lock annotations with clang (scripts/check-thread-safety.sh), runs the whole suite (unit,
+# in-process integration, end-to-end with the real binaries, the Python client), then
+# builds again with ASan+UBSan and runs the suite there too.
 #   scripts/test.sh            everything
 #   scripts/test.sh --fast     skip the sanitizer pass
 set -euo pipefail
@@ -19,6 +20,7 @@ run_suite() {
 }
 
 ./scripts/build.sh --werror >/dev/null
+./scripts/check-thread-safety.sh build
 run_suite build
 
 if [ "$asan" = 1 ]; then

@@ -1019,7 +1019,7 @@ void SchedulerCore::SettleOrphans(const ExecutorHello& hello, Effects& fx) {
 void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
   size_t kept = 0;
   size_t cancelled = 0;
-  auto claim = [&](const AttemptRef& ref, bool still_running) {
+  auto claim = [&](const AttemptRef& ref, bool still_running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!e.outstanding.insert(ref).second) return;
     if (metrics_) metrics_->SlotsChanged(-1, 1);
     auto it = tasks_.find(ref.task_id);

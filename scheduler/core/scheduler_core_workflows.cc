@@ -171,9 +171,10 @@ void SchedulerCore::NodeFinished(TaskRecord& task, Effects& fx) {
     for (uint32_t d : wf.downstream[task.node_index]) {
       TaskRecord& next = tasks_.at(nodes[d].task_id);
       if (next.state != TaskState::kPending) continue;
-      const bool ready = std::all_of(nodes[d].after.begin(), nodes[d].after.end(), [&](uint32_t u) {
-        return tasks_.at(nodes[u].task_id).state == TaskState::kSucceeded;
-      });
+      bool ready = true;
+      for (uint32_t u : nodes[d].after) {
+        ready = ready && tasks_.at(nodes[u].task_id).state == TaskState::kSucceeded;
+      }
       if (ready) Release(next, next.spec->not_before, fx);
     }
   } else {
@@ -204,9 +205,10 @@ void SchedulerCore::NodeFinished(TaskRecord& task, Effects& fx) {
 void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
   WorkflowRecord& r = wf.record;
   if (r.state != WorkflowState::kRunning) return;
-  const bool all_succeeded = std::all_of(r.nodes.begin(), r.nodes.end(), [&](const auto& n) {
-    return tasks_.at(n.task_id).state == TaskState::kSucceeded;
-  });
+  bool all_succeeded = true;
+  for (const WorkflowNodeRecord& n : r.nodes) {
+    all_succeeded = all_succeeded && tasks_.at(n.task_id).state == TaskState::kSucceeded;
+  }
   if (all_succeeded) {
     r.state = WorkflowState::kSucceeded;
   } else if (r.decided_by.empty()) {

@@ -206,8 +206,11 @@ TEST(RecentResultsTest, TheLatestResultsAreReadFromMemoryAndOlderOnesFromTheStor
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids,
                        core.Submit(std::vector<TaskSpec>(3, Spec("echo"))));
   for (const AssignmentOut& a : channel->TakeAssignments()) {
-    core.OnResults(session, {AttemptResult{a.task_id, a.attempt, AttemptOutcome::kSucceeded,
-                                           "out", {}, absl::Milliseconds(1)}});
+    AttemptResult result;
+    result.task_id = a.task_id;
+    result.attempt = a.attempt;
+    result.output = "out";
+    core.OnResults(session, {std::move(result)});
   }
 
   ASSERT_OK_AND_ASSIGN(TaskView latest, core.GetTask(ids[2]));

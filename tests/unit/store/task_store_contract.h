@@ -115,13 +115,20 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
     return page.ok() ? TaskIds(*page) : std::vector<std::string>{};
   };
   using ::testing::ElementsAre;
+  FinishedTaskQuery all, range, failed, gpu, hash, two;
+  range.from_seq = 2;
+  range.to_seq = 5;
+  failed.state = TaskState::kFailed;
+  gpu.queue = "gpu";
+  hash.type = "hash";
+  two.limit = 2;
 
-  EXPECT_THAT(ids(FinishedTaskQuery{}), ElementsAre("a", "b", "c", "d"));
-  EXPECT_THAT(ids(FinishedTaskQuery{.from_seq = 2, .to_seq = 5}), ElementsAre("b", "c"));
-  EXPECT_THAT(ids(FinishedTaskQuery{.state = TaskState::kFailed}), ElementsAre("b"));
-  EXPECT_THAT(ids(FinishedTaskQuery{.queue = "gpu"}), ElementsAre("b"));
-  EXPECT_THAT(ids(FinishedTaskQuery{.type = "hash"}), ElementsAre("c"));
-  EXPECT_THAT(ids(FinishedTaskQuery{.limit = 2}), ElementsAre("a", "b"));
+  EXPECT_THAT(ids(all), ElementsAre("a", "b", "c", "d"));
+  EXPECT_THAT(ids(range), ElementsAre("b", "c"));
+  EXPECT_THAT(ids(failed), ElementsAre("b"));
+  EXPECT_THAT(ids(gpu), ElementsAre("b"));
+  EXPECT_THAT(ids(hash), ElementsAre("c"));
+  EXPECT_THAT(ids(two), ElementsAre("a", "b"));
 }
 
 TEST_P(TaskStoreContractTest, RetentionDeletesWhatIsDueInBatchesAndSaysWhenMoreIsDue) {
