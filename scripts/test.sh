@@ -19,12 +19,25 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure --timeout 300 -j 2
 }
 
-./scripts/build.sh --werror >/dev/null
+# The build's output is shown only when it fails.
+build_quietly() {
+  local log
+  log=$(mktemp)
+  if ! ./scripts/build.sh "$@" >"$log" 2>&1; then
+    tail -n 100 "$log"
+    rm -f "$log"
+    echo "test.sh: the build failed (scripts/build.sh $*)" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
+
+build_quietly --werror
 ./scripts/check-thread-safety.sh build
 run_suite build
 
 if [ "$asan" = 1 ]; then
-  ./scripts/build.sh --asan --werror >/dev/null
+  build_quietly --asan --werror
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan
