@@ -410,12 +410,15 @@ class SchedulerCore {
 
   mutable absl::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // The tasks in memory (the work in flight, and finished ones until they are stored) and
+  // their indexes; the store answers for the others.
   absl::node_hash_map<std::string, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
   absl::btree_map<uint64_t, TaskRecord*> by_seq_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
+  // Running workflows (and finished ones until they are stored).
   absl::node_hash_map<std::string, LiveWorkflow> workflows_ ABSL_GUARDED_BY(mu_);
-  // Workflows' idempotency keys (apart from the tasks'), claimed before the commit, with
-  // the ids a repeated submit gets.
+  // Idempotency keys of the workflows in memory (apart from the tasks'), claimed before
+  // the commit, with the ids a repeated submit gets.
   absl::flat_hash_map<std::string, SubmittedWorkflow> workflow_by_key_ ABSL_GUARDED_BY(mu_);
   // Keys claimed by a submit whose commit has not answered yet. A repeated submit that
   // meets one gets UNAVAILABLE (retry): the first may still fail, and its ids are not
