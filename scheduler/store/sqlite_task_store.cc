@@ -446,22 +446,16 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   // A record not newer than the stored one changes nothing (see task_store.h). What never
   // changes (seq, queue, type, key, workflow) is written once, and retain_until only by
   // the final write, so that the writes in between update no index (sqlite_schema.cc).
-  TW_ASSIGN_OR_RETURN(
-      db.upsert_task,
-      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
-                 "idempotency_key, retain_until) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
-                 "state = excluded.state, record = excluded.record "
-                 "WHERE excluded.version > tasks.version"));
+  const std::string upsert_task =
+      "INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
+      "idempotency_key, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+      "ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, "
+      "record = excluded.record";
+  const std::string if_newer = " WHERE excluded.version > tasks.version";
+  TW_ASSIGN_OR_RETURN(db.upsert_task, db.Prepare((upsert_task + if_newer).c_str()));
   TW_ASSIGN_OR_RETURN(
       db.upsert_final_task,
-      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
-                 "idempotency_key, retain_until) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
-                 "state = excluded.state, record = excluded.record, "
-                 "retain_until = excluded.retain_until WHERE excluded.version > tasks.version"));
+      db.Prepare((upsert_task + ", retain_until = excluded.retain_until" + if_newer).c_str()));
   TW_ASSIGN_OR_RETURN(
       db.upsert_workflow,
       db.Prepare("INSERT INTO workflows (id, seq, version, state, record, idempotency_key, "
