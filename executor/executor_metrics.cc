@@ -75,8 +75,22 @@ void ExecutorMetrics::AttemptFinished(const std::string& type, RunOutcome outcom
                                       absl::Duration run_time) {
   slots_free_.Increment();
   slots_used_.Decrement();
-  attempts_.Add({{"type", type}, {"outcome", OutcomeLabel(outcome)}}).Increment();
-  run_time_.Add({{"type", type}}, DurationBuckets()).Observe(absl::ToDoubleSeconds(run_time));
+  TypeSeries* series;
+  TypeSeries uncached;
+  absl::MutexLock lock(&mu_);
+  if (auto it = by_type_.find(type); it != by_type_.end()) {
+    series = &it->second;
+  } else {
+    // Only announced types are assigned, so the map stays small; a bound all the same.
+    series = by_type_.size() < kMaxCachedTypes ? &by_type_[type] : &uncached;
+    series->run_time = &run_time_.Add({{"type", type}}, DurationBuckets());
+  }
+  prometheus::Counter*& attempts = series->attempts[static_cast<size_t>(outcome)];
+  if (attempts == nullptr) {
+    attempts = &attempts_.Add({{"type", type}, {"outcome", OutcomeLabel(outcome)}});
+  }
+  attempts->Increment();
+  series->run_time->Observe(absl::ToDoubleSeconds(run_time));
 }
 
 }  // namespace taskwire::executor

@@ -1,10 +1,15 @@
 // The executor's Prometheus metrics (docs/metrics.md): attempts started and finished, run
 // time, slots, the link to the scheduler, and build info. The process_* metrics (CPU,
-// memory, fds) come from MetricsServer. Thread-safe.
+// memory, fds) come from MetricsServer. A task type's series are looked up once and kept
+// (prometheus-cpp's Family::Add builds and hashes a label map per call). Thread-safe.
 #ifndef TASKWIRE_EXECUTOR_EXECUTOR_METRICS_H_
 #define TASKWIRE_EXECUTOR_EXECUTOR_METRICS_H_
 
+#include <array>
 #include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 #include "executor/runner.h"
 #include "prometheus/counter.h"
@@ -25,6 +30,14 @@ class ExecutorMetrics {
   void Reconnect() { reconnects_.Increment(); }
 
  private:
+  static constexpr size_t kMaxCachedTypes = 1000;
+  struct TypeSeries {
+    std::array<prometheus::Counter*, static_cast<size_t>(RunOutcome::kTimedOut) + 1> attempts{};
+    prometheus::Histogram* run_time = nullptr;
+  };
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, TypeSeries> by_type_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter& started_;
   prometheus::Family<prometheus::Counter>& attempts_;
   prometheus::Family<prometheus::Histogram>& run_time_;

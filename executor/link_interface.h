@@ -30,8 +30,8 @@ struct AttemptReport {
 // One message to the scheduler; the link may merge it with others or split its results.
 struct LinkMessage {
   std::vector<AttemptReport> results;
-  std::optional<std::vector<AttemptKey>> heartbeat;  // the attempts running now
-  std::optional<std::string> drain;                  // the reason
+  bool heartbeat = false;            // "still here"
+  std::optional<std::string> drain;  // the reason
 };
 
 // Thread-safe. Neither method calls back into the caller, so the core may call Send while

@@ -74,11 +74,7 @@ void AddToHello(const HelloLists& lists, v1::Hello& hello) {
 
 void MergeInto(LinkMessage& message, v1::ExecutorMessage& out) {
   for (AttemptReport& report : message.results) ToProto(report, out.add_results());
-  if (message.heartbeat) {
-    v1::Heartbeat* hb = out.mutable_heartbeat();
-    hb->clear_running();  // the latest list replaces a pending one
-    for (const AttemptKey& key : *message.heartbeat) SetRef(key, hb->add_running());
-  }
+  if (message.heartbeat) out.mutable_heartbeat();
   if (message.drain) out.mutable_drain()->set_reason(*message.drain);
 }
 

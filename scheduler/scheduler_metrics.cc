@@ -1,14 +1,15 @@
 #include "scheduler/scheduler_metrics.h"
 
 #include <string>
+#include <utility>
 
 #include "common/duration_buckets.h"
 
 namespace taskwire::scheduler {
 
 SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_label_values)
-    : queues_(max_label_values),
-      types_(max_label_values),
+    : queue_names_(max_label_values),
+      type_names_(max_label_values),
       submitted_(prometheus::BuildCounter()
                      .Name("taskwire_tasks_submitted_total")
                      .Help("Tasks accepted by Submit/SubmitBatch")
@@ -109,46 +110,110 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                     .Name("taskwire_link_messages_total")
                     .Help("Executor-link stream messages, by direction")
                     .Register(registry)
-                    .Add({{"direction", "out"}})) {}
+                    .Add({{"direction", "out"}})) {
+  other_queues_.queue = std::string(LabelLimiter::kOther);
+  other_queues_.other_types.type = std::string(LabelLimiter::kOther);
+}
+
+namespace {
+
+// The series in `slot`, made on first use.
+template <typename Metric, typename... Extra>
+Metric& Child(Metric*& slot, prometheus::Family<Metric>& family,
+              const prometheus::Labels& labels, Extra&&... extra) {
+  if (slot == nullptr) slot = &family.Add(labels, std::forward<Extra>(extra)...);
+  return *slot;
+}
+
+}  // namespace
+
+SchedulerMetrics::QueueSeries& SchedulerMetrics::Queue(absl::string_view queue) {
+  if (auto it = queues_.find(queue); it != queues_.end()) return it->second;
+  std::string label = queue_names_.Limit(queue);
+  if (label == LabelLimiter::kOther) return other_queues_;  // not kept by name: bounded
+  QueueSeries& series = queues_[queue];
+  series.queue = std::move(label);
+  series.other_types.type = std::string(LabelLimiter::kOther);
+  return series;
+}
+
+SchedulerMetrics::TypeSeries& SchedulerMetrics::Type(QueueSeries& queue, absl::string_view type) {
+  if (auto it = queue.types.find(type); it != queue.types.end()) return it->second;
+  std::string label = type_names_.Limit(type);
+  if (label == LabelLimiter::kOther) return queue.other_types;
+  TypeSeries& series = queue.types[type];
+  series.type = std::move(label);
+  return series;
+}
 
 void SchedulerMetrics::TaskSubmitted(absl::string_view queue, absl::string_view type) {
-  submitted_.Add({{"queue", queues_.Limit(queue)}, {"type", types_.Limit(type)}}).Increment();
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  TypeSeries& t = Type(q, type);
+  Child(t.submitted, submitted_, {{"queue", q.queue}, {"type", t.type}}).Increment();
 }
 
 void SchedulerMetrics::TaskFinished(absl::string_view queue, absl::string_view type,
-                                    absl::string_view outcome) {
-  finished_
-      .Add({{"queue", queues_.Limit(queue)},
-            {"type", types_.Limit(type)},
-            {"outcome", std::string(outcome)}})
+                                    TaskState state, double end_to_end_seconds) {
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  TypeSeries& t = Type(q, type);
+  Child(t.finished[static_cast<size_t>(state)], finished_,
+        {{"queue", q.queue}, {"type", t.type}, {"outcome", std::string(TaskStateName(state))}})
       .Increment();
+  Child(q.end_to_end, end_to_end_, {{"queue", q.queue}}, DurationBuckets())
+      .Observe(end_to_end_seconds);
 }
 
-void SchedulerMetrics::QueueDepthChanged(absl::string_view queue, double delta) {
-  queue_depth_.Add({{"queue", queues_.Limit(queue)}}).Increment(delta);
+void SchedulerMetrics::TaskRetried(absl::string_view queue, absl::string_view type) {
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  TypeSeries& t = Type(q, type);
+  Child(t.retried, retries_, {{"queue", q.queue}, {"type", t.type}}).Increment();
 }
 
 void SchedulerMetrics::TaskStarted(absl::string_view queue, absl::string_view type,
                                    double queue_wait_seconds) {
-  const std::string q = queues_.Limit(queue);
-  queue_wait_.Add({{"queue", q}}, DurationBuckets()).Observe(queue_wait_seconds);
-  started_.Add({{"queue", q}, {"type", types_.Limit(type)}}).Increment();
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  TypeSeries& t = Type(q, type);
+  Child(q.queue_wait, queue_wait_, {{"queue", q.queue}}, DurationBuckets())
+      .Observe(queue_wait_seconds);
+  Child(t.started, started_, {{"queue", q.queue}, {"type", t.type}}).Increment();
 }
 
-void SchedulerMetrics::TaskEndToEnd(absl::string_view queue, double seconds) {
-  end_to_end_.Add({{"queue", queues_.Limit(queue)}}, DurationBuckets()).Observe(seconds);
+void SchedulerMetrics::RunTime(absl::string_view type, double seconds) {
+  absl::MutexLock lock(&mu_);
+  auto it = run_time_by_type_.find(type);
+  if (it == run_time_by_type_.end()) {
+    std::string label = type_names_.Limit(type);
+    prometheus::Histogram& h = run_time_.Add({{"type", label}}, DurationBuckets());
+    // Names past the limit are not kept: they share the "_other" series.
+    if (label == LabelLimiter::kOther) {
+      h.Observe(seconds);
+      return;
+    }
+    it = run_time_by_type_.emplace(type, &h).first;
+  }
+  it->second->Observe(seconds);
+}
+
+void SchedulerMetrics::QueueDepthChanged(absl::string_view queue, double delta) {
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  Child(q.depth, queue_depth_, {{"queue", q.queue}}).Increment(delta);
 }
 
 void SchedulerMetrics::QueueOldestAge(absl::string_view queue, double seconds) {
-  oldest_age_.Add({{"queue", queues_.Limit(queue)}}).Set(seconds);
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  Child(q.oldest_age, oldest_age_, {{"queue", q.queue}}).Set(seconds);
 }
 
 void SchedulerMetrics::QueueExecutorsChanged(absl::string_view queue, double delta) {
-  queue_executors_.Add({{"queue", queues_.Limit(queue)}}).Increment(delta);
-}
-
-void SchedulerMetrics::TaskRetried(absl::string_view queue, absl::string_view type) {
-  retries_.Add({{"queue", queues_.Limit(queue)}, {"type", types_.Limit(type)}}).Increment();
+  absl::MutexLock lock(&mu_);
+  QueueSeries& q = Queue(queue);
+  Child(q.executors, queue_executors_, {{"queue", q.queue}}).Increment(delta);
 }
 
 void SchedulerMetrics::WorkflowSubmitted(size_t nodes) {
@@ -156,13 +221,14 @@ void SchedulerMetrics::WorkflowSubmitted(size_t nodes) {
   workflow_nodes_.Observe(static_cast<double>(nodes));
 }
 
-void SchedulerMetrics::WorkflowFinished(absl::string_view outcome, double seconds) {
-  workflows_finished_.Add({{"outcome", std::string(outcome)}}).Increment();
+void SchedulerMetrics::WorkflowFinished(WorkflowState state, double seconds) {
+  {
+    absl::MutexLock lock(&mu_);
+    Child(workflows_finished_by_state_[static_cast<size_t>(state)], workflows_finished_,
+          {{"outcome", std::string(WorkflowStateName(state))}})
+        .Increment();
+  }
   workflow_duration_.Observe(seconds);
-}
-
-void SchedulerMetrics::RunTime(absl::string_view type, double seconds) {
-  run_time_.Add({{"type", types_.Limit(type)}}, DurationBuckets()).Observe(seconds);
 }
 
 }  // namespace taskwire::scheduler

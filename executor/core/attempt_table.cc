@@ -182,9 +182,7 @@ void AttemptTable::Tick() {
       last_heard_ = clock_.Now();  // one redial per lease, not one per tick
     } else if (linked_) {
       LinkMessage message;
-      message.heartbeat.emplace();
-      message.heartbeat->reserve(running_.size());
-      for (const auto& [key, attempt] : running_) message.heartbeat->push_back(key);
+      message.heartbeat = true;
       link_.Send(message);
     }
   }

@@ -84,8 +84,8 @@ class AttemptTable {
   // A runner ended `attempt`: reports its result (see the contract above).
   void OnFinished(const std::shared_ptr<Attempt>& attempt, RunResult result);
 
-  // Periodic (every heartbeat interval): sends a heartbeat with the running attempts when
-  // linked, and redials if the scheduler has been silent for a lease.
+  // Periodic (every heartbeat interval): sends a heartbeat when linked, and redials if the
+  // scheduler has been silent for a lease.
   void Tick();
 
   // --- draining and stopping ---

@@ -14,7 +14,6 @@
 #include "common/logging.h"
 #include "common/quote.h"
 #include "scheduler/core/retry_policy.h"
-#include "scheduler/scheduler_metrics.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -44,11 +43,11 @@ uint64_t RandomNonce() {
 }  // namespace
 
 SchedulerCore::SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events,
-                             SchedulerMetrics* metrics, CoreOptions options)
+                             CoreMetrics* metrics, CoreOptions options)
     : clock_(clock),
       store_(store),
       events_(events),
-      metrics_(metrics),
+      metrics_(metrics != nullptr ? *metrics : no_metrics_),
       options_(std::move(options)),
       id_nonce_(RandomNonce()) {}
 
@@ -79,7 +78,7 @@ void SchedulerCore::Flush(Effects& fx) {
   for (auto& [callback, view] : fx.wakeups) callback(view);
   for (auto& [callback, view] : fx.workflow_wakeups) callback(view);
   for (Outbox& out : fx.sends) {
-    if (metrics_) metrics_->LinkMessage(/*inbound=*/false);
+    metrics_.LinkMessage(/*inbound=*/false);
     out.channel->Send(std::move(out.assignments), std::move(out.cancels));
   }
   for (auto& [channel, status] : fx.closes) channel->Close(status);
@@ -337,7 +336,7 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   switch (task.state) {
     case TaskState::kQueued:
       ready_.Push(&task);
-      if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, 1);
+      metrics_.QueueDepthChanged(task.spec->queue, 1);
       break;
     case TaskState::kScheduled:
       AddTimer(task.scheduled_for, Timer{TimerKind::kRelease, id}, fx);
@@ -346,7 +345,7 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
       // Recovered: the attempt's executor may reconnect and claim it within one lease.
       const uint32_t attempt = task.attempts.back().number;
       orphaned_[id] = attempt;
-      if (metrics_) metrics_->RunningChanged(1);
+      metrics_.RunningChanged(1);
       AddTimer(clock_.Now() + options_.executor_timeout, Timer{TimerKind::kLease, id, attempt},
                fx);
       break;
@@ -451,7 +450,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
     for (const std::string& key : reserved_keys) task_keys_in_commit_.erase(key);
     for (TaskRecord& r : batch.tasks) {
       const std::string id = r.id;
-      if (metrics_) metrics_->TaskSubmitted(r.spec->queue, r.spec->type);
+      metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
       Adopt(std::move(r), fx, /*counted=*/true);
       if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
     }
@@ -494,7 +493,7 @@ void SchedulerCore::Enqueue(TaskRecord& task, Effects& fx) {
   task.queued_at = clock_.Now();
   task.scheduled_for = absl::InfinitePast();
   ready_.Push(&task);
-  if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, 1);
+  metrics_.QueueDepthChanged(task.spec->queue, 1);
   Changed(task, fx);
 }
 
@@ -528,7 +527,7 @@ void SchedulerCore::Dispatch(Effects& fx) {
       if (e.draining || e.free_slots() == 0) continue;
       TaskRecord* task = ready_.PopBest(e.lanes);
       if (task == nullptr) continue;
-      if (metrics_) metrics_->QueueDepthChanged(task->spec->queue, -1);
+      metrics_.QueueDepthChanged(task->spec->queue, -1);
       progress = true;
       if (task->expires_at <= now) {
         Expire(*task, fx);
@@ -550,12 +549,10 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   task.attempts.push_back(std::move(attempt));
   SetState(task, TaskState::kRunning);
   executor.outstanding.insert(AttemptRef{task.id, number});
-  if (metrics_) {
-    metrics_->TaskStarted(task.spec->queue, task.spec->type,
-                          absl::ToDoubleSeconds(now - task.queued_at));
-    metrics_->RunningChanged(1);
-    metrics_->SlotsChanged(-1, 1);
-  }
+  metrics_.TaskStarted(task.spec->queue, task.spec->type,
+                        absl::ToDoubleSeconds(now - task.queued_at));
+  metrics_.RunningChanged(1);
+  metrics_.SlotsChanged(-1, 1);
   if (task.spec->timeout > absl::ZeroDuration()) {
     // The executor stops the attempt at its timeout; if no answer comes within one more
     // lease, the scheduler ends the attempt itself.
@@ -573,7 +570,7 @@ void SchedulerCore::FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std:
   a.outcome = outcome;
   a.error = std::move(error);
   a.finished_at = clock_.Now();
-  if (outcome == AttemptOutcome::kLost && metrics_) metrics_->AttemptLost();
+  if (outcome == AttemptOutcome::kLost) metrics_.AttemptLost();
 }
 
 void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool notify_workflow) {
@@ -584,11 +581,8 @@ void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool 
       task.spec->retention > absl::ZeroDuration() ? task.spec->retention : options_.retention;
   task.retain_until = task.finished_at + retention;
   if (task.workflow_id.empty()) ScheduleSweep(task.retain_until, fx);
-  if (metrics_) {
-    metrics_->TaskFinished(task.spec->queue, task.spec->type, TaskStateName(state));
-    metrics_->TaskEndToEnd(task.spec->queue,
-                           absl::ToDoubleSeconds(task.finished_at - task.created_at));
-  }
+  metrics_.TaskFinished(task.spec->queue, task.spec->type, state,
+                        absl::ToDoubleSeconds(task.finished_at - task.created_at));
   Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
   if (auto it = waiters_.find(task.id); it != waiters_.end()) {
     const TaskView view = ViewOfTask(task);
@@ -630,7 +624,7 @@ void SchedulerCore::RetryOrFail(TaskRecord& task, std::string error, bool retrya
     Finish(task, TaskState::kFailed, fx);
     return;
   }
-  if (metrics_) metrics_->TaskRetried(task.spec->queue, task.spec->type);
+  metrics_.TaskRetried(task.spec->queue, task.spec->type);
   const absl::Duration wait = BackoffFor(policy, failed, absl::Uniform(rng_, 0.0, 1.0));
   Release(task, clock_.Now() + wait, fx);
 }
@@ -771,13 +765,13 @@ void SchedulerCore::CancelLocked(TaskRecord& task, std::string reason, Effects& 
                                  bool notify_workflow) {
   if (task.state == TaskState::kQueued) {
     ready_.Remove(task);
-    if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
+    metrics_.QueueDepthChanged(task.spec->queue, -1);
   } else if (task.state == TaskState::kRunning) {
     // The attempt keeps its executor slot until the executor answers the Cancel.
     TellExecutorToCancel(task.id, task.attempts.back().number, fx);
     orphaned_.erase(task.id);
     FinishAttempt(task, AttemptOutcome::kCancelled, reason);
-    if (metrics_) metrics_->RunningChanged(-1);
+    metrics_.RunningChanged(-1);
   }
   task.error = std::move(reason);
   Finish(task, TaskState::kCancelled, fx, notify_workflow);
@@ -936,11 +930,9 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     e->connected_at = e->last_seen = clock_.Now();
     e->hello = std::move(hello);
     session = ExecutorSession{e->hello.executor_id, e->session_id};
-    if (metrics_) {
-      metrics_->ExecutorsConnectedChanged(1);
-      metrics_->SlotsChanged(e->hello.slots, 0);
-      for (const std::string& q : e->hello.queues) metrics_->QueueExecutorsChanged(q, 1);
-    }
+    metrics_.ExecutorsConnectedChanged(1);
+    metrics_.SlotsChanged(e->hello.slots, 0);
+    for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, 1);
     spdlog::info("executor {} connected from {}: {} slots, {} task types, queues [{}]",
                  session.executor_id, e->hello.peer, e->hello.slots, e->hello.task_types.size(),
                  absl::StrJoin(e->hello.queues, ","));
@@ -977,7 +969,7 @@ absl::Status SchedulerCore::ReplaceOrRefuse(const ExecutorHello& hello, Effects&
   // Listed attempts move over to the new session instead of being lost.
   for (const std::vector<AttemptRef>* listed : {&hello.running, &hello.unreported}) {
     for (const AttemptRef& ref : *listed) {
-      if (e.outstanding.erase(ref) > 0 && metrics_) metrics_->SlotsChanged(1, -1);
+      if (e.outstanding.erase(ref) > 0) metrics_.SlotsChanged(1, -1);
     }
   }
   fx.closes.emplace_back(e.channel, absl::AbortedError("replaced by a newer connection"));
@@ -1002,7 +994,7 @@ void SchedulerCore::SettleOrphans(const ExecutorHello& hello, Effects& fx) {
   for (const std::string& task_id : settled) {
     orphaned_.erase(task_id);
     TaskRecord& task = tasks_.at(task_id);
-    if (metrics_) metrics_->RunningChanged(-1);
+    metrics_.RunningChanged(-1);
     LoseAttempt(task, absl::StrCat("executor ", hello.executor_id,
                                    " reconnected after the scheduler's restart without it"),
                 fx);
@@ -1021,7 +1013,7 @@ void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
   size_t cancelled = 0;
   auto claim = [&](const AttemptRef& ref, bool still_running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!e.outstanding.insert(ref).second) return;
-    if (metrics_) metrics_->SlotsChanged(-1, 1);
+    metrics_.SlotsChanged(-1, 1);
     auto it = tasks_.find(ref.task_id);
     const bool current = it != tasks_.end() && it->second.state == TaskState::kRunning &&
                          it->second.attempts.back().number == ref.attempt &&
@@ -1053,12 +1045,6 @@ SchedulerCore::Executor* SchedulerCore::FindSession(const ExecutorSession& sessi
   return nullptr;
 }
 
-void SchedulerCore::OnStarted(const ExecutorSession& session,
-                              const std::vector<AttemptRef>& started) {
-  absl::MutexLock lock(&mu_);
-  FindSession(session);  // only liveness: RUNNING is set at assignment
-}
-
 void SchedulerCore::OnHeartbeat(const ExecutorSession& session) {
   absl::MutexLock lock(&mu_);
   FindSession(session);
@@ -1070,9 +1056,7 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
     absl::MutexLock lock(&mu_);
     Executor* e = FindSession(session);
     if (e == nullptr) {  // a session already dropped: its attempts were requeued
-      if (metrics_) {
-        for (size_t i = 0; i < results.size(); ++i) metrics_->StaleResult();
-      }
+      for (size_t i = 0; i < results.size(); ++i) metrics_.StaleResult();
       return;
     }
     for (AttemptResult& r : results) ApplyResult(*e, r, fx);
@@ -1084,10 +1068,10 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
 
 void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effects& fx) {
   if (executor.outstanding.erase(AttemptRef{result.task_id, result.attempt}) == 0) {
-    if (metrics_) metrics_->StaleResult();
+    metrics_.StaleResult();
     return;
   }
-  if (metrics_) metrics_->SlotsChanged(1, -1);
+  metrics_.SlotsChanged(1, -1);
 
   auto it = tasks_.find(result.task_id);
   if (it == tasks_.end()) return;
@@ -1095,10 +1079,8 @@ void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effec
   if (task.state != TaskState::kRunning || task.attempts.back().number != result.attempt) {
     return;  // cancelled meanwhile: the answer only frees the slot
   }
-  if (metrics_) {
-    metrics_->RunningChanged(-1);
-    metrics_->RunTime(task.spec->type, absl::ToDoubleSeconds(result.run_time));
-  }
+  metrics_.RunningChanged(-1);
+  metrics_.RunTime(task.spec->type, absl::ToDoubleSeconds(result.run_time));
   task.attempts.back().exit_code = result.exit_code;
   task.attempts.back().term_signal = result.term_signal;
   switch (result.outcome) {
@@ -1149,12 +1131,10 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
   if (pos == executors_.end()) return;
   std::unique_ptr<Executor> e = std::move(*pos);
   executors_.erase(pos);
-  if (metrics_) {
-    for (const std::string& q : e->hello.queues) metrics_->QueueExecutorsChanged(q, -1);
-    metrics_->ExecutorsConnectedChanged(-1);
-    metrics_->SlotsChanged(-static_cast<double>(e->free_slots()),
-                           -static_cast<double>(e->outstanding.size()));
-  }
+  for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, -1);
+  metrics_.ExecutorsConnectedChanged(-1);
+  metrics_.SlotsChanged(-static_cast<double>(e->free_slots()),
+                         -static_cast<double>(e->outstanding.size()));
   size_t requeued = 0;
   for (const AttemptRef& ref : e->outstanding) {
     auto it = tasks_.find(ref.task_id);
@@ -1163,7 +1143,7 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
     if (task.state != TaskState::kRunning || task.attempts.back().number != ref.attempt) {
       continue;
     }
-    if (metrics_) metrics_->RunningChanged(-1);
+    metrics_.RunningChanged(-1);
     LoseAttempt(task, absl::StrCat("executor ", id, " ", reason), fx);
     if (task.state == TaskState::kQueued) ++requeued;
   }

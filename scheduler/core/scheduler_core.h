@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "scheduler/core/core_metrics.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/executor_channel.h"
 #include "scheduler/core/ready_queues.h"
@@ -43,8 +44,6 @@
 #include "scheduler/core/task_store.h"
 
 namespace taskwire::scheduler {
-
-class SchedulerMetrics;
 
 struct CoreOptions {
   TaskLimits limits;
@@ -167,8 +166,9 @@ class SchedulerCore {
   using WaitCallback = std::function<void(const TaskView&)>;
   using WorkflowWaitCallback = std::function<void(const WorkflowView&)>;
 
-  SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events,
-                SchedulerMetrics* metrics, CoreOptions options);
+  // `metrics` may be null: nothing is reported.
+  SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events, CoreMetrics* metrics,
+                CoreOptions options);
   SchedulerCore(const SchedulerCore&) = delete;
   SchedulerCore& operator=(const SchedulerCore&) = delete;
 
@@ -227,7 +227,6 @@ class SchedulerCore {
   // requeued, the old channel closed). With another incarnation: ALREADY_EXISTS.
   absl::StatusOr<ExecutorSession> ConnectExecutor(ExecutorHello hello,
                                                   std::shared_ptr<ExecutorChannel> channel);
-  void OnStarted(const ExecutorSession& session, const std::vector<AttemptRef>& started);
   void OnResults(const ExecutorSession& session, std::vector<AttemptResult> results);
   void OnHeartbeat(const ExecutorSession& session);
   // The executor takes no more work; it will finish what it runs and disconnect.
@@ -404,7 +403,8 @@ class SchedulerCore {
   const Clock& clock_;
   TaskStore& store_;
   EventHub& events_;
-  SchedulerMetrics* const metrics_;  // may be null
+  CoreMetrics no_metrics_;  // what metrics_ refers to when the caller gave none
+  CoreMetrics& metrics_;
   const CoreOptions options_;
   const uint64_t id_nonce_;  // mixed into task ids so ids differ across store wipes
 

@@ -146,7 +146,7 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       if (task.expires_at > now) return;
       if (task.state == TaskState::kQueued) {
         ready_.Remove(task);
-        if (metrics_) metrics_->QueueDepthChanged(task.spec->queue, -1);
+        metrics_.QueueDepthChanged(task.spec->queue, -1);
       } else if (task.state != TaskState::kScheduled && task.state != TaskState::kPending) {
         return;  // running or done: expiry only stops starts
       }
@@ -164,7 +164,7 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
                                        absl::FormatDuration(task.spec->timeout), " plus ",
                                        absl::FormatDuration(options_.executor_timeout));
       FinishAttempt(task, AttemptOutcome::kTimedOut, error);
-      if (metrics_) metrics_->RunningChanged(-1);
+      metrics_.RunningChanged(-1);
       RetryOrFail(task, std::move(error), /*retryable=*/true, fx);
       return;
     }
@@ -175,7 +175,7 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       if (task.state != TaskState::kRunning || task.attempts.back().number != timer.attempt) {
         return;
       }
-      if (metrics_) metrics_->RunningChanged(-1);
+      metrics_.RunningChanged(-1);
       LoseAttempt(task, "its executor did not reconnect within a lease of the scheduler's restart",
                   fx);
       return;
@@ -186,7 +186,7 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
 }
 
 void SchedulerCore::ReportQueueAges(absl::Time now) {
-  if (metrics_ == nullptr || now - last_age_report_ < absl::Seconds(1)) return;
+  if (now - last_age_report_ < absl::Seconds(1)) return;
   last_age_report_ = now;
   absl::flat_hash_map<std::string, absl::Time> oldest = ready_.OldestQueuedAt();
   // Queues that executors serve have a series from the start, at 0 while nothing waits.
@@ -194,10 +194,10 @@ void SchedulerCore::ReportQueueAges(absl::Time now) {
     age_reported_queues_.insert(e->hello.queues.begin(), e->hello.queues.end());
   }
   for (const std::string& queue : age_reported_queues_) {
-    if (!oldest.contains(queue)) metrics_->QueueOldestAge(queue, 0);  // keep the series
+    if (!oldest.contains(queue)) metrics_.QueueOldestAge(queue, 0);  // keep the series
   }
   for (const auto& [queue, at] : oldest) {
-    metrics_->QueueOldestAge(queue, absl::ToDoubleSeconds(now - at));
+    metrics_.QueueOldestAge(queue, absl::ToDoubleSeconds(now - at));
     age_reported_queues_.insert(queue);
   }
 }

@@ -129,10 +129,10 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     live.unfinished = n;
     live.record = std::move(wf);
     workflows_.emplace(out.workflow_id, std::move(live));
-    if (metrics_) metrics_->WorkflowSubmitted(n);
+    metrics_.WorkflowSubmitted(n);
     for (TaskRecord& r : batch.tasks) {
       const std::string id = r.id;
-      if (metrics_) metrics_->TaskSubmitted(r.spec->queue, r.spec->type);
+      metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
       Adopt(std::move(r), fx, /*counted=*/true);
       if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
     }
@@ -230,10 +230,7 @@ void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
   r.retain_until = r.finished_at + (retention > absl::ZeroDuration() ? retention
                                                                       : options_.retention);
   ScheduleSweep(r.retain_until, fx);
-  if (metrics_) {
-    metrics_->WorkflowFinished(WorkflowStateName(r.state),
-                               absl::ToDoubleSeconds(r.finished_at - r.created_at));
-  }
+  metrics_.WorkflowFinished(r.state, absl::ToDoubleSeconds(r.finished_at - r.created_at));
   WorkflowChanged(wf, fx);
   if (auto it = workflow_waiters_.find(r.id); it != workflow_waiters_.end()) {
     const WorkflowView view = ViewOf(wf);

@@ -189,11 +189,6 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       return absl::OkStatus();
     }
     if (in_.has_hello()) return absl::FailedPreconditionError("hello sent twice");
-    if (in_.started_size() > 0) {
-      std::vector<AttemptRef> started;
-      for (const v1::AttemptRef& r : in_.started()) started.push_back({r.task_id(), r.attempt()});
-      core_.OnStarted(*session, started);
-    }
     if (in_.results_size() > 0) {
       std::vector<AttemptResult> results;
       results.reserve(in_.results_size());

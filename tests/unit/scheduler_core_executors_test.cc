@@ -120,13 +120,13 @@ TEST_F(LostExecutorTest, DropsAnExecutorThatStopsHeartbeatingAndRunsItsWorkElsew
   EXPECT_EQ(Task(id).output, "from b");
 }
 
-TEST_F(LostExecutorTest, CountsResultsAndStartsAsSignsOfLife) {
+TEST_F(LostExecutorTest, CountsResultsAndHeartbeatsAsSignsOfLife) {
   TestExecutor a = Connect("a", {"echo"}, /*slots=*/2);
   SubmitAll(std::vector<TaskSpec>(2, Spec("echo")));
   std::vector<AssignmentOut> work = a.channel->TakeAssignments();
 
   clock_.Advance(absl::Seconds(10));
-  core().OnStarted(a.session, {AttemptRef{work[0].task_id, work[0].attempt}});
+  core().OnHeartbeat(a.session);
   clock_.Advance(absl::Seconds(10));
   core().CheckExecutorLiveness();
   EXPECT_THAT(core().ListExecutors(), SizeIs(1));

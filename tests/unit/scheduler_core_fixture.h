@@ -100,7 +100,7 @@ class SchedulerCoreTest : public ::testing::Test {
   SchedulerCoreTest() { RebuildCore(TestOptions()); }
 
   // A new core over the same clock, store and hub (the old one is destroyed first).
-  void RebuildCore(CoreOptions options, SchedulerMetrics* metrics = nullptr) {
+  void RebuildCore(CoreOptions options, CoreMetrics* metrics = nullptr) {
     core_.reset();
     core_ = std::make_unique<SchedulerCore>(clock_, store_, events_, metrics, std::move(options));
   }

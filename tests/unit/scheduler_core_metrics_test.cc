@@ -131,5 +131,27 @@ TEST_F(MetricsTest, CountsMessagesSentToExecutors) {
   EXPECT_THAT(Value("taskwire_link_messages_total", {{"direction", "out"}}), Optional(1.0));
 }
 
+// Queue and type names come from clients: past the limit they share one "_other" series,
+// however often they come back.
+TEST(SchedulerMetricsTest, NamesPastTheLimitShareTheOtherSeries) {
+  prometheus::Registry registry;
+  SchedulerMetrics metrics(registry, /*max_label_values=*/2);
+  metrics.TaskSubmitted("a", "t1");
+  metrics.TaskSubmitted("b", "t2");
+  for (int i = 0; i < 2; ++i) metrics.TaskSubmitted("c", "t1");  // queue over the limit
+  metrics.TaskSubmitted("d", "t3");                             // both over the limit
+  metrics.TaskSubmitted("a", "t3");                             // type over the limit
+
+  auto submitted = [&](const std::string& queue, const std::string& type) {
+    return Read(registry, "taskwire_tasks_submitted_total", {{"queue", queue}, {"type", type}});
+  };
+  EXPECT_THAT(submitted("a", "t1"), Optional(1.0));
+  EXPECT_THAT(submitted("b", "t2"), Optional(1.0));
+  EXPECT_THAT(submitted("_other", "t1"), Optional(2.0));
+  EXPECT_THAT(submitted("_other", "_other"), Optional(1.0));
+  EXPECT_THAT(submitted("a", "_other"), Optional(1.0));
+  EXPECT_EQ(submitted("c", "t1"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace taskwire::scheduler::testing
