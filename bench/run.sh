@@ -2,7 +2,8 @@
 # The three measurements against fresh local processes (bench/README.md):
 #   1. no-op throughput: 100,000 echo tasks submitted at once, until every result is back
 #      (once per executor slot count in $SLOTS_LIST, a fresh scheduler + executor each)
-#   2. round-trip latency, one task at a time: Submit + WaitTask over 2,000 tasks
+#   2. round-trip latency, one task at a time: a Submit that waits for the result, over
+#      2,000 tasks (then Submit + WaitTask, two calls, for comparison)
 #   3. scheduler resident memory with 1,000,000 queued tasks and no executor
 #   4. history: scheduler resident memory while 1,000,000 tasks run and finish (rounds of
 #      50,000), then the time a restart over that store takes until it serves
@@ -215,10 +216,9 @@ start_executor "$LATENCY_SLOTS"
 measure 90 "$BENCH" latency --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
   --payload x --deadline 60 --reference-calls 1000 --json
 echo
-echo "== latency, diagnostic: the same, but each result comes back on a WatchTasks stream opened first"
-echo "   (no WaitTask call per task: what one unary round trip less would give)"
+echo "== latency, for comparison: the same with two calls, Submit then WaitTask"
 measure 90 "$BENCH" latency --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
-  --payload x --deadline 60 --wait watch --json
+  --payload x --deadline 60 --wait waittask --json
 stop_all
 echo
 fi

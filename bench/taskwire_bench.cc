@@ -8,9 +8,9 @@
 //   subscribed (its response headers; with an older scheduler, a probe task's event), then
 //   submits every task with SubmitBatch (several calls in flight on the callback API) and
 //   counts the terminal events of its own task ids until all are back.
-// latency: one task at a time, Submit then WaitTask; round-trip percentiles after a
-//   warm-up that is not counted. Diagnostics: --wait watch (the result on a stream instead
-//   of a WaitTask call), --submit-only, --reference-calls (the floor of one unary call),
+// latency: one task at a time, a Submit that waits for the end; round-trip percentiles
+//   after a warm-up that is not counted. Other ways back: --wait waittask (Submit, then a
+//   WaitTask call), --wait watch (the result on a stream). Diagnostics: --submit-only, --reference-calls (the floor of one unary call),
 //   --client-api callback.
 // fill: submits tasks that no executor serves and reports how many were accepted; the
 //   caller (bench/run.sh) reads the scheduler's memory from /proc.
@@ -633,9 +633,10 @@ class ResultWatch {
 
 struct LatencyOptions {
   int warmup = 100;
-  // How the result comes back: "waittask" (a WaitTask call per task) or "watch" (the
-  // task's terminal event on a WatchTasks stream opened before the first Submit).
-  std::string wait = "waittask";
+  // How the result comes back: "submit" (the Submit itself waits, one round trip),
+  // "waittask" (a WaitTask call after the Submit) or "watch" (the task's terminal event on
+  // a WatchTasks stream opened before the first Submit).
+  std::string wait = "submit";
   // "sync" (blocking stub) or "callback" (async() stub, waited for).
   std::string client_api = "sync";
   // Diagnostics: Submit only (no WaitTask); and GetTask round trips on a finished task
@@ -668,6 +669,8 @@ int RunLatency(const CommonOptions& o, const LatencyOptions& l) {
   std::string last_id;
   v1::SubmitRequest submit;
   *submit.mutable_task() = MakeSpec(o);
+  const bool submit_waits = l.wait == "submit" && !l.submit_only;
+  if (submit_waits) submit.mutable_wait()->set_seconds(10);
   std::vector<int64_t> round_trip, submit_part, wait_part;
   round_trip.reserve(o.tasks);
   submit_part.reserve(o.tasks);
@@ -679,7 +682,7 @@ int RunLatency(const CommonOptions& o, const LatencyOptions& l) {
     const int64_t t0 = NowNs();
     v1::SubmitResponse submitted;
     grpc::ClientContext sctx;
-    sctx.set_deadline(In(absl::Seconds(10)));
+    sctx.set_deadline(In(absl::Seconds(submit_waits ? 15 : 10)));
     grpc::Status s =
         callback ? CallbackCall([&](auto done) {
           stub->async()->Submit(&sctx, &submit, &submitted, std::move(done));
@@ -690,6 +693,8 @@ int RunLatency(const CommonOptions& o, const LatencyOptions& l) {
     if (s.ok()) last_id = submitted.task_id();
     if (s.ok() && l.submit_only) {
       task.set_state(v1::TASK_STATE_SUCCEEDED);  // not waited for
+    } else if (s.ok() && submit_waits) {
+      task = submitted.task();
     } else if (s.ok() && watch) {
       task.set_id(submitted.task_id());
       task.set_state(watch->Await(submitted.task_id(), absl::Seconds(10)));
@@ -740,12 +745,13 @@ int RunLatency(const CommonOptions& o, const LatencyOptions& l) {
   LatencySummary wt = Summarize(wait_part);
   std::cout << "latency: " << measured << " '" << o.type << "' tasks one at a time (after "
             << warmup << " warm-up, " << l.client_api << " client API), "
-            << (l.submit_only ? "Submit only"
-                : watch       ? "Submit + result on a watch stream"
-                              : "Submit + WaitTask")
-            << " round trip: " << Describe(rt) << "\n"
-            << "  Submit alone:   " << Describe(sub) << "\n";
-  if (!l.submit_only) {
+            << (l.submit_only   ? "Submit only"
+                : submit_waits ? "Submit that waits"
+                : watch        ? "Submit + result on a watch stream"
+                               : "Submit + WaitTask")
+            << " round trip: " << Describe(rt) << "\n";
+  if (!submit_waits) std::cout << "  Submit alone:   " << Describe(sub) << "\n";
+  if (!l.submit_only && !submit_waits) {
     std::cout << (watch ? "  Submit answered -> terminal event: " : "  WaitTask alone: ")
               << Describe(wt) << "\n";
   }
@@ -959,10 +965,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"sync", "callback"}));
   lat->add_option("--wait", latency.wait,
-                  "how the result comes back: waittask (a WaitTask call per task) or watch (its "
-                  "terminal event on a WatchTasks stream opened first)")
+                  "how the result comes back: submit (the Submit waits for the end: one round "
+                  "trip), waittask (a WaitTask call after each Submit) or watch (its terminal "
+                  "event on a WatchTasks stream opened first)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"waittask", "watch"}));
+      ->check(CLI::IsMember({"submit", "waittask", "watch"}));
   lat->add_flag("--submit-only", latency.submit_only,
                 "diagnostic: time Submit alone, no WaitTask (with a --type no executor serves, "
                 "a Submit without any executor work)");

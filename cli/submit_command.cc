@@ -55,21 +55,23 @@ absl::StatusOr<v1::TaskSpec> BuildSpec(const SubmitArgs& args) {
 int RunSubmit(Context& context, const SubmitArgs& args) {
   absl::StatusOr<v1::TaskSpec> spec = BuildSpec(args);
   if (!spec.ok()) return context.UsageError(spec.status().message());
-  absl::StatusOr<v1::SubmitResponse> response = context.client().SubmitTask(*spec);
-  if (!response.ok()) return context.ServerError(response.status());
-  const std::string* id = &response->task_id();
   const bool wait =
       args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  const absl::Duration timeout = SecondsToDuration(args.wait_timeout_seconds);
+  // With --wait, one call submits and waits.
+  absl::StatusOr<v1::SubmitResponse> response = wait
+                                                    ? context.client().SubmitAndWait(*spec, timeout)
+                                                    : context.client().SubmitTask(*spec);
+  if (!response.ok()) return context.ServerError(response.status());
   if (response->existing()) {
     context.Warn(absl::StrCat("idempotency key '", spec->idempotency_key(), "' matched task '",
-                              *id, "'; nothing new was submitted"));
+                              response->task_id(), "'; nothing new was submitted"));
   }
   if (!wait) {
     context.out().Submitted(*response);
     return kExitOk;
   }
-  return WaitAndReport(context, *id, SecondsToDuration(args.wait_timeout_seconds),
-                       absl::StrCat(" (task '", *id, "' was submitted)"));
+  return ReportWaitedTask(context, response->task(), timeout);
 }
 
 }  // namespace

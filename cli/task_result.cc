@@ -12,15 +12,20 @@ int ReportTask(Context& context, const v1::Task& task) {
   return ExitCodeForTask(task.state());
 }
 
+int ReportWaitedTask(Context& context, const v1::Task& task, absl::Duration timeout) {
+  const int code = ReportTask(context, task);
+  if (client::IsTerminal(task.state())) return code;
+  context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout), " waiting for task '",
+                            task.id(), "' (still ", std::string(client::StateName(task.state())),
+                            ")"));
+  return kExitWaitTimedOut;
+}
+
 int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout,
                   absl::string_view error_note) {
   absl::StatusOr<v1::Task> task = context.client().WaitTask(id, timeout);
   if (!task.ok()) return context.ServerError(task.status(), error_note);
-  const int code = ReportTask(context, *task);
-  if (client::IsTerminal(task->state())) return code;
-  context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout), " waiting for task '",
-                            id, "' (still ", std::string(client::StateName(task->state())), ")"));
-  return kExitWaitTimedOut;
+  return ReportWaitedTask(context, *task, timeout);
 }
 
 }  // namespace taskwire::cli

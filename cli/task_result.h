@@ -15,6 +15,10 @@ namespace taskwire::cli {
 // Prints `task`; returns 0, or 1 if it ended failed, cancelled or expired.
 int ReportTask(Context& context, const v1::Task& task);
 
+// Prints `task`, waited for up to `timeout`: ReportTask's code, or 4 (with a warning) if
+// it has not ended.
+int ReportWaitedTask(Context& context, const v1::Task& task, absl::Duration timeout);
+
 // Waits up to `timeout` for the task to finish and prints it. Returns ReportTask's code,
 // 4 if the wait timed out (the task is printed anyway), 3 on an error (with
 // `error_note` appended to the message).

@@ -24,16 +24,20 @@ struct WorkflowArgs {
   double wait_timeout_seconds = std::numeric_limits<double>::infinity();
 };
 
-int WaitAndReportWorkflow(Context& context, const std::string& id, absl::Duration timeout,
-                          absl::string_view error_note = {}) {
-  absl::StatusOr<v1::Workflow> workflow = context.client().WaitWorkflow(id, timeout);
-  if (!workflow.ok()) return context.ServerError(workflow.status(), error_note);
-  context.out().Workflow(*workflow);
-  if (client::IsTerminal(workflow->state())) return ExitCodeForWorkflow(workflow->state());
+// Prints `workflow`, waited for up to `timeout`; 4 (with a warning) if it has not ended.
+int ReportWaitedWorkflow(Context& context, const v1::Workflow& workflow, absl::Duration timeout) {
+  context.out().Workflow(workflow);
+  if (client::IsTerminal(workflow.state())) return ExitCodeForWorkflow(workflow.state());
   context.Warn(absl::StrCat("timed out after ", FormatShortDuration(timeout),
-                            " waiting for workflow '", id, "' (still ",
-                            std::string(client::WorkflowStateName(workflow->state())), ")"));
+                            " waiting for workflow '", workflow.id(), "' (still ",
+                            std::string(client::WorkflowStateName(workflow.state())), ")"));
   return kExitWaitTimedOut;
+}
+
+int WaitAndReportWorkflow(Context& context, const std::string& id, absl::Duration timeout) {
+  absl::StatusOr<v1::Workflow> workflow = context.client().WaitWorkflow(id, timeout);
+  if (!workflow.ok()) return context.ServerError(workflow.status());
+  return ReportWaitedWorkflow(context, *workflow, timeout);
 }
 
 int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
@@ -42,10 +46,14 @@ int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
   words.insert(words.end(), after.begin(), after.end());
   absl::StatusOr<v1::WorkflowSpec> spec = BuildWorkflowFromWords(shape, words, args.options);
   if (!spec.ok()) return context.UsageError(spec.status().message());
-  absl::StatusOr<v1::SubmitWorkflowResponse> response = context.client().SubmitWorkflow(*spec);
-  if (!response.ok()) return context.ServerError(response.status());
   const bool wait =
       args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
+  const absl::Duration timeout = SecondsToDuration(args.wait_timeout_seconds);
+  // With --wait, one call submits and waits.
+  absl::StatusOr<v1::SubmitWorkflowResponse> response =
+      wait ? context.client().SubmitWorkflowAndWait(*spec, timeout)
+           : context.client().SubmitWorkflow(*spec);
+  if (!response.ok()) return context.ServerError(response.status());
   if (response->existing()) {
     context.Warn(absl::StrCat("idempotency key '", spec->idempotency_key(),
                               "' matched workflow '", response->workflow_id(),
@@ -55,9 +63,7 @@ int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
     context.out().WorkflowSubmitted(*response);
     return kExitOk;
   }
-  return WaitAndReportWorkflow(
-      context, response->workflow_id(), SecondsToDuration(args.wait_timeout_seconds),
-      absl::StrCat(" (workflow '", response->workflow_id(), "' was submitted)"));
+  return ReportWaitedWorkflow(context, response->workflow(), timeout);
 }
 
 Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, const char* name,

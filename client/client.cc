@@ -30,6 +30,14 @@ constexpr absl::Duration kMaxWaitPerCall = absl::Minutes(1);
 // starts no sooner than this after the previous one: a bound on a misbehaving server.
 constexpr absl::Duration kMinWaitCallInterval = absl::Milliseconds(100);
 
+// The error of a wait after a successful submit: names what was submitted, so that the
+// caller does not submit it again.
+absl::Status Submitted(absl::string_view what, absl::string_view id, const absl::Status& error) {
+  return absl::Status(error.code(), absl::StrCat(what, " '", id,
+                                                 "' was submitted, but waiting for it failed: ",
+                                                 error.message()));
+}
+
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) return;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -80,6 +88,28 @@ absl::StatusOr<v1::SubmitResponse> Client::SubmitTask(const v1::TaskSpec& spec) 
   SetDeadline(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
   if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::SubmitResponse> Client::SubmitAndWait(const v1::TaskSpec& spec,
+                                                         absl::Duration timeout) {
+  const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
+  const absl::Duration wait = std::clamp(timeout, absl::ZeroDuration(), kMaxWaitPerCall);
+  v1::SubmitRequest request;
+  *request.mutable_task() = spec;
+  ToProto(wait, request.mutable_wait());
+  v1::SubmitResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, wait + rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
+  if (!status.ok()) return status;
+  if (response.has_task() && (IsTerminal(response.task().state()) || absl::Now() >= end)) {
+    return response;
+  }
+  // A longer wait, or a scheduler that could not read the task back: wait on by id.
+  absl::StatusOr<v1::Task> task = WaitTask(response.task_id(), end - absl::Now());
+  if (!task.ok()) return Submitted("task", response.task_id(), task.status());
+  *response.mutable_task() = std::move(*task);
   return response;
 }
 
@@ -220,6 +250,28 @@ absl::StatusOr<v1::SubmitWorkflowResponse> Client::SubmitWorkflow(const v1::Work
                                             " nodes but the scheduler answered with ",
                                             response.task_ids_size(), " task ids"));
   }
+  return response;
+}
+
+absl::StatusOr<v1::SubmitWorkflowResponse> Client::SubmitWorkflowAndWait(
+    const v1::WorkflowSpec& spec, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
+  const absl::Duration wait = std::clamp(timeout, absl::ZeroDuration(), kMaxWaitPerCall);
+  v1::SubmitWorkflowRequest request;
+  *request.mutable_workflow() = spec;
+  ToProto(wait, request.mutable_wait());
+  v1::SubmitWorkflowResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, wait + rpc_timeout_);
+  absl::Status status = ToAbslStatus(stub_->SubmitWorkflow(&context, request, &response));
+  if (!status.ok()) return status;
+  if (response.has_workflow() &&
+      (IsTerminal(response.workflow().state()) || absl::Now() >= end)) {
+    return response;
+  }
+  absl::StatusOr<v1::Workflow> workflow = WaitWorkflow(response.workflow_id(), end - absl::Now());
+  if (!workflow.ok()) return Submitted("workflow", response.workflow_id(), workflow.status());
+  *response.mutable_workflow() = std::move(*workflow);
   return response;
 }
 

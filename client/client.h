@@ -66,6 +66,11 @@ class Client {
   absl::StatusOr<std::string> Submit(const v1::TaskSpec& spec);
   // As Submit, and says whether the idempotency key matched an earlier task.
   absl::StatusOr<v1::SubmitResponse> SubmitTask(const v1::TaskSpec& spec);
+  // Submits and waits for the end in the same call (one round trip for a result): the
+  // response's `task` is the task, ended or as it was when `timeout` passed. Waits longer
+  // than a minute go on with WaitTask, as WaitTask's do.
+  absl::StatusOr<v1::SubmitResponse> SubmitAndWait(const v1::TaskSpec& spec,
+                                                   absl::Duration timeout);
   // All or nothing; the ids are in the order of `specs`.
   absl::StatusOr<std::vector<std::string>> SubmitBatch(const std::vector<v1::TaskSpec>& specs);
   absl::StatusOr<v1::Task> GetTask(const std::string& id);
@@ -89,6 +94,9 @@ class Client {
 
   // All nodes or none; the response has the workflow id and each node's task id.
   absl::StatusOr<v1::SubmitWorkflowResponse> SubmitWorkflow(const v1::WorkflowSpec& spec);
+  // As SubmitAndWait, for a workflow: the response's `workflow` is the workflow.
+  absl::StatusOr<v1::SubmitWorkflowResponse> SubmitWorkflowAndWait(const v1::WorkflowSpec& spec,
+                                                                   absl::Duration timeout);
   absl::StatusOr<v1::Workflow> GetWorkflow(const std::string& id);
   // As WaitTask, for a workflow: returns once it has ended or `timeout` passed.
   absl::StatusOr<v1::Workflow> WaitWorkflow(const std::string& id, absl::Duration timeout);

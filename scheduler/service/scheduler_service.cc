@@ -9,6 +9,7 @@
 #include "common/grpc_status.h"
 #include "grpcpp/alarm.h"
 #include "scheduler/service/proto_convert.h"
+#include "spdlog/spdlog.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -42,6 +43,8 @@ struct TaskWait {
     return core.GetTask(id);
   }
   static void Fill(const View& view, Response* out) { ToProto(view, out); }
+  // What the call answers when reading the task back ended with `read`.
+  static grpc::Status StatusAfterRead(const absl::Status& read) { return ToGrpcStatus(read); }
 };
 
 struct WorkflowWait {
@@ -58,7 +61,27 @@ struct WorkflowWait {
     return core.GetWorkflow(id);
   }
   static void Fill(const View& view, Response* out) { ToProto(view, out); }
+  static grpc::Status StatusAfterRead(const absl::Status& read) { return ToGrpcStatus(read); }
 };
+
+// A Submit or SubmitWorkflow that waits for the end. The submit has succeeded, so a wait
+// that cannot read the task back still answers OK, with the id and without the task:
+// an error would make the client submit again.
+template <typename Wait, typename SubmitResponse, auto kMutableResult>
+struct SubmitThenWait : Wait {
+  using Response = SubmitResponse;
+  static void Fill(const typename Wait::View& view, Response* out) {
+    Wait::Fill(view, (out->*kMutableResult)());
+  }
+  static grpc::Status StatusAfterRead(const absl::Status& read) {
+    if (!read.ok()) spdlog::warn("submitted, but could not wait for the end: {}", read.ToString());
+    return grpc::Status::OK;
+  }
+};
+using SubmitTaskWait = SubmitThenWait<TaskWait, v1::SubmitResponse, &v1::SubmitResponse::mutable_task>;
+using SubmitWorkflowWait =
+    SubmitThenWait<WorkflowWait, v1::SubmitWorkflowResponse,
+                   &v1::SubmitWorkflowResponse::mutable_workflow>;
 
 // Holds a WaitTask or WaitWorkflow call until the core reports the end, the request's
 // timeout passes, or the client goes away. Whichever comes first finishes the call; the
@@ -80,7 +103,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
     absl::StatusOr<uint64_t> token =
         Wait::Add(core, id, [state](const View& view) { state->Deliver(&view, grpc::Status::OK); });
     if (!token.ok()) {
-      state->Deliver(nullptr, ToGrpcStatus(token.status()));
+      state->Deliver(nullptr, Wait::StatusAfterRead(token.status()));
       return;
     }
     if (*token == 0) return;  // already ended: answered
@@ -92,7 +115,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
                    if (fired && Wait::Remove(core, id, token)) {
                      // The timeout came first: answer with the state as it is now.
                      absl::StatusOr<View> view = Wait::Get(core, id);
-                     state->Deliver(view.ok() ? &*view : nullptr, ToGrpcStatus(view.status()));
+                     state->Deliver(view.ok() ? &*view : nullptr, Wait::StatusAfterRead(view.status()));
                    }
                  });
     }
@@ -131,10 +154,11 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
 };
 
 absl::StatusOr<absl::Duration> WaitTimeout(bool has_timeout,
-                                           const google::protobuf::Duration& timeout) {
+                                           const google::protobuf::Duration& timeout,
+                                           absl::string_view field = "timeout") {
   if (!has_timeout) return absl::InfiniteDuration();
   const absl::Duration d = taskwire::FromProto(timeout);
-  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError("timeout is negative");
+  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError(absl::StrCat(field, " is negative"));
   return d;
 }
 
@@ -282,16 +306,20 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
+  absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
+  if (!wait.ok()) return Answer(ctx, wait.status());
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
   std::vector<bool> existing;
   absl::StatusOr<std::vector<std::string>> ids =
       core_.Submit(std::move(specs), SchedulerCore::SubmitPath::kOne, &existing);
-  if (ids.ok()) {
-    resp->set_task_id(ids->front());
-    resp->set_existing(existing.front());
-  }
-  return Answer(ctx, ids.status());
+  if (!ids.ok()) return Answer(ctx, ids.status());
+  resp->set_task_id(ids->front());
+  resp->set_existing(existing.front());
+  if (!req->has_wait()) return Answer(ctx, absl::OkStatus());
+  auto* reactor = new WaitReactor<SubmitTaskWait>(core_, ids->front(), resp);
+  reactor->Begin(*wait);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SchedulerService::SubmitBatch(grpc::CallbackServerContext* ctx,
@@ -383,14 +411,18 @@ grpc::ServerUnaryReactor* SchedulerService::ListExecutors(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerContext* ctx,
                                                            const v1::SubmitWorkflowRequest* req,
                                                            v1::SubmitWorkflowResponse* resp) {
+  absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
+  if (!wait.ok()) return Answer(ctx, wait.status());
   absl::StatusOr<SubmittedWorkflow> submitted =
       core_.SubmitWorkflow(FromProto(v1::WorkflowSpec(req->workflow())));
-  if (submitted.ok()) {
-    resp->set_workflow_id(submitted->workflow_id);
-    for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
-    resp->set_existing(submitted->existing);
-  }
-  return Answer(ctx, submitted.status());
+  if (!submitted.ok()) return Answer(ctx, submitted.status());
+  resp->set_workflow_id(submitted->workflow_id);
+  for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
+  resp->set_existing(submitted->existing);
+  if (!req->has_wait()) return Answer(ctx, absl::OkStatus());
+  auto* reactor = new WaitReactor<SubmitWorkflowWait>(core_, submitted->workflow_id, resp);
+  reactor->Begin(*wait);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetWorkflow(grpc::CallbackServerContext* ctx,

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "client/client.h"
 #include "executor/builtin_tasks.h"
 #include "executor/executor.h"
 #include "gmock/gmock.h"
@@ -207,6 +208,110 @@ TEST_F(ClusterTest, WaitTaskAnswersWithTheCurrentStateWhenItsTimeoutPasses) {
   ASSERT_TRUE(stub_->WaitTask(Context().get(), req, &task).ok());
   EXPECT_EQ(task.state(), v1::TASK_STATE_QUEUED);
   EXPECT_THAT(task.waiting_reason(), HasSubstr("nobody.serves.this"));
+}
+
+TEST_F(ClusterTest, SubmitThatWaitsAnswersWithTheFinishedTask) {
+  StartExecutor("a", 2);
+  v1::SubmitRequest req;
+  req.mutable_task()->set_type("echo");
+  req.mutable_task()->set_payload("one round trip");
+  req.mutable_task()->set_idempotency_key("k1");
+  req.mutable_wait()->set_seconds(20);
+  v1::SubmitResponse resp;
+  ASSERT_TRUE(stub_->Submit(Context().get(), req, &resp).ok());
+  ASSERT_TRUE(resp.has_task());
+  EXPECT_EQ(resp.task().id(), resp.task_id());
+  EXPECT_EQ(resp.task().state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(resp.task().output(), "one round trip");
+  EXPECT_FALSE(resp.existing());
+
+  // The same key again: the first task, already finished, with its result.
+  v1::SubmitResponse again;
+  ASSERT_TRUE(stub_->Submit(Context().get(), req, &again).ok());
+  EXPECT_TRUE(again.existing());
+  EXPECT_EQ(again.task_id(), resp.task_id());
+  EXPECT_EQ(again.task().output(), "one round trip");
+
+  // Without `wait`, Submit answers at once and carries no task.
+  req.clear_wait();
+  req.mutable_task()->clear_idempotency_key();
+  v1::SubmitResponse plain;
+  ASSERT_TRUE(stub_->Submit(Context().get(), req, &plain).ok());
+  EXPECT_FALSE(plain.has_task());
+}
+
+TEST_F(ClusterTest, SubmitThatWaitsAnswersWithTheCurrentStateWhenTheWaitRunsOut) {
+  v1::SubmitRequest req;
+  req.mutable_task()->set_type("nobody.serves.this");
+  req.mutable_wait()->set_nanos(100'000'000);
+  v1::SubmitResponse resp;
+  ASSERT_TRUE(stub_->Submit(Context().get(), req, &resp).ok());
+  EXPECT_EQ(resp.task().state(), v1::TASK_STATE_QUEUED);
+  EXPECT_THAT(resp.task().waiting_reason(), HasSubstr("nobody.serves.this"));
+
+  req.mutable_wait()->set_nanos(0);  // zero: the task as stored, at once
+  ASSERT_TRUE(stub_->Submit(Context().get(), req, &resp).ok());
+  EXPECT_EQ(resp.task().state(), v1::TASK_STATE_QUEUED);
+  EXPECT_EQ(resp.task().id(), resp.task_id());
+}
+
+TEST_F(ClusterTest, SubmitWithANegativeWaitIsRefusedAndStoresNothing) {
+  v1::SubmitRequest req;
+  req.mutable_task()->set_type("echo");
+  req.mutable_wait()->set_seconds(-1);
+  v1::SubmitResponse resp;
+  grpc::Status s = stub_->Submit(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("wait is negative"));
+
+  v1::SubmitWorkflowRequest wf;
+  v1::WorkflowNode* node = wf.mutable_workflow()->add_nodes();
+  node->set_name("a");
+  node->mutable_task()->set_type("echo");
+  wf.mutable_wait()->set_seconds(-1);
+  v1::SubmitWorkflowResponse wf_resp;
+  s = stub_->SubmitWorkflow(Context().get(), wf, &wf_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::ListTasksRequest list;
+  v1::ListTasksResponse page;
+  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &page).ok());
+  EXPECT_EQ(page.tasks_size(), 0);
+}
+
+TEST_F(ClusterTest, SubmitWorkflowThatWaitsAnswersWithTheEndedWorkflow) {
+  StartExecutor("a", 2);
+  v1::SubmitWorkflowRequest req;
+  v1::WorkflowNode* first = req.mutable_workflow()->add_nodes();
+  first->set_name("first");
+  first->mutable_task()->set_type("echo");
+  first->mutable_task()->set_payload("x");
+  v1::WorkflowNode* second = req.mutable_workflow()->add_nodes();
+  second->set_name("second");
+  second->mutable_task()->set_type("echo");
+  second->add_after("first");
+  req.mutable_wait()->set_seconds(20);
+  v1::SubmitWorkflowResponse resp;
+  ASSERT_TRUE(stub_->SubmitWorkflow(Context().get(), req, &resp).ok());
+  ASSERT_TRUE(resp.has_workflow());
+  EXPECT_EQ(resp.workflow().id(), resp.workflow_id());
+  EXPECT_EQ(resp.workflow().state(), v1::WORKFLOW_STATE_SUCCEEDED);
+  EXPECT_EQ(resp.workflow().nodes_size(), 2);
+}
+
+TEST_F(ClusterTest, ClientSubmitAndWaitReturnsTheTaskInEitherState) {
+  client::Client c(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  absl::StatusOr<v1::SubmitResponse> waiting =
+      c.SubmitAndWait(client::MakeTask("nobody.serves.this"), absl::Milliseconds(100));
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->task().state(), v1::TASK_STATE_QUEUED);
+
+  StartExecutor("a", 1);
+  absl::StatusOr<v1::SubmitResponse> done =
+      c.SubmitAndWait(client::MakeTask("echo", "hello"), kBound);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->task().state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(done->task().output(), "hello");
 }
 
 TEST_F(ClusterTest, FailingTaskReportsItsError) {

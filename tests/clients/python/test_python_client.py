@@ -35,6 +35,13 @@ class TaskwireClient:
         return self.stub.Submit(scheduler_pb2.SubmitRequest(task=spec),
                                 timeout=RPC_TIMEOUT).task_id
 
+    def run(self, task_type, payload=b'', wait=10.0, **spec_fields):
+        """Submits and waits in one call: the task once terminal, or as it is after `wait`."""
+        request = scheduler_pb2.SubmitRequest(
+            task=task_pb2.TaskSpec(type=task_type, payload=payload, **spec_fields))
+        request.wait.FromMilliseconds(int(wait * 1000))
+        return self.stub.Submit(request, timeout=wait + RPC_TIMEOUT)
+
     def submit_batch(self, specs):
         return list(self.stub.SubmitBatch(scheduler_pb2.SubmitBatchRequest(tasks=specs),
                                           timeout=RPC_TIMEOUT).task_ids)
@@ -109,6 +116,17 @@ class PythonClientTest(harness.SharedClusterTestCase):
         self.assertSucceeded(task)
         self.assertEqual(task.output.decode(), hashlib.sha256(payload).hexdigest())
         self.assertEqual(self.client.get(task.id).output, task.output)
+
+    def test_submit_that_waits_answers_with_the_result_in_one_call(self):
+        response = self.client.run('echo', b'one round trip')
+        self.assertSucceeded(response.task)
+        self.assertEqual(response.task.id, response.task_id)
+        self.assertEqual(response.task.output, b'one round trip')
+
+    def test_submit_that_waits_answers_the_current_state_when_the_wait_runs_out(self):
+        response = self.client.run('nobody.serves.this', wait=0.1)
+        self.assertEqual(response.task.state, TaskState.Value('TASK_STATE_QUEUED'))
+        self.assertIn('nobody.serves.this', response.task.waiting_reason)
 
     def test_submit_batch_of_50_runs_every_task_in_request_order(self):
         specs = []
