@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/json_string.h"
+
 namespace taskwire::bench {
 namespace {
 
@@ -57,24 +59,7 @@ void JsonLine::Key(const std::string& key) {
 
 JsonLine& JsonLine::Add(const std::string& key, const std::string& value) {
   Key(key);
-  body_ += '"';
-  for (char c : value) {
-    switch (c) {
-      case '"': body_ += "\\\""; break;
-      case '\\': body_ += "\\\\"; break;
-      case '\n': body_ += "\\n"; break;
-      case '\t': body_ += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          body_ += buf;
-        } else {
-          body_ += c;
-        }
-    }
-  }
-  body_ += '"';
+  AppendJsonString(value, &body_);
   return *this;
 }
 

@@ -27,11 +27,6 @@ namespace taskwire::executor {
 
 absl::Status RegisterBuiltinTasks(HandlerRegistry& registry);
 
-// Appends `bytes` as a JSON string: valid UTF-8 as text with JSON escapes (", \\, control
-// characters), and each byte that is not part of valid UTF-8 as \u00XX (its Latin-1 code
-// point). `collect` frames its results with it.
-void AppendJsonString(absl::string_view bytes, std::string* out);
-
 }  // namespace taskwire::executor
 
 #endif  // TASKWIRE_EXECUTOR_BUILTIN_TASKS_H_

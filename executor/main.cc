@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/json_string.h"
 #include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
@@ -108,9 +109,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!ready_file.empty()) {
-    const std::string json = absl::StrCat(R"({"health":")", (*executor)->health_address(),
-                                          R"(","metrics":")", (*executor)->metrics_address(),
-                                          R"(","id":")", (*executor)->id(), R"("})");
+    const std::string json =
+        absl::StrCat(R"({"health":)", taskwire::JsonString((*executor)->health_address()),
+                     R"(,"metrics":)", taskwire::JsonString((*executor)->metrics_address()),
+                     R"(,"id":)", taskwire::JsonString((*executor)->id()), "}");
     if (absl::Status s = taskwire::WriteReadyFile(ready_file, json); !s.ok()) {
       spdlog::critical("{}", s.ToString());
       return 1;

@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/json_string.h"
 #include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
@@ -124,8 +125,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!ready_file.empty()) {
-    const std::string json = absl::StrCat(R"({"grpc":")", (*server)->address(),
-                                          R"(","metrics":")", (*server)->metrics_address(), R"("})");
+    const std::string json =
+        absl::StrCat(R"({"grpc":)", taskwire::JsonString((*server)->address()),
+                     R"(,"metrics":)", taskwire::JsonString((*server)->metrics_address()), "}");
     if (absl::Status s = taskwire::WriteReadyFile(ready_file, json); !s.ok()) {
       spdlog::critical("{}", s.ToString());
       return 1;
