@@ -94,7 +94,8 @@ void SchedulerServer::TimerLoop() {
 
 absl::Status SchedulerServer::OpenStore() {
   if (options_.store == "memory") {
-    store_ = std::make_unique<MemoryTaskStore>(options_.max_retained_tasks);
+    store_ = std::make_unique<MemoryTaskStore>(options_.max_retained_tasks,
+                                               /*history_only=*/true);
     spdlog::warn("store: {}. NOT DURABLE: every task is lost when the scheduler stops; "
                  "use --store=sqlite outside tests and benchmarks",
                  store_->Describe());

@@ -127,11 +127,11 @@ void MemoryTaskStore::EvictPastLimit() {
 absl::Status MemoryTaskStore::Commit(const StoreBatch& batch) {
   absl::MutexLock lock(&mu_);
   for (const TaskRecord& r : batch.tasks) {
-    UpsertTask(r);
+    if (!history_only_ || IsTerminal(r.state)) UpsertTask(r);
     max_seq_ = std::max(max_seq_, r.seq);
   }
   for (const WorkflowRecord& r : batch.workflows) {
-    UpsertWorkflow(r);
+    if (!history_only_ || WorkflowFinished(r)) UpsertWorkflow(r);
     max_seq_ = std::max(max_seq_, r.seq);
   }
   for (const std::string& id : batch.deleted_tasks) RemoveTask(id);

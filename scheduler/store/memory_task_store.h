@@ -2,6 +2,9 @@
 // rebuilt over the same store to exercise recovery), benchmarks and --store=memory, which
 // the scheduler names in its start-up log. Finished tasks are kept until their retention
 // ends or, past `max_finished_tasks`, the oldest are dropped (and counted in evicted()).
+// With `history_only`, unfinished tasks and workflows are not kept at all: the core holds
+// the work in flight anyway, and with nothing surviving the process Load() has nothing to
+// give back, so --store=memory keeps one copy of a queued task, not two.
 #ifndef TASKWIRE_SCHEDULER_STORE_MEMORY_TASK_STORE_H_
 #define TASKWIRE_SCHEDULER_STORE_MEMORY_TASK_STORE_H_
 
@@ -17,9 +20,9 @@ namespace taskwire::scheduler {
 
 class MemoryTaskStore final : public TaskStore {
  public:
-  // 0: no limit. A finished workflow counts as its nodes.
-  explicit MemoryTaskStore(size_t max_finished_tasks = 0)
-      : max_finished_tasks_(max_finished_tasks) {}
+  // max_finished_tasks 0: no limit. A finished workflow counts as its nodes.
+  explicit MemoryTaskStore(size_t max_finished_tasks = 0, bool history_only = false)
+      : max_finished_tasks_(max_finished_tasks), history_only_(history_only) {}
 
   absl::Status Commit(const StoreBatch& batch) override;
   absl::StatusOr<StoredState> Load() override;
@@ -52,6 +55,7 @@ class MemoryTaskStore final : public TaskStore {
   void EvictPastLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_finished_tasks_;
+  const bool history_only_;
   mutable absl::Mutex mu_;
   absl::node_hash_map<std::string, TaskRecord> tasks_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, WorkflowRecord> workflows_ ABSL_GUARDED_BY(mu_);

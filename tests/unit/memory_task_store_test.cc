@@ -19,6 +19,9 @@ namespace {
 using ::taskwire::scheduler::testing::Task;
 using ::taskwire::scheduler::testing::TaskIds;
 using ::taskwire::testing::IsOk;
+using ::taskwire::testing::IsOkAndHolds;
+using ::testing::Field;
+using ::testing::Optional;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -106,6 +109,22 @@ TEST(MemoryTaskStoreTest, PastItsLimitDropsTheOldestFinishedTasksAndCountsThem) 
   EXPECT_THAT(TaskIds(testing::AllTasks(store)), ElementsAre("waiting", "third"));
   EXPECT_EQ(store.evicted(), 2u);
   EXPECT_THAT(store.Describe(), HasSubstr("at most 2 finished tasks"));
+}
+
+TEST(MemoryTaskStoreTest, HistoryOnlyKeepsJustTheFinishedRecords) {
+  MemoryTaskStore store(/*max_finished_tasks=*/0, /*history_only=*/true);
+  ASSERT_THAT(store.Commit(Tasks({Task("waiting", 1, 1, TaskState::kQueued),
+                                  Task("done", 2, 2, TaskState::kSucceeded)})),
+              IsOk());
+  EXPECT_THAT(TaskIds(testing::AllTasks(store)), ElementsAre("done"));
+  ASSERT_THAT(store.Commit(Tasks({Task("waiting", 1, 3, TaskState::kFailed)})), IsOk());
+
+  EXPECT_THAT(TaskIds(testing::AllTasks(store)), ElementsAre("waiting", "done"));
+  EXPECT_THAT(store.FindTask("waiting"), IsOkAndHolds(Optional(Field(&TaskRecord::state,
+                                                                       TaskState::kFailed))));
+  StoredState state = MustLoad(store);
+  EXPECT_THAT(state.tasks, IsEmpty());
+  EXPECT_EQ(state.max_seq, 2u);
 }
 
 TEST(MemoryTaskStoreTest, DeletesButRemembersTheHighestSeq) {
