@@ -26,7 +26,22 @@ enum class TaskState {
   kExpired,
 };
 
-inline bool IsTerminal(TaskState s) { return s >= TaskState::kSucceeded; }
+// SUCCEEDED, FAILED, CANCELLED and EXPIRED: a task in one of these never changes again.
+inline bool IsTerminal(TaskState s) {
+  switch (s) {
+    case TaskState::kPending:
+    case TaskState::kScheduled:
+    case TaskState::kQueued:
+    case TaskState::kRunning:
+      return false;
+    case TaskState::kSucceeded:
+    case TaskState::kFailed:
+    case TaskState::kCancelled:
+    case TaskState::kExpired:
+      return true;
+  }
+  return true;  // not reached: every state is listed (the compiler checks)
+}
 absl::string_view TaskStateName(TaskState s);
 
 enum class AttemptOutcome {
