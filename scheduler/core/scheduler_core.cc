@@ -132,6 +132,53 @@ void KeepLastVersions(std::vector<Record>& records) {
 
 }  // namespace
 
+SchedulerCore::~SchedulerCore() { StopDeliveryThread(); }
+
+void SchedulerCore::StartDeliveryThread() {
+  absl::MutexLock lock(&delivery_mu_);
+  if (delivery_threaded_) return;
+  delivery_threaded_ = true;
+  delivery_stopping_ = false;
+  delivery_thread_ = std::thread([this] { DeliveryLoop(); });
+}
+
+void SchedulerCore::StopDeliveryThread() {
+  {
+    absl::MutexLock lock(&delivery_mu_);
+    if (!delivery_threaded_) return;
+    delivery_stopping_ = true;
+  }
+  delivery_thread_.join();
+  {
+    absl::MutexLock lock(&delivery_mu_);
+    delivery_threaded_ = false;
+  }
+  DeliverPending();  // whatever was queued after the thread's last round
+}
+
+void SchedulerCore::Deliver() {
+  {
+    absl::MutexLock lock(&delivery_mu_);
+    if (delivery_threaded_ && !delivery_stopping_) {
+      delivery_wanted_ = true;
+      return;  // the thread wakes when delivery_mu_ is released
+    }
+  }
+  DeliverPending();
+}
+
+void SchedulerCore::DeliveryLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&delivery_mu_);
+      delivery_mu_.Await(absl::Condition(this, &SchedulerCore::DeliveryWakeUp));
+      if (!delivery_wanted_) return;  // stopping, and nothing asked for
+      delivery_wanted_ = false;
+    }
+    DeliverPending();
+  }
+}
+
 // Effects are queued under mu_ in the order their changes were made, and delivered by one
 // thread at a time in that order: a thread that finds another delivering leaves its
 // effects to it. So watchers and executors see a task's changes in order, and a callback
@@ -235,7 +282,7 @@ absl::Status SchedulerCore::Recover() {
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
   spdlog::info("recovered {} tasks and {} workflows in flight from {}", n_tasks, n_workflows,
                store_.Describe());
   return absl::OkStatus();
@@ -457,7 +504,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
   return ids;
 }
 
@@ -748,7 +795,7 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
     if (!stored->has_value()) return TaskNotFound(id);
     return (*stored)->record.state;
   }
-  DeliverPending();
+  Deliver();
   return *result;
 }
 
@@ -941,7 +988,7 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
   return session;
 }
 
@@ -1063,7 +1110,7 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
 }
 
 void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effects& fx) {
@@ -1122,7 +1169,7 @@ void SchedulerCore::DisconnectExecutor(const ExecutorSession& session, absl::str
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
 }
 
 void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx) {

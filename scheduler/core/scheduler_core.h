@@ -11,7 +11,9 @@
 //
 // Thread-safety: every public method may be called from any thread. One mutex guards the
 // state; side effects (store writes, events, waiter callbacks, sends to executors) are
-// collected under it and carried out after it is released, in that order.
+// collected under it and carried out after it is released, in that order: by the calling
+// thread, or, once StartDeliveryThread() has run, by the core's own delivery thread, so
+// that gRPC's callback threads never wait for the disk (only Submit's own commit does).
 #ifndef TASKWIRE_SCHEDULER_CORE_SCHEDULER_CORE_H_
 #define TASKWIRE_SCHEDULER_CORE_SCHEDULER_CORE_H_
 
@@ -20,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -169,6 +172,7 @@ class SchedulerCore {
   // `metrics` may be null: nothing is reported.
   SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events, CoreMetrics* metrics,
                 CoreOptions options);
+  ~SchedulerCore();
   SchedulerCore(const SchedulerCore&) = delete;
   SchedulerCore& operator=(const SchedulerCore&) = delete;
 
@@ -183,6 +187,15 @@ class SchedulerCore {
   // Called (without the lock) when a timer earlier than the last Tick's answer is added,
   // so the server's timer thread can wake up sooner. Set before serving.
   void SetTimerListener(std::function<void(absl::Time)> listener);
+
+  // From now on one thread of the core's own commits each round's changes (group commit:
+  // what piles up meanwhile goes in the next commit) and then delivers the round's events,
+  // waiter callbacks and sends, in order; callers return once their changes are queued.
+  // Without it the calling thread does it (deterministic: the core's unit tests). Call
+  // once, after SetTimerListener. Stop delivers what is pending, then joins; the
+  // destructor stops it too.
+  void StartDeliveryThread();
+  void StopDeliveryThread();
 
   // --- client API ---
   // How errors name a spec: "task" (Submit of one) or "tasks[i]" (SubmitBatch).
@@ -299,7 +312,14 @@ class SchedulerCore {
   };
 
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
+  // Delivers what is pending: at once on this thread, or by waking the delivery thread.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  // Commits and publishes pending_ until it is empty (one thread at a time).
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
+  void DeliveryLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  bool DeliveryWakeUp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
+    return delivery_wanted_ || delivery_stopping_;
+  }
   void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -457,6 +477,13 @@ class SchedulerCore {
   absl::Time next_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool sweep_due_ ABSL_GUARDED_BY(mu_) = false;
   bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
+  // The delivery thread, and what wakes it (apart from mu_, so that waiting for work does
+  // not slow every unlock of the core's lock).
+  std::thread delivery_thread_;
+  absl::Mutex delivery_mu_;
+  bool delivery_threaded_ ABSL_GUARDED_BY(delivery_mu_) = false;
+  bool delivery_wanted_ ABSL_GUARDED_BY(delivery_mu_) = false;
+  bool delivery_stopping_ ABSL_GUARDED_BY(delivery_mu_) = false;
   // After a failed commit: effects wait in pending_ until this time, then Tick retries.
   absl::Time commit_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint32_t commit_failures_ ABSL_GUARDED_BY(mu_) = 0;

@@ -39,7 +39,7 @@ absl::Time SchedulerCore::Tick() {
     fx.wake_timer_at = absl::InfiniteFuture();  // the caller is the one to tell
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
   if (sweep) SweepRetention();
   absl::MutexLock lock(&mu_);
   next_tick_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;

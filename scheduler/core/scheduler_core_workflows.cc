@@ -143,7 +143,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  DeliverPending();
+  Deliver();
   return out;
 }
 
@@ -358,7 +358,7 @@ absl::StatusOr<WorkflowState> SchedulerCore::CancelWorkflow(absl::string_view id
     if (!stored->has_value()) return WorkflowNotFound(id);
     return (*stored)->record.state;
   }
-  DeliverPending();
+  Deliver();
   return *result;
 }
 

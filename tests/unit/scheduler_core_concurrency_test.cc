@@ -45,11 +45,23 @@ class OnExit {
   F f_;
 };
 
+// Each scenario runs twice: with the calling threads delivering the effects (as the
+// core's other tests do) and with the core's delivery thread (as the server runs it).
+class DeliveryModeTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void StartDelivery(SchedulerCore& core) {
+    if (GetParam()) core.StartDeliveryThread();
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Mode, DeliveryModeTest, ::testing::Bool(), [](const auto& info) {
+  return std::string(info.param ? "DeliveryThread" : "CallerDelivers");
+});
+
 // Scenario: four client threads submit 1000 tasks in batches of five while two executors
 // (4 and 3 slots), each answered by its own thread, run them. At no moment may an executor
 // hold more unanswered assignments than its slots; at the end every task has succeeded on
 // its first attempt, with its own output, and no slot is left in use.
-TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCreditWindow) {
+TEST_P(DeliveryModeTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCreditWindow) {
   constexpr int kSubmitters = 4;
   constexpr int kBatchesEach = 50;
   constexpr int kBatchSize = 5;
@@ -58,6 +70,7 @@ TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCred
   MemoryTaskStore store;
   EventHub events;
   SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  StartDelivery(core);
 
   struct Worker {
     uint32_t slots;
@@ -121,6 +134,7 @@ TEST(SchedulerCoreRaceTest, ConcurrentSubmitsAndResultsLoseNothingAndKeepTheCred
     });
   }
   for (std::thread& t : threads) t.join();
+  core.StopDeliveryThread();  // the last results' commits
 
   ASSERT_EQ(answered_total.load(), kTasks);
   ASSERT_THAT(ids, SizeIs(kTasks));
@@ -187,16 +201,17 @@ class BlockingTaskStore final : public testing::ForwardingTaskStore {
 };
 
 // Scenario: a client submits task X while a slot is free, so the core assigns it at once;
-// the submitting thread then stalls in the store commit of its Flush(), before it has
+// the delivering thread then stalls in the store commit of that round, before it has
 // published X's QUEUED and RUNNING events or sent the assignment. Meanwhile a second
 // client, who found X through ListTasks, cancels it. Watchers must still see QUEUED,
 // RUNNING, CANCELLED, in that order, and the executor must get the assignment before the
 // cancel of that attempt. The core's final state and the store must agree: CANCELLED.
-TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTheyHappened) {
+TEST_P(DeliveryModeTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTheyHappened) {
   FakeClock clock;
   BlockingTaskStore store;
   EventHub events;
   SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  StartDelivery(core);
   std::mutex seen_mu;
   std::vector<TaskEvent> seen;
   events.Subscribe(EventFilter{}, [&](EventBatch b) {
@@ -237,6 +252,7 @@ TEST(SchedulerCoreOrderingTest, WatchersAndExecutorsSeeATasksChangesInTheOrderTh
   store.Release();
   submitter.join();
   canceller.join();
+  core.StopDeliveryThread();
 
   std::vector<TaskState> states;
   {
