@@ -28,6 +28,7 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import nemesis  # noqa: E402
 
 pb = harness.load_stubs()
 task_pb2 = pb.task_pb2
@@ -477,6 +478,14 @@ class ExecutorReconnectTest(harness.LoggedTestCase):
         task_id = cluster.submit('sleep', '3000')
         watcher.wait_state(task_id, RUNNING, timeout=WAIT)
         watcher.close()
+        # RUNNING goes out as the assignment is sent: the kill must wait until the executor
+        # runs the attempt, or its Hello has nothing to list (and attempt 2 is then right).
+        metrics = cluster.executors['survivor'].ready['metrics']
+        deadline = time.monotonic() + WAIT
+        while nemesis.metric(nemesis.scrape(metrics),
+                             'taskwire_executor_attempts_started_total') != 1.0:
+            self.assertLess(time.monotonic(), deadline, 'the executor never started the attempt')
+            time.sleep(0.02)  # a poll with a deadline: the executor sends no event for a start
 
         cluster.restart_scheduler()  # kill -9, then the same address and data directory
         request = scheduler_pb2.WaitTaskRequest(task_id=task_id)
