@@ -10,8 +10,8 @@
 //   counts the terminal events of its own task ids until all are back.
 // latency: one task at a time, a Submit that waits for the end; round-trip percentiles
 //   after a warm-up that is not counted. Other ways back: --wait waittask (Submit, then a
-//   WaitTask call), --wait watch (the result on a stream). Diagnostics: --submit-only, --reference-calls (the floor of one unary call),
-//   --client-api callback.
+//   WaitTask call), --wait watch (the result on a stream). Diagnostics: --submit-only,
+//   --reference-calls (the floor of one unary call), --client-api callback.
 // fill: submits tasks that no executor serves and reports how many were accepted; the
 //   caller (bench/run.sh) reads the scheduler's memory from /proc.
 // workflow: submits one workflow at a time, a chain of --size links or a chord (a group of

@@ -21,10 +21,9 @@ int ReportWaitedTask(Context& context, const v1::Task& task, absl::Duration time
   return kExitWaitTimedOut;
 }
 
-int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout,
-                  absl::string_view error_note) {
+int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout) {
   absl::StatusOr<v1::Task> task = context.client().WaitTask(id, timeout);
-  if (!task.ok()) return context.ServerError(task.status(), error_note);
+  if (!task.ok()) return context.ServerError(task.status());
   return ReportWaitedTask(context, *task, timeout);
 }
 

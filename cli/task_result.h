@@ -5,7 +5,6 @@
 
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cli/context.h"
 #include "taskwire/v1/task.pb.h"
@@ -20,10 +19,8 @@ int ReportTask(Context& context, const v1::Task& task);
 int ReportWaitedTask(Context& context, const v1::Task& task, absl::Duration timeout);
 
 // Waits up to `timeout` for the task to finish and prints it. Returns ReportTask's code,
-// 4 if the wait timed out (the task is printed anyway), 3 on an error (with
-// `error_note` appended to the message).
-int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout,
-                  absl::string_view error_note = {});
+// 4 if the wait timed out (the task is printed anyway), 3 on an error.
+int WaitAndReport(Context& context, const std::string& id, absl::Duration timeout);
 
 }  // namespace taskwire::cli
 

@@ -78,7 +78,8 @@ struct SubmitThenWait : Wait {
     return grpc::Status::OK;
   }
 };
-using SubmitTaskWait = SubmitThenWait<TaskWait, v1::SubmitResponse, &v1::SubmitResponse::mutable_task>;
+using SubmitTaskWait =
+    SubmitThenWait<TaskWait, v1::SubmitResponse, &v1::SubmitResponse::mutable_task>;
 using SubmitWorkflowWait =
     SubmitThenWait<WorkflowWait, v1::SubmitWorkflowResponse,
                    &v1::SubmitWorkflowResponse::mutable_workflow>;
@@ -115,7 +116,8 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
                    if (fired && Wait::Remove(core, id, token)) {
                      // The timeout came first: answer with the state as it is now.
                      absl::StatusOr<View> view = Wait::Get(core, id);
-                     state->Deliver(view.ok() ? &*view : nullptr, Wait::StatusAfterRead(view.status()));
+                     state->Deliver(view.ok() ? &*view : nullptr,
+                                    Wait::StatusAfterRead(view.status()));
                    }
                  });
     }
@@ -158,7 +160,9 @@ absl::StatusOr<absl::Duration> WaitTimeout(bool has_timeout,
                                            absl::string_view field = "timeout") {
   if (!has_timeout) return absl::InfiniteDuration();
   const absl::Duration d = taskwire::FromProto(timeout);
-  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError(absl::StrCat(field, " is negative"));
+  if (d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is negative"));
+  }
   return d;
 }
 
