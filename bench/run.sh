@@ -15,6 +15,9 @@
 #   REPEAT           throughput runs per slot count (default 1)
 #   LATENCY_SLOTS    executor slots for the latency runs (default 64)
 #   THROUGHPUT_TASKS, LATENCY_TASKS, FILL_TASKS   (default 100000, 2000, 1000000)
+#   THROUGHPUT_TYPE  task type of the throughput runs (default echo; sha256 answers a large
+#                    payload with a short output)
+#   PAYLOAD_BYTES    payload size of the throughput runs (default: one byte, "x")
 #   HISTORY_ROUNDS, HISTORY_TASKS   rounds and tasks per round of 4. (default 20, 50000: a
 #                    bounded backlog, as in steady use; the RSS is that of the work in flight)
 #   MEASURE          which to run (default throughput,latency,memory; history on demand)
@@ -36,6 +39,9 @@ THROUGHPUT_TASKS=${THROUGHPUT_TASKS:-100000}
 LATENCY_TASKS=${LATENCY_TASKS:-2000}
 FILL_TASKS=${FILL_TASKS:-1000000}
 REPEAT=${REPEAT:-1}
+THROUGHPUT_TYPE=${THROUGHPUT_TYPE:-echo}
+PAYLOAD=x
+if [ -n "${PAYLOAD_BYTES:-}" ]; then PAYLOAD=$(head -c "$PAYLOAD_BYTES" /dev/zero | tr '\0' x); fi
 HISTORY_ROUNDS=${HISTORY_ROUNDS:-20}
 HISTORY_TASKS=${HISTORY_TASKS:-50000}
 MEASURE=${MEASURE:-throughput,latency,memory}
@@ -196,12 +202,12 @@ echo
 want throughput && for slots in $SLOTS_LIST; do
   for rep in $(seq 1 "$REPEAT"); do
     budget_ok || break 2
-    echo "== throughput: $THROUGHPUT_TASKS echo tasks, executor --slots $slots (run $rep/$REPEAT)"
+    echo "== throughput: $THROUGHPUT_TASKS $THROUGHPUT_TYPE tasks of ${#PAYLOAD} bytes, executor --slots $slots (run $rep/$REPEAT)"
     load_note
     start_scheduler
     start_executor "$slots"
     measure 90 "$BENCH" throughput --server "$SCHED_ADDR" --tasks "$THROUGHPUT_TASKS" --batch 500 \
-      --in-flight 4 --type echo --payload x --deadline 60 --json
+      --in-flight 4 --type "$THROUGHPUT_TYPE" --payload "$PAYLOAD" --deadline 60 --json
     stop_all
     echo
   done

@@ -214,12 +214,17 @@ absl::Duration DecodeDuration(int64_t us) {
 int32_t StoredTaskStateNumber(TaskState state) { return ToStored(state); }
 int32_t StoredWorkflowStateNumber(WorkflowState state) { return ToStored(state); }
 
+std::string EncodeTaskSpec(const TaskSpec& spec) {
+  pb::StoredTaskSpec s;
+  EncodeSpec(spec, &s);
+  return s.SerializeAsString();
+}
+
 std::string EncodeTask(const TaskRecord& r) {
   pb::StoredTask t;
   t.set_id(r.id);
   t.set_seq(r.seq);
   t.set_version(r.version);
-  if (r.spec != nullptr) EncodeSpec(*r.spec, t.mutable_spec());
   t.set_state(ToStored(r.state));
   t.set_created_at_us(EncodeTime(r.created_at));
   t.set_queued_at_us(EncodeTime(r.queued_at));
@@ -236,10 +241,16 @@ std::string EncodeTask(const TaskRecord& r) {
   return t.SerializeAsString();
 }
 
-absl::StatusOr<TaskRecord> DecodeTask(absl::string_view bytes) {
+absl::StatusOr<TaskRecord> DecodeTask(absl::string_view record, absl::string_view spec) {
   pb::StoredTask t;
-  if (!t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (!t.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
     return absl::DataLossError("task record does not parse");
+  }
+  if (!t.has_spec()) {
+    if (spec.empty()) return absl::DataLossError(absl::StrCat("task ", t.id(), " has no spec"));
+    if (!t.mutable_spec()->ParseFromArray(spec.data(), static_cast<int>(spec.size()))) {
+      return absl::DataLossError(absl::StrCat("the spec of task ", t.id(), " does not parse"));
+    }
   }
   std::optional<TaskState> state = FromStored(t.state());
   if (!state) {

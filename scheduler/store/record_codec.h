@@ -2,8 +2,12 @@
 // WorkflowRecord <-> the messages of proto/taskwire/store/v1/stored_records.proto. A field
 // added to a record is added here (both directions) and to that proto, with a new number.
 //
-//   std::string blob = EncodeTask(record);
-//   absl::StatusOr<TaskRecord> back = DecodeTask(blob);  // DATA_LOSS if the bytes are bad
+// A task is kept as two blobs: its spec, written once when it is submitted, and the rest of
+// its record, rewritten at every change (so a payload of megabytes is written once):
+//
+//   std::string spec = EncodeTaskSpec(*record.spec);
+//   std::string rest = EncodeTask(record);                 // everything but the spec
+//   absl::StatusOr<TaskRecord> back = DecodeTask(rest, spec);  // DATA_LOSS if bad bytes
 //
 // Times are kept to the microsecond (rounded down); InfinitePast/InfiniteFuture survive.
 #ifndef TASKWIRE_SCHEDULER_STORE_RECORD_CODEC_H_
@@ -19,11 +23,14 @@
 
 namespace taskwire::scheduler {
 
-std::string EncodeTask(const TaskRecord& record);
+std::string EncodeTaskSpec(const TaskSpec& spec);
+std::string EncodeTask(const TaskRecord& record);  // without its spec
 std::string EncodeWorkflow(const WorkflowRecord& record);
 
-// DATA_LOSS when `bytes` do not parse or hold a value no record can have (an unknown state).
-absl::StatusOr<TaskRecord> DecodeTask(absl::string_view bytes);
+// DATA_LOSS when the bytes do not parse or hold a value no record can have (an unknown
+// state). A record written before the spec had a blob of its own holds its spec inside;
+// `spec` is read only when it does not.
+absl::StatusOr<TaskRecord> DecodeTask(absl::string_view record, absl::string_view spec);
 absl::StatusOr<WorkflowRecord> DecodeWorkflow(absl::string_view bytes);
 
 // The stable number of a state in stored data (the `state` column of the tasks table):

@@ -61,6 +61,20 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
         CREATE INDEX workflows_by_key ON workflows (idempotency_key)
           WHERE idempotency_key IS NOT NULL;
       )sql"},
+      // 4: a task's spec (its payload among it) in a table of its own, written once when
+      // the task is submitted; the tasks row keeps the rest of the record, rewritten at
+      // every change. Keyed by the task's seq (unique among tasks; an integer key is
+      // SQLite's cheapest lookup). The trigger deletes a spec with its task, whichever
+      // statement deletes the task. The upgrade moves the specs out of the records.
+      {4, R"sql(
+        CREATE TABLE task_specs (
+          seq INTEGER PRIMARY KEY,
+          spec BLOB NOT NULL
+        );
+        CREATE TRIGGER tasks_delete_spec AFTER DELETE ON tasks BEGIN
+          DELETE FROM task_specs WHERE seq = OLD.seq;
+        END;
+      )sql"},
   };
   return kMigrations;
 }

@@ -27,6 +27,10 @@ inline int CurrentSqliteSchemaVersion() { return SqliteMigrations().back().versi
 // retain_until): upgrading to it also fills them in from the stored records.
 inline constexpr int kSqliteRecordColumnsVersion = 3;
 
+// The migration that gave specs a table of their own: upgrading to it moves each task's
+// spec out of its record.
+inline constexpr int kSqliteSpecTableVersion = 4;
+
 }  // namespace taskwire::scheduler
 
 #endif  // TASKWIRE_SCHEDULER_STORE_SQLITE_SCHEMA_H_

@@ -78,6 +78,16 @@ absl::string_view ColumnBlob(sqlite3_stmt* s, int i) {
                                              static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
 
+// The spec's blob of a row that selects one as its third column (tasks; workflows have none).
+absl::string_view SpecColumn(sqlite3_stmt* s) {
+  return sqlite3_column_count(s) > 2 ? ColumnBlob(s, 2) : absl::string_view();
+}
+
+absl::StatusOr<WorkflowRecord> DecodeWorkflowRow(absl::string_view record,
+                                                 absl::string_view /*spec*/) {
+  return DecodeWorkflow(record);
+}
+
 void BindText(sqlite3_stmt* s, int i, absl::string_view text) {
   sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
@@ -215,8 +225,10 @@ struct SqliteTaskStore::Db {
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
-  sqlite3_stmt* upsert_task = nullptr;        // any write before the final one
-  sqlite3_stmt* upsert_final_task = nullptr;  // a finished task: also sets retain_until
+  sqlite3_stmt* insert_task = nullptr;        // a task's first write (not its spec)
+  sqlite3_stmt* insert_spec = nullptr;
+  sqlite3_stmt* update_task = nullptr;        // the writes after, before the final one
+  sqlite3_stmt* update_final_task = nullptr;  // a finished task: also sets retain_until
   sqlite3_stmt* upsert_workflow = nullptr;
   sqlite3_stmt* delete_task = nullptr;
   sqlite3_stmt* delete_workflow = nullptr;
@@ -420,6 +432,9 @@ absl::Status SqliteTaskStore::Migrate(Db& db) {
     if (status.ok() && m.version == kSqliteRecordColumnsVersion && from != 0) {
       status = FillRecordColumns(db);
     }
+    if (status.ok() && m.version == kSqliteSpecTableVersion && from != 0) {
+      status = MoveSpecsOut(db);
+    }
     if (status.ok()) {
       status = db.Exec(absl::StrCat("INSERT OR REPLACE INTO meta (key, value) VALUES "
                                     "('schema_version', ", m.version, ")")
@@ -443,19 +458,24 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   TW_ASSIGN_OR_RETURN(db.begin, db.Prepare("BEGIN IMMEDIATE"));
   TW_ASSIGN_OR_RETURN(db.commit, db.Prepare("COMMIT"));
   TW_ASSIGN_OR_RETURN(db.rollback, db.Prepare("ROLLBACK"));
-  // A record not newer than the stored one changes nothing (see task_store.h). What never
-  // changes (seq, queue, type, key, workflow) is written once, and retain_until only by
-  // the final write, so that the writes in between update no index (sqlite_schema.cc).
-  const std::string upsert_task =
-      "INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
-      "idempotency_key, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-      "ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, "
-      "record = excluded.record";
-  const std::string if_newer = " WHERE excluded.version > tasks.version";
-  TW_ASSIGN_OR_RETURN(db.upsert_task, db.Prepare((upsert_task + if_newer).c_str()));
+  // A task's first write inserts its row and its spec; the writes after update the row
+  // alone, and only when their version is newer than the stored one (see task_store.h).
+  // What never changes (seq, queue, type, key, workflow) is written once, and retain_until
+  // only by the final write, so that the writes in between update no index
+  // (sqlite_schema.cc).
   TW_ASSIGN_OR_RETURN(
-      db.upsert_final_task,
-      db.Prepare((upsert_task + ", retain_until = excluded.retain_until" + if_newer).c_str()));
+      db.insert_task,
+      db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
+                 "idempotency_key, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                 "ON CONFLICT (id) DO NOTHING"));
+  TW_ASSIGN_OR_RETURN(db.insert_spec,
+                      db.Prepare("INSERT OR REPLACE INTO task_specs (seq, spec) VALUES (?1, ?2)"));
+  TW_ASSIGN_OR_RETURN(db.update_task,
+                      db.Prepare("UPDATE tasks SET version = ?2, state = ?3, record = ?4 "
+                                 "WHERE id = ?1 AND version < ?2"));
+  TW_ASSIGN_OR_RETURN(db.update_final_task,
+                      db.Prepare("UPDATE tasks SET version = ?2, state = ?3, record = ?4, "
+                                 "retain_until = ?5 WHERE id = ?1 AND version < ?2"));
   TW_ASSIGN_OR_RETURN(
       db.upsert_workflow,
       db.Prepare("INSERT INTO workflows (id, seq, version, state, record, idempotency_key, "
@@ -472,11 +492,14 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   TW_ASSIGN_OR_RETURN(db.max_seq, db.Prepare("SELECT value FROM meta WHERE key = 'max_seq'"));
   // Recovery reads what is in flight through partial indexes (sqlite_schema.cc), so its
   // cost does not grow with the finished tasks retained.
-  TW_ASSIGN_OR_RETURN(db.load_unfinished_tasks,
-                      db.Prepare("SELECT id, record FROM tasks WHERE retain_until IS NULL"));
+  TW_ASSIGN_OR_RETURN(
+      db.load_unfinished_tasks,
+      db.Prepare("SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs s "
+                 "ON s.seq = t.seq WHERE t.retain_until IS NULL"));
   TW_ASSIGN_OR_RETURN(
       db.load_running_workflow_nodes,
-      db.Prepare("SELECT t.id, t.record FROM workflows w JOIN tasks t ON t.workflow_id = w.id "
+      db.Prepare("SELECT t.id, t.record, s.spec FROM workflows w JOIN tasks t "
+                 "ON t.workflow_id = w.id LEFT JOIN task_specs s ON s.seq = t.seq "
                  "WHERE w.state = 1 AND t.workflow_id <> '' AND t.retain_until IS NOT NULL"));
   TW_ASSIGN_OR_RETURN(
       db.load_running_workflows,
@@ -501,7 +524,9 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
 }
 
 absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
-  TW_ASSIGN_OR_RETURN(db.find_task, db.Prepare("SELECT id, record FROM tasks WHERE id = ?1"));
+  TW_ASSIGN_OR_RETURN(db.find_task,
+                      db.Prepare("SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs "
+                                 "s ON s.seq = t.seq WHERE t.id = ?1"));
   TW_ASSIGN_OR_RETURN(db.find_workflow,
                       db.Prepare("SELECT id, record FROM workflows WHERE id = ?1"));
   TW_ASSIGN_OR_RETURN(
@@ -513,9 +538,10 @@ absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
                  "WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"));
   TW_ASSIGN_OR_RETURN(
       db.list_finished,
-      db.Prepare("SELECT id, record FROM tasks WHERE seq >= ?1 AND seq < ?2 AND state >= 5 "
-                 "AND (?3 = 0 OR state = ?3) AND (?4 = '' OR queue = ?4) "
-                 "AND (?5 = '' OR type = ?5) ORDER BY seq LIMIT ?6"));
+      db.Prepare("SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs s "
+                 "ON s.seq = t.seq WHERE t.seq >= ?1 AND t.seq < ?2 AND t.state >= 5 "
+                 "AND (?3 = 0 OR t.state = ?3) AND (?4 = '' OR t.queue = ?4) "
+                 "AND (?5 = '' OR t.type = ?5) ORDER BY t.seq LIMIT ?6"));
   return absl::OkStatus();
 }
 
@@ -595,18 +621,7 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
   std::string blob;
   for (const TaskRecord& r : batch.tasks) {
     blob = EncodeTask(r);
-    sqlite3_stmt* s = IsTerminal(r.state) ? db.upsert_final_task : db.upsert_task;
-    BindText(s, 1, r.id);
-    sqlite3_bind_int64(s, 2, AsInt64(r.seq));
-    sqlite3_bind_int64(s, 3, AsInt64(r.version));
-    sqlite3_bind_int(s, 4, StoredTaskStateNumber(r.state));
-    BindText(s, 5, r.workflow_id);
-    BindBlob(s, 6, blob);
-    BindText(s, 7, r.spec->queue);
-    BindText(s, 8, r.spec->type);
-    BindOptionalText(s, 9, r.spec->idempotency_key);
-    BindRetainUntil(s, 10, IsTerminal(r.state), RetainUntilColumn(r));
-    TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
+    TW_RETURN_IF_ERROR(WriteTask(r, blob));
     max_seq = std::max(max_seq, r.seq);
   }
   for (const WorkflowRecord& r : batch.workflows) {
@@ -629,6 +644,43 @@ absl::Status SqliteTaskStore::WriteBatch(const StoreBatch& batch, uint64_t& max_
   for (const std::string& id : batch.deleted_workflows) {
     BindText(db.delete_workflow, 1, id);
     TW_RETURN_IF_ERROR(db.Run(db.delete_workflow, absl::StrCat("deleting workflow ", id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTaskStore::WriteTask(const TaskRecord& r, absl::string_view record) {
+  Db& db = *db_;
+  const bool finished = IsTerminal(r.state);
+  // A later version updates the row; a version 1, or a later one whose row was never
+  // committed, inserts it with its spec. A row that exists with this version or a newer
+  // one is left as it is.
+  if (r.version > 1) {
+    sqlite3_stmt* s = finished ? db.update_final_task : db.update_task;
+    BindText(s, 1, r.id);
+    sqlite3_bind_int64(s, 2, AsInt64(r.version));
+    sqlite3_bind_int(s, 3, StoredTaskStateNumber(r.state));
+    BindBlob(s, 4, record);
+    if (finished) BindRetainUntil(s, 5, true, RetainUntilColumn(r));
+    TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
+    if (sqlite3_changes(db.conn) > 0) return absl::OkStatus();
+  }
+  sqlite3_stmt* s = db.insert_task;
+  BindText(s, 1, r.id);
+  sqlite3_bind_int64(s, 2, AsInt64(r.seq));
+  sqlite3_bind_int64(s, 3, AsInt64(r.version));
+  sqlite3_bind_int(s, 4, StoredTaskStateNumber(r.state));
+  BindText(s, 5, r.workflow_id);
+  BindBlob(s, 6, record);
+  BindText(s, 7, r.spec->queue);
+  BindText(s, 8, r.spec->type);
+  BindOptionalText(s, 9, r.spec->idempotency_key);
+  BindRetainUntil(s, 10, finished, RetainUntilColumn(r));
+  TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
+  if (sqlite3_changes(db.conn) > 0) {
+    const std::string spec = EncodeTaskSpec(*r.spec);
+    sqlite3_bind_int64(db.insert_spec, 1, AsInt64(r.seq));
+    BindBlob(db.insert_spec, 2, spec);
+    return db.Run(db.insert_spec, absl::StrCat("writing the spec of task ", r.id));
   }
   return absl::OkStatus();
 }
@@ -658,9 +710,13 @@ namespace {
 // this thread reads rows in chunks while worker threads decode the chunks.
 constexpr size_t kRowsPerChunk = 4096;
 
+struct Row {
+  std::string id, record, spec;
+};
+
 template <typename Record>
 struct Chunk {
-  std::vector<std::pair<std::string, std::string>> rows;  // id, record bytes
+  std::vector<Row> rows;
   std::vector<Record> records;
   absl::Status status;
 };
@@ -669,8 +725,8 @@ template <typename Record, typename Decode>
 void DecodeChunk(Chunk<Record>& chunk, const std::string& path, absl::string_view kind,
                  Decode decode) {
   chunk.records.reserve(chunk.rows.size());
-  for (const auto& [id, bytes] : chunk.rows) {
-    absl::StatusOr<Record> record = decode(bytes);
+  for (const auto& [id, bytes, spec] : chunk.rows) {
+    absl::StatusOr<Record> record = decode(bytes, spec);
     if (!record.ok()) {
       chunk.status = absl::DataLossError(absl::StrCat("sqlite ", path, ": ", kind, " ", id,
                                                       " is corrupt: ", record.status().message()));
@@ -687,7 +743,7 @@ void DecodeChunk(Chunk<Record>& chunk, const std::string& path, absl::string_vie
   chunk.rows.shrink_to_fit();
 }
 
-// Decodes every row of `stmt` (id, record) with `decode` into `out`, sorted by seq. The
+// Decodes every row of `stmt` (id, record[, spec]) with `decode` into `out`, sorted by seq. The
 // first row that does not decode fails it with DATA_LOSS naming the record.
 template <typename Record, typename Decode>
 absl::Status LoadTable(sqlite3_stmt* stmt, sqlite3* conn, const std::string& path,
@@ -716,7 +772,8 @@ absl::Status LoadTable(sqlite3_stmt* stmt, sqlite3* conn, const std::string& pat
   int rc;
   auto chunk = std::make_unique<Chunk<Record>>();
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    chunk->rows.emplace_back(ColumnText(stmt, 0), ColumnBlob(stmt, 1));
+    chunk->rows.push_back(Row{std::string(ColumnText(stmt, 0)), std::string(ColumnBlob(stmt, 1)),
+                              std::string(SpecColumn(stmt))});
     if (chunk->rows.size() == kRowsPerChunk) {
       absl::MutexLock lock(&mu);
       chunks.push_back(std::move(chunk));
@@ -772,14 +829,15 @@ absl::StatusOr<StoredState> SqliteTaskStore::Load() {
   }
   sqlite3_reset(db.max_seq);
   if (status.ok()) {
-    status = LoadTable(db.load_unfinished_tasks, db.conn, path_, "task", DecodeTask, state.tasks);
+    status =
+        LoadTable(db.load_unfinished_tasks, db.conn, path_, "task", DecodeTask, state.tasks);
   }
   if (status.ok()) {
     status = LoadTable(db.load_running_workflow_nodes, db.conn, path_, "task", DecodeTask,
                        state.tasks);
   }
   if (status.ok()) {
-    status = LoadTable(db.load_running_workflows, db.conn, path_, "workflow", DecodeWorkflow,
+    status = LoadTable(db.load_running_workflows, db.conn, path_, "workflow", DecodeWorkflowRow,
                        state.workflows);
   }
   (void)db.Exec("COMMIT", "ending a read");
@@ -791,7 +849,7 @@ absl::StatusOr<StoredState> SqliteTaskStore::Load() {
 
 namespace {
 
-// One row (id, record) of `stmt` decoded, or nullopt if it returns none; resets `stmt`.
+// One row (id, record[, spec]) of `stmt` decoded, or nullopt if it returns none; resets `stmt`.
 template <typename Record, typename Decode>
 absl::StatusOr<std::optional<Record>> ReadOne(sqlite3_stmt* stmt, sqlite3* conn,
                                               const std::string& path, absl::string_view kind,
@@ -799,7 +857,7 @@ absl::StatusOr<std::optional<Record>> ReadOne(sqlite3_stmt* stmt, sqlite3* conn,
   const int rc = sqlite3_step(stmt);
   absl::StatusOr<std::optional<Record>> out = std::optional<Record>();
   if (rc == SQLITE_ROW) {
-    absl::StatusOr<Record> record = decode(ColumnBlob(stmt, 1));
+    absl::StatusOr<Record> record = decode(ColumnBlob(stmt, 1), SpecColumn(stmt));
     if (record.ok()) {
       out = std::optional<Record>(std::move(*record));
     } else {
@@ -829,7 +887,8 @@ absl::StatusOr<std::optional<WorkflowRecord>> SqliteTaskStore::FindWorkflow(
   absl::MutexLock lock(&read_mu_);
   Db& db = *read_db_;
   BindText(db.find_workflow, 1, id);
-  return ReadOne<WorkflowRecord>(db.find_workflow, db.conn, path_, "workflow", DecodeWorkflow);
+  return ReadOne<WorkflowRecord>(db.find_workflow, db.conn, path_, "workflow",
+                                 DecodeWorkflowRow);
 }
 
 absl::StatusOr<std::optional<std::string>> SqliteTaskStore::FindTaskIdByKey(
@@ -854,7 +913,7 @@ absl::StatusOr<std::optional<WorkflowRecord>> SqliteTaskStore::FindWorkflowByKey
   Db& db = *read_db_;
   BindText(db.find_workflow_by_key, 1, key);
   return ReadOne<WorkflowRecord>(db.find_workflow_by_key, db.conn, path_, "workflow",
-                                 DecodeWorkflow);
+                                 DecodeWorkflowRow);
 }
 
 absl::StatusOr<std::vector<TaskRecord>> SqliteTaskStore::ListFinishedTasks(
@@ -873,7 +932,7 @@ absl::StatusOr<std::vector<TaskRecord>> SqliteTaskStore::ListFinishedTasks(
   absl::Status status;
   int rc;
   while (status.ok() && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    absl::StatusOr<TaskRecord> record = DecodeTask(ColumnBlob(s, 1));
+    absl::StatusOr<TaskRecord> record = DecodeTask(ColumnBlob(s, 1), SpecColumn(s));
     if (record.ok()) {
       out.push_back(std::move(*record));
     } else {
@@ -956,7 +1015,7 @@ absl::Status SqliteTaskStore::FillRecordColumns(Db& db) {
     TW_ASSIGN_OR_RETURN(sqlite3_stmt* read, db.Prepare("SELECT id, record FROM tasks"));
     int rc;
     while ((rc = sqlite3_step(read)) == SQLITE_ROW) {
-      absl::StatusOr<TaskRecord> r = DecodeTask(ColumnBlob(read, 1));
+      absl::StatusOr<TaskRecord> r = DecodeTask(ColumnBlob(read, 1), {});  // holds its spec
       if (!r.ok() || r->spec == nullptr) continue;  // Load() reports it, naming the record
       tasks.push_back(TaskColumns{r->id, r->spec->queue, r->spec->type, r->spec->idempotency_key,
                                   IsTerminal(r->state), RetainUntilColumn(*r)});
@@ -993,6 +1052,56 @@ absl::Status SqliteTaskStore::FillRecordColumns(Db& db) {
   }
   spdlog::info("store {}: copied the columns of {} tasks and {} workflows for schema version {}",
                db.path, tasks.size(), workflows.size(), kSqliteRecordColumnsVersion);
+  return absl::OkStatus();
+}
+
+// Upgrading to kSqliteSpecTableVersion: moves each task's spec out of its record into
+// task_specs, inside the migration's transaction, a page of rows at a time (a store may hold
+// millions of tasks with large payloads).
+absl::Status SqliteTaskStore::MoveSpecsOut(Db& db) {
+  constexpr int kPage = 1024;
+  TW_ASSIGN_OR_RETURN(sqlite3_stmt* read,
+                      db.Prepare("SELECT rowid, record FROM tasks WHERE rowid > ?1 "
+                                 "ORDER BY rowid LIMIT ?2"));
+  TW_ASSIGN_OR_RETURN(sqlite3_stmt* write_spec,
+                      db.Prepare("INSERT OR REPLACE INTO task_specs (seq, spec) VALUES (?1, ?2)"));
+  TW_ASSIGN_OR_RETURN(sqlite3_stmt* write_record,
+                      db.Prepare("UPDATE tasks SET record = ?2 WHERE rowid = ?1"));
+  struct Moved {
+    int64_t rowid;
+    uint64_t seq;
+    std::string spec, record;
+  };
+  int64_t after = 0;
+  size_t moved = 0;
+  for (;;) {
+    std::vector<Moved> page;
+    sqlite3_bind_int64(read, 1, after);
+    sqlite3_bind_int(read, 2, kPage);
+    int rc;
+    int rows = 0;
+    while ((rc = sqlite3_step(read)) == SQLITE_ROW) {
+      ++rows;
+      after = sqlite3_column_int64(read, 0);
+      absl::StatusOr<TaskRecord> r = DecodeTask(ColumnBlob(read, 1), {});
+      if (!r.ok()) continue;  // Load() reports it, naming the record
+      page.push_back(Moved{after, r->seq, EncodeTaskSpec(*r->spec), EncodeTask(*r)});
+    }
+    sqlite3_reset(read);
+    if (rc != SQLITE_DONE) return db.Error(rc, "reading tasks to upgrade");
+    for (const Moved& m : page) {
+      sqlite3_bind_int64(write_spec, 1, AsInt64(m.seq));
+      BindBlob(write_spec, 2, m.spec);
+      TW_RETURN_IF_ERROR(db.Run(write_spec, "moving a task's spec"));
+      sqlite3_bind_int64(write_record, 1, m.rowid);
+      BindBlob(write_record, 2, m.record);
+      TW_RETURN_IF_ERROR(db.Run(write_record, "rewriting a task's record"));
+    }
+    moved += page.size();
+    if (rows < kPage) break;
+  }
+  spdlog::info("store {}: moved the specs of {} tasks to a table of their own (schema version {})",
+               db.path, moved, kSqliteSpecTableVersion);
   return absl::OkStatus();
 }
 

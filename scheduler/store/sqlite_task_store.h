@@ -106,10 +106,13 @@ class SqliteTaskStore final : public TaskStore {
   static absl::Status PrepareStatements(Db& db);
   static absl::Status PrepareReadStatements(Db& db);
   static absl::Status FillRecordColumns(Db& db);
+  static absl::Status MoveSpecsOut(Db& db);
 
   // Writes every batch of `group` in one transaction.
   absl::Status WriteGroup(const std::vector<Waiter*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status WriteBatch(const StoreBatch& batch, uint64_t& max_seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status WriteTask(const TaskRecord& r, absl::string_view record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void MaybeUpdateSize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
 

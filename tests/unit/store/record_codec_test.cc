@@ -1,5 +1,6 @@
 // record_codec on its own: every field of both record types survives Encode/Decode, the
-// infinities and every enum value too, and bad bytes are DATA_LOSS rather than a crash.
+// infinities and every enum value too, a record of the older one-blob format still reads,
+// and bad bytes are DATA_LOSS rather than a crash.
 #include "scheduler/store/record_codec.h"
 
 #include <limits>
@@ -9,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "taskwire/store/v1/stored_records.pb.h"
 #include "tests/unit/status_matchers.h"
+#include "tests/unit/store/legacy_record.h"
 #include "tests/unit/store/store_test_util.h"
 
 namespace taskwire::scheduler {
@@ -18,10 +20,40 @@ using ::taskwire::testing::StatusIs;
 using ::testing::HasSubstr;
 using namespace ::taskwire::scheduler::testing;  // NOLINT: test helpers
 
+absl::StatusOr<TaskRecord> RoundTrip(const TaskRecord& r) {
+  return DecodeTask(EncodeTask(r), EncodeTaskSpec(*r.spec));
+}
+
 TEST(RecordCodecTest, RoundTripsEveryFieldOfATask) {
   const TaskRecord original = FullTask();
 
-  ASSERT_OK_AND_ASSIGN(TaskRecord decoded, DecodeTask(EncodeTask(original)));
+  ASSERT_OK_AND_ASSIGN(TaskRecord decoded, RoundTrip(original));
+
+  ExpectSameTask(decoded, original);
+}
+
+TEST(RecordCodecTest, KeepsTheSpecOutOfTheRecord) {
+  TaskRecord r = FullTask();
+  auto spec = std::make_shared<TaskSpec>(*r.spec);
+  spec->payload = std::string(64 * 1024, 'p');
+  r.spec = spec;
+
+  const std::string record = EncodeTask(r);
+
+  EXPECT_LT(record.size(), 4096u);
+  EXPECT_THAT(DecodeTask(record, ""),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("has no spec")));
+  EXPECT_THAT(DecodeTask(record, "\xff\xff"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("spec")));
+}
+
+TEST(RecordCodecTest, ReadsARecordThatHoldsItsSpecAsOlderVersionsWroteIt) {
+  const TaskRecord original = FullTask();
+  TaskRecord other = Task("b", 2, 1, TaskState::kQueued);
+
+  // The spec inside the record wins over a spec blob (there is none for such rows).
+  ASSERT_OK_AND_ASSIGN(TaskRecord decoded,
+                       DecodeTask(LegacyTaskBlob(original), EncodeTaskSpec(*other.spec)));
 
   ExpectSameTask(decoded, original);
 }
@@ -63,7 +95,7 @@ TEST(RecordCodecTest, KeepsTheInfinitiesOfTimesAndDurations) {
   r.expires_at = absl::InfiniteFuture();
   r.retain_until = absl::InfinitePast();
 
-  ASSERT_OK_AND_ASSIGN(TaskRecord decoded, DecodeTask(EncodeTask(r)));
+  ASSERT_OK_AND_ASSIGN(TaskRecord decoded, RoundTrip(r));
 
   EXPECT_EQ(decoded.spec->not_before, absl::InfiniteFuture());
   EXPECT_EQ(decoded.spec->timeout, absl::InfiniteDuration());
@@ -88,7 +120,7 @@ TEST(RecordCodecTest, RoundTripsEveryTaskStateAndAttemptOutcome) {
   for (TaskState state : {TaskState::kPending, TaskState::kScheduled, TaskState::kQueued,
                           TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
                           TaskState::kCancelled, TaskState::kExpired}) {
-    ASSERT_OK_AND_ASSIGN(TaskRecord decoded, DecodeTask(EncodeTask(Task("a", 1, 1, state))));
+    ASSERT_OK_AND_ASSIGN(TaskRecord decoded, RoundTrip(Task("a", 1, 1, state)));
     EXPECT_EQ(decoded.state, state) << static_cast<int>(state);
   }
   for (AttemptOutcome outcome : {AttemptOutcome::kRunning, AttemptOutcome::kSucceeded,
@@ -99,7 +131,7 @@ TEST(RecordCodecTest, RoundTripsEveryTaskStateAndAttemptOutcome) {
     attempt.number = 1;
     attempt.outcome = outcome;
     r.attempts.push_back(attempt);
-    ASSERT_OK_AND_ASSIGN(TaskRecord decoded, DecodeTask(EncodeTask(r)));
+    ASSERT_OK_AND_ASSIGN(TaskRecord decoded, RoundTrip(r));
     ASSERT_EQ(decoded.attempts.size(), 1u);
     EXPECT_EQ(decoded.attempts[0].outcome, outcome) << static_cast<int>(outcome);
   }
@@ -122,7 +154,8 @@ TEST(RecordCodecTest, StoresStatesUnderStableNumbers) {
 }
 
 TEST(RecordCodecTest, RejectsBytesThatDoNotParseAsDataLoss) {
-  EXPECT_THAT(DecodeTask("\xff\xff\xff garbage"), StatusIs(absl::StatusCode::kDataLoss));
+  const std::string spec = EncodeTaskSpec(*Task("a", 1, 1, TaskState::kQueued).spec);
+  EXPECT_THAT(DecodeTask("\xff\xff\xff garbage", spec), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(DecodeWorkflow("\x0a\x10short"), StatusIs(absl::StatusCode::kDataLoss));
 }
 
@@ -130,12 +163,13 @@ TEST(RecordCodecTest, RejectsAnUnknownStateAsDataLoss) {
   store::v1::StoredTask t;
   t.set_id("future");
   t.set_state(static_cast<store::v1::StoredTaskState>(42));
-  EXPECT_THAT(DecodeTask(t.SerializeAsString()),
+  const std::string spec = EncodeTaskSpec(*Task("a", 1, 1, TaskState::kQueued).spec);
+  EXPECT_THAT(DecodeTask(t.SerializeAsString(), spec),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("future")));
 
   store::v1::StoredTask unset;  // a state of 0 is never written
   unset.set_id("zero");
-  EXPECT_THAT(DecodeTask(unset.SerializeAsString()), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeTask(unset.SerializeAsString(), spec), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "scheduler/store/record_codec.h"
 #include "scheduler/store/sqlite_task_store.h"
 #include "tests/unit/status_matchers.h"
+#include "tests/unit/store/legacy_record.h"
 #include "tests/unit/store/store_test_util.h"
 
 namespace taskwire::scheduler {
@@ -53,14 +54,26 @@ class RawDb {
     return value;
   }
 
-  // A task row as schema version 1 has it (no workflow_id column).
+  std::string Blob(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    std::string value;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      value.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                   static_cast<size_t>(sqlite3_column_bytes(stmt, 0)));
+    }
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
+  // A task row as schema version 1 has it (no workflow_id column, the spec in the record).
   void InsertV1Task(const TaskRecord& r) {
     sqlite3_stmt* stmt = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(
                   db_, "INSERT INTO tasks (id, seq, version, state, record) VALUES (?,?,?,?,?)",
                   -1, &stmt, nullptr),
               SQLITE_OK);
-    const std::string blob = EncodeTask(r);
+    const std::string blob = LegacyTaskBlob(r);
     sqlite3_bind_text(stmt, 1, r.id.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(r.seq));
     sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(r.version));
@@ -159,6 +172,13 @@ TEST(SqliteSchemaTest, UpgradesAVersion1FileInPlaceKeepingItsRows) {
             CurrentSqliteSchemaVersion());
   EXPECT_EQ(db.Int("SELECT count(*) FROM tasks WHERE workflow_id = 'wf'"), 1);
   EXPECT_EQ(db.Int("SELECT count(*) FROM tasks WHERE workflow_id = ''"), 1);
+  // The upgrade to version 4 moved the specs out of the records; the deleted task's went
+  // with it.
+  EXPECT_EQ(db.Int("SELECT count(*) FROM task_specs"), 2);
+  EXPECT_EQ(db.Int("SELECT count(*) FROM tasks t JOIN task_specs s ON s.seq = t.seq"), 2);
+  store::v1::StoredTask stored;
+  ASSERT_TRUE(stored.ParseFromString(db.Blob("SELECT record FROM tasks WHERE id = 'old-queued'")));
+  EXPECT_FALSE(stored.has_spec());
 }
 
 TEST(SqliteSchemaTest, RefusesAFileFromANewerVersionAndLeavesItAlone) {

@@ -58,6 +58,34 @@ class SqliteTaskStoreTest : public ::testing::Test {
     return Open();
   }
 
+  // One integer from `sql`, read through a connection of its own as an operator would.
+  int64_t Count(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    int64_t value = -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+  }
+
+  // Runs `sql` on the closed store's file.
+  void Tamper(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(db);
+  }
+
+  static TaskRecord WithPayload(TaskRecord r, std::string payload) {
+    auto spec = std::make_shared<TaskSpec>(*r.spec);
+    spec->payload = std::move(payload);
+    r.spec = std::move(spec);
+    return r;
+  }
+
   static StoreBatch Tasks(std::vector<TaskRecord> tasks) {
     StoreBatch batch;
     batch.tasks = std::move(tasks);
@@ -109,6 +137,74 @@ TEST_F(SqliteTaskStoreTest, ReplacesARecordWithANewerVersion) {
   ASSERT_THAT(state.tasks, SizeIs(1));
   EXPECT_EQ(state.tasks[0].state, TaskState::kRunning);
   EXPECT_EQ(state.tasks[0].version, 2u);
+}
+
+TEST_F(SqliteTaskStoreTest, WritesASpecOnceAndKeepsItThroughTheTasksChanges) {
+  auto store = Open();
+  const std::string payload(256 * 1024, 'p');
+  ASSERT_THAT(store->Commit(Tasks({WithPayload(Task("a", 1, 1, TaskState::kQueued), payload)})),
+              IsOk());
+
+  // A spec never changes once submitted: later writes carry the record's new state only.
+  for (uint64_t version = 2; version <= 20; ++version) {
+    ASSERT_THAT(store->Commit(Tasks({WithPayload(Task("a", 1, version, TaskState::kRunning),
+                                                 "not written")})),
+                IsOk());
+  }
+  ASSERT_THAT(store->Commit(Tasks({Task("a", 1, 21, TaskState::kSucceeded, "out")})), IsOk());
+
+  const std::vector<TaskRecord> tasks = AllTasks(*store);
+  ASSERT_THAT(tasks, SizeIs(1));
+  EXPECT_EQ(tasks[0].spec->payload, payload);
+  EXPECT_EQ(tasks[0].output, "out");
+  EXPECT_EQ(Count("SELECT count(*) FROM task_specs"), 1);
+  EXPECT_LT(Count("SELECT max(length(record)) FROM tasks"), 1024);  // the row holds no payload
+}
+
+TEST_F(SqliteTaskStoreTest, StoresTheSpecOfATaskWhoseFirstCommittedWriteIsALaterVersion) {
+  auto store = Open();
+
+  ASSERT_THAT(store->Commit(Tasks({WithPayload(Task("a", 1, 3, TaskState::kRunning), "x")})),
+              IsOk());
+  store = Reopen(store);
+
+  ASSERT_OK_AND_ASSIGN(StoredState state, store->Load());
+  ASSERT_THAT(state.tasks, SizeIs(1));
+  EXPECT_EQ(state.tasks[0].spec->payload, "x");
+  EXPECT_EQ(state.tasks[0].version, 3u);
+}
+
+TEST_F(SqliteTaskStoreTest, DeletesASpecWithItsTask) {
+  auto store = Open();
+  TaskRecord due = Task("due", 2, 1, TaskState::kSucceeded);
+  due.retain_until = absl::FromUnixSeconds(1000);
+  ASSERT_THAT(store->Commit(Tasks({Task("deleted", 1, 1, TaskState::kSucceeded), due,
+                                   Task("kept", 3, 1, TaskState::kQueued)})),
+              IsOk());
+  StoreBatch del;
+  del.deleted_tasks = {"deleted"};
+  ASSERT_THAT(store->Commit(del), IsOk());
+  ASSERT_THAT(store->DeleteExpired(absl::FromUnixSeconds(2000), 10), IsOk());
+
+  EXPECT_EQ(Count("SELECT count(*) FROM task_specs"), 1);
+  EXPECT_EQ(Count("SELECT seq FROM task_specs"), 3);
+}
+
+TEST_F(SqliteTaskStoreTest, ReportsAMissingOrCorruptSpecAsDataLossNamingTheTask) {
+  {
+    auto store = Open();
+    ASSERT_THAT(store->Commit(Tasks({Task("no-spec", 1, 1, TaskState::kQueued),
+                                     Task("bad-spec", 2, 1, TaskState::kSucceeded)})),
+                IsOk());
+  }
+  Tamper("DELETE FROM task_specs WHERE seq = 1");
+  Tamper("UPDATE task_specs SET spec = x'ffff' WHERE seq = 2");
+
+  auto store = Open();
+  EXPECT_THAT(store->Load(), StatusIs(absl::StatusCode::kDataLoss,
+                                      AllOf(HasSubstr("no-spec"), HasSubstr("has no spec"))));
+  EXPECT_THAT(store->FindTask("bad-spec"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("bad-spec")));
 }
 
 TEST_F(SqliteTaskStoreTest, IgnoresAStaleOrRepeatedVersion) {
