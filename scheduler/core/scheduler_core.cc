@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "common/quote.h"
 #include "scheduler/core/retry_policy.h"
@@ -186,30 +187,47 @@ void SchedulerCore::DeliveryLoop() {
 void SchedulerCore::DeliverPending() {
   {
     absl::MutexLock lock(&mu_);
-    if (flushing_ || clock_.Now() < commit_retry_at_) return;
+    if (flushing_) return;
     flushing_ = true;
   }
   for (;;) {
     std::deque<Effects> batch;
+    std::vector<PendingSubmit> submits;
     {
       absl::MutexLock lock(&mu_);
-      if (pending_.empty()) {
+      // After a failed commit the held-back changes wait for their retry; new tasks are
+      // tried at once (their submitters are waiting for an answer).
+      if (clock_.Now() >= commit_retry_at_) batch.swap(pending_);
+      submits.swap(submits_);
+      if (batch.empty() && submits.empty()) {
         flushing_ = false;
         return;
       }
-      batch.swap(pending_);
     }
     // Everything the batch changed goes to the store in one commit, before anyone hears
-    // of it: a client that saw a result never sees it undone by a restart.
+    // of it: a client that saw a result never sees it undone by a restart. New tasks go
+    // in the same commit, and exist for no one before it.
     StoreBatch saves;
     for (Effects& fx : batch) Append(saves, fx.saves);
     KeepLastVersions(saves.tasks);
     KeepLastVersions(saves.workflows);
-    if (!saves.empty()) {
-      if (absl::Status s = store_.Commit(saves); !s.ok()) {
-        HoldBack(std::move(batch), std::move(saves), s);
+    const size_t changed_tasks = saves.tasks.size();
+    for (PendingSubmit& submit : submits) {
+      for (TaskRecord& r : submit.batch.tasks) saves.tasks.push_back(std::move(r));
+    }
+    absl::Status committed = saves.empty() ? absl::OkStatus() : store_.Commit(saves);
+    size_t next = changed_tasks;  // the new tasks go back to their submits
+    for (PendingSubmit& submit : submits) {
+      for (TaskRecord& r : submit.batch.tasks) r = std::move(saves.tasks[next++]);
+    }
+    saves.tasks.resize(changed_tasks);
+    for (PendingSubmit& submit : submits) FinishSubmit(submit, committed);
+    if (!committed.ok()) {
+      if (!batch.empty()) {
+        HoldBack(std::move(batch), std::move(saves), committed);
         return;
       }
+      continue;  // only new tasks failed: their submitters heard so
     }
     std::vector<TaskRecord> evicted;  // freed after the lock is released
     {
@@ -218,6 +236,7 @@ void SchedulerCore::DeliverPending() {
         spdlog::info("store: commits succeed again after {} failures", commit_failures_);
       }
       commit_failures_ = 0;
+      commit_retry_at_ = absl::InfinitePast();
       EvictFinished(saves, evicted);
     }
     for (Effects& fx : batch) Flush(fx);
@@ -410,6 +429,39 @@ absl::Status SchedulerCore::KeyInCommitError(absl::string_view what, absl::strin
 absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskSpec> specs,
                                                                SubmitPath path,
                                                                std::vector<bool>* existing) {
+  absl::Notification answered;
+  absl::StatusOr<Submitted> answer;
+  SubmitAsync(std::move(specs), path, [&](absl::StatusOr<Submitted> a) {
+    answer = std::move(a);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  if (!answer.ok()) return answer.status();
+  if (existing != nullptr) *existing = std::move(answer->existing);
+  return std::move(answer->ids);
+}
+
+void SchedulerCore::SubmitAsync(std::vector<TaskSpec> specs, SubmitPath path,
+                                SubmitCallback done) {
+  PendingSubmit submit;
+  if (absl::Status s = PrepareSubmit(specs, path, submit); !s.ok()) {
+    done(std::move(s));
+    return;
+  }
+  if (submit.batch.tasks.empty()) {  // every key was known: nothing to store
+    done(std::move(submit.answer));
+    return;
+  }
+  submit.done = std::move(done);
+  {
+    absl::MutexLock lock(&mu_);
+    submits_.push_back(std::move(submit));
+  }
+  Deliver();
+}
+
+absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path,
+                                          PendingSubmit& out) {
   if (specs.empty()) return absl::InvalidArgumentError("tasks is empty");
   if (specs.size() > options_.limits.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("tasks has ", specs.size(),
@@ -423,12 +475,13 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
   }
 
   const absl::Time now = clock_.Now();
-  std::vector<std::string> ids(specs.size());
+  std::vector<std::string>& ids = out.answer.ids;
+  ids.resize(specs.size());
   std::vector<uint64_t> seqs(specs.size());
-  std::vector<bool> found(specs.size(), false);
+  std::vector<bool>& found = out.answer.existing;
+  found.assign(specs.size(), false);
   std::vector<size_t> fresh;  // indices of specs that become new tasks
   std::vector<const TaskSpec*> fresh_specs;
-  std::vector<std::string> reserved_keys;
   // A key repeated within the batch: the later spec gets the earlier one's task.
   absl::flat_hash_map<absl::string_view, size_t> batch_keys;
   std::vector<std::pair<size_t, size_t>> repeats;
@@ -464,38 +517,40 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
         if (!key.empty()) {
           by_idempotency_key_[key] = ids[i];
           task_keys_in_commit_.insert(key);
-          reserved_keys.push_back(key);
+          out.reserved_keys.push_back(key);
         }
       }
       for (auto [i, first] : repeats) ids[i] = ids[first];
     }
   }
-  if (existing != nullptr) *existing = found;
-  if (fresh.empty()) return ids;
-
-  StoreBatch batch;
-  batch.tasks.reserve(fresh.size());
+  out.batch.tasks.reserve(fresh.size());
   for (size_t i : fresh) {
-    batch.tasks.push_back(NewTask(seqs[i], std::move(specs[i]), now, /*has_upstream=*/false));
+    out.batch.tasks.push_back(NewTask(seqs[i], std::move(specs[i]), now, /*has_upstream=*/false));
   }
-  // Durable before visible: a task that failed to store is never run or listed.
-  if (absl::Status s = store_.Commit(batch); !s.ok()) {
-    absl::MutexLock lock(&mu_);
-    std::vector<const TaskSpec*> stored_specs;
-    for (const TaskRecord& r : batch.tasks) stored_specs.push_back(r.spec.get());
-    ReleaseWaiting(stored_specs);
-    for (const std::string& key : reserved_keys) {
-      by_idempotency_key_.erase(key);
-      task_keys_in_commit_.erase(key);
-    }
-    return absl::UnavailableError(absl::StrCat("storing the tasks failed: ", s.message()));
-  }
+  return absl::OkStatus();
+}
 
-  Effects fx;
+void SchedulerCore::FinishSubmit(PendingSubmit& submit, const absl::Status& commit) {
+  if (!commit.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<const TaskSpec*> stored_specs;
+      for (const TaskRecord& r : submit.batch.tasks) stored_specs.push_back(r.spec.get());
+      ReleaseWaiting(stored_specs);
+      for (const std::string& key : submit.reserved_keys) {
+        by_idempotency_key_.erase(key);
+        task_keys_in_commit_.erase(key);
+      }
+    }
+    submit.done(absl::UnavailableError(absl::StrCat("storing the tasks failed: ",
+                                                    commit.message())));
+    return;
+  }
   {
     absl::MutexLock lock(&mu_);
-    for (const std::string& key : reserved_keys) task_keys_in_commit_.erase(key);
-    for (TaskRecord& r : batch.tasks) {
+    Effects fx;
+    for (const std::string& key : submit.reserved_keys) task_keys_in_commit_.erase(key);
+    for (TaskRecord& r : submit.batch.tasks) {
       const std::string id = r.id;
       metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
       Adopt(std::move(r), fx, /*counted=*/true);
@@ -504,8 +559,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
-  Deliver();
-  return ids;
+  submit.done(std::move(submit.answer));
 }
 
 TaskEvent SchedulerCore::EventOf(const TaskRecord& task, std::string executor_id) const {

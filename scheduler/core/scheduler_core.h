@@ -13,7 +13,7 @@
 // state; side effects (store writes, events, waiter callbacks, sends to executors) are
 // collected under it and carried out after it is released, in that order: by the calling
 // thread, or, once StartDeliveryThread() has run, by the core's own delivery thread, so
-// that gRPC's callback threads never wait for the disk (only Submit's own commit does).
+// that gRPC's callback threads never wait for the disk (SubmitAsync's commit included).
 #ifndef TASKWIRE_SCHEDULER_CORE_SCHEDULER_CORE_H_
 #define TASKWIRE_SCHEDULER_CORE_SCHEDULER_CORE_H_
 
@@ -203,11 +203,22 @@ class SchedulerCore {
   // Validates all specs, stores them, then queues them; all or none. Ids in input order.
   // A spec whose idempotency key is already known gets the existing task's id, and
   // `existing` (if given) says which ids those are; UNAVAILABLE (nothing stored) while
-  // the submit that claimed one of the keys is still committing. RESOURCE_EXHAUSTED past
-  // the limits of waiting tasks, with nothing stored.
+  // the submit that claimed one of the keys is still committing, or when the commit
+  // fails. RESOURCE_EXHAUSTED past the limits of waiting tasks, with nothing stored.
+  // Waits for the commit; not to be called from a callback the core runs.
   absl::StatusOr<std::vector<std::string>> Submit(std::vector<TaskSpec> specs,
                                                   SubmitPath path = SubmitPath::kBatch,
                                                   std::vector<bool>* existing = nullptr);
+  struct Submitted {
+    std::vector<std::string> ids;  // in input order
+    std::vector<bool> existing;    // per id: its idempotency key was known
+  };
+  using SubmitCallback = std::function<void(absl::StatusOr<Submitted>)>;
+  // As Submit, without waiting: the tasks join the next commit of the thread that
+  // delivers (the delivery thread, once started), and `done` runs once, on that thread,
+  // after the commit; at once, on this thread, when nothing needs storing or the request
+  // is refused. `done` must not block.
+  void SubmitAsync(std::vector<TaskSpec> specs, SubmitPath path, SubmitCallback done);
   absl::StatusOr<TaskView> GetTask(absl::string_view id) const;
   // The state after the cancel. Cancelling a terminal task is not an error: it reports the
   // state it already has.
@@ -314,7 +325,7 @@ class SchedulerCore {
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers what is pending: at once on this thread, or by waking the delivery thread.
   void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
-  // Commits and publishes pending_ until it is empty (one thread at a time).
+  // Commits and publishes pending_ and submits_ until both are empty (one thread at a time).
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
   void DeliveryLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
   bool DeliveryWakeUp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
@@ -323,6 +334,20 @@ class SchedulerCore {
   void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A submit between its validation and its commit: the new tasks (invisible until stored)
+  // and what it reserved for them.
+  struct PendingSubmit {
+    StoreBatch batch;  // the new tasks
+    std::vector<std::string> reserved_keys;
+    Submitted answer;
+    SubmitCallback done;
+  };
+  // Validates `specs`, finds the known keys and reserves room and keys for the new tasks.
+  absl::Status PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path, PendingSubmit& out)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After the commit of `submit.batch`: adopts its tasks (their effects go to pending_),
+  // or, if `commit` failed, releases what was reserved. Then answers the caller.
+  void FinishSubmit(PendingSubmit& submit, const absl::Status& commit) ABSL_LOCKS_EXCLUDED(mu_);
   // A repeated idempotency key whose first submit is still committing.
   static absl::Status KeyInCommitError(absl::string_view what, absl::string_view key);
   // Checks the limits of waiting tasks for `specs` and reserves room for them.
@@ -469,6 +494,7 @@ class SchedulerCore {
   size_t dispatch_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingSubmit> submits_ ABSL_GUARDED_BY(mu_);  // for the next commit
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   // Finished standalone tasks already stored, newest last, at most options_.recent_results.
   absl::flat_hash_map<std::string, TaskRecord> recent_ ABSL_GUARDED_BY(mu_);

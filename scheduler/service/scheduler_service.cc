@@ -84,23 +84,85 @@ using SubmitWorkflowWait =
     SubmitThenWait<WorkflowWait, v1::SubmitWorkflowResponse,
                    &v1::SubmitWorkflowResponse::mutable_workflow>;
 
-// Holds a WaitTask or WaitWorkflow call until the core reports the end, the request's
-// timeout passes, or the client goes away. Whichever comes first finishes the call; the
-// shared state lets the core's callback and the alarm outlive the reactor safely.
+// Holds a WaitTask or WaitWorkflow call (or a Submit that waits) until the core reports
+// the end, the request's timeout passes, or the client goes away. Whichever comes first
+// finishes the call; the shared state lets the core's callback and the alarm outlive the
+// reactor safely. Until Begin (or Fail) has returned the call is not finished: an end or a
+// cancel that comes sooner is answered then, so the reactor outlives both calls even when
+// they run on another thread than the handler (a submit answered by the delivery thread).
 template <typename Wait>
 class WaitReactor final : public grpc::ServerUnaryReactor {
  public:
   using View = typename Wait::View;
   using Response = typename Wait::Response;
 
-  WaitReactor(SchedulerCore& core, std::string id, Response* response)
-      : core_(core), id_(std::move(id)), state_(std::make_shared<State>(this, response)) {}
+  WaitReactor(SchedulerCore& core, Response* response)
+      : core_(core), state_(std::make_shared<State>(this, response)) {}
 
-  void Begin(absl::Duration timeout) {
-    // Local copies: once Finish runs, OnDone may delete this reactor on another thread.
+  void Begin(std::string id, absl::Duration timeout) {
+    std::shared_ptr<State> state = state_;  // `this` may be gone once Started() returns
+    if (!state->Done()) StartWaiting(std::move(id), timeout, state);
+    state->Started();
+  }
+
+  void Fail(grpc::Status status) {
     std::shared_ptr<State> state = state_;
+    state->Deliver(nullptr, std::move(status));
+    state->Started();
+  }
+
+  void OnCancel() override {
+    auto [id, token] = state_->Waiting();
+    // No token: not waiting yet (Begin then sees the call done), or no longer.
+    if (token == 0 || Wait::Remove(core_, id, token)) {
+      state_->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct State {
+    State(WaitReactor* r, Response* resp) : reactor(r), response(resp) {}
+    void Deliver(const View* view, grpc::Status status) {
+      absl::MutexLock lock(&mu);
+      if (done) return;
+      done = true;
+      if (view != nullptr) Wait::Fill(*view, response);
+      final_status = std::move(status);
+      if (!starting) FinishLocked();
+    }
+    void Started() {
+      absl::MutexLock lock(&mu);
+      starting = false;
+      if (done) FinishLocked();
+    }
+    bool Done() {
+      absl::MutexLock lock(&mu);
+      return done;
+    }
+    std::pair<std::string, uint64_t> Waiting() {
+      absl::MutexLock lock(&mu);
+      return {id, token};
+    }
+    void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (finished) return;
+      finished = true;
+      reactor->Finish(final_status);
+    }
+    absl::Mutex mu;
+    bool starting ABSL_GUARDED_BY(mu) = true;  // Begin or Fail has not returned
+    bool done ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    grpc::Status final_status ABSL_GUARDED_BY(mu);
+    std::string id ABSL_GUARDED_BY(mu);
+    uint64_t token ABSL_GUARDED_BY(mu) = 0;  // the core's waiter, while waiting
+    WaitReactor* const reactor;
+    Response* const response;
+  };
+
+  void StartWaiting(std::string id, absl::Duration timeout, const std::shared_ptr<State>& state) {
     SchedulerCore& core = core_;
-    const std::string id = id_;
     absl::StatusOr<uint64_t> token =
         Wait::Add(core, id, [state](const View& view) { state->Deliver(&view, grpc::Status::OK); });
     if (!token.ok()) {
@@ -108,7 +170,15 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
       return;
     }
     if (*token == 0) return;  // already ended: answered
-    token_ = *token;
+    {
+      absl::MutexLock lock(&state->mu);
+      state->id = id;
+      state->token = *token;
+    }
+    if (state->Done()) {  // cancelled meanwhile
+      Wait::Remove(core, id, *token);
+      return;
+    }
     if (timeout != absl::InfiniteDuration()) {
       // The alarm may fire after the reactor is gone: it touches only what it captured.
       alarm_.Set(absl::ToChronoTime(absl::Now() + timeout),
@@ -123,34 +193,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
     }
   }
 
-  void OnCancel() override {
-    if (Wait::Remove(core_, id_, token_)) {
-      std::shared_ptr<State> state = state_;
-      state->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
-    }
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  struct State {
-    State(WaitReactor* r, Response* resp) : reactor(r), response(resp) {}
-    void Deliver(const View* view, grpc::Status status) {
-      absl::MutexLock lock(&mu);
-      if (done) return;
-      done = true;
-      if (view != nullptr) Wait::Fill(*view, response);
-      reactor->Finish(status);
-    }
-    absl::Mutex mu;
-    bool done ABSL_GUARDED_BY(mu) = false;
-    WaitReactor* const reactor;
-    Response* const response;
-  };
-
   SchedulerCore& core_;
-  const std::string id_;
-  uint64_t token_ = 0;
   std::shared_ptr<State> state_;
   grpc::Alarm alarm_;
 };
@@ -307,6 +350,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
 }  // namespace
 
+// Submits answer from the core's callback once the tasks are stored (on the thread that
+// committed them), so no gRPC thread waits for the disk.
 grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
@@ -314,15 +359,30 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
   if (!wait.ok()) return Answer(ctx, wait.status());
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
-  std::vector<bool> existing;
-  absl::StatusOr<std::vector<std::string>> ids =
-      core_.Submit(std::move(specs), SchedulerCore::SubmitPath::kOne, &existing);
-  if (!ids.ok()) return Answer(ctx, ids.status());
-  resp->set_task_id(ids->front());
-  resp->set_existing(existing.front());
-  if (!req->has_wait()) return Answer(ctx, absl::OkStatus());
-  auto* reactor = new WaitReactor<SubmitTaskWait>(core_, ids->front(), resp);
-  reactor->Begin(*wait);
+  if (!req->has_wait()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kOne,
+                      [reactor, resp](absl::StatusOr<SchedulerCore::Submitted> submitted) {
+                        if (submitted.ok()) {
+                          resp->set_task_id(std::move(submitted->ids.front()));
+                          resp->set_existing(submitted->existing.front());
+                        }
+                        reactor->Finish(ToGrpcStatus(submitted.status()));
+                      });
+    return reactor;
+  }
+  auto* reactor = new WaitReactor<SubmitTaskWait>(core_, resp);
+  core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kOne,
+                    [reactor, resp, wait = *wait](
+                        absl::StatusOr<SchedulerCore::Submitted> submitted) {
+                      if (!submitted.ok()) {
+                        reactor->Fail(ToGrpcStatus(submitted.status()));
+                        return;
+                      }
+                      resp->set_task_id(submitted->ids.front());
+                      resp->set_existing(submitted->existing.front());
+                      reactor->Begin(std::move(submitted->ids.front()), wait);
+                    });
   return reactor;
 }
 
@@ -332,11 +392,15 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitBatch(grpc::CallbackServerCont
   std::vector<TaskSpec> specs;
   specs.reserve(req->tasks_size());
   for (const v1::TaskSpec& t : req->tasks()) specs.push_back(FromProto(v1::TaskSpec(t)));
-  absl::StatusOr<std::vector<std::string>> ids = core_.Submit(std::move(specs));
-  if (ids.ok()) {
-    for (std::string& id : *ids) resp->add_task_ids(std::move(id));
-  }
-  return Answer(ctx, ids.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kBatch,
+                    [reactor, resp](absl::StatusOr<SchedulerCore::Submitted> submitted) {
+                      if (submitted.ok()) {
+                        for (std::string& id : submitted->ids) resp->add_task_ids(std::move(id));
+                      }
+                      reactor->Finish(ToGrpcStatus(submitted.status()));
+                    });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SchedulerService::GetTask(grpc::CallbackServerContext* ctx,
@@ -354,8 +418,8 @@ grpc::ServerUnaryReactor* SchedulerService::WaitTask(grpc::CallbackServerContext
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
   if (!timeout.ok()) return Answer(ctx, timeout.status());
-  auto* reactor = new WaitReactor<TaskWait>(core_, req->task_id(), resp);
-  reactor->Begin(*timeout);
+  auto* reactor = new WaitReactor<TaskWait>(core_, resp);
+  reactor->Begin(req->task_id(), *timeout);
   return reactor;
 }
 
@@ -424,8 +488,8 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerC
   for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
   resp->set_existing(submitted->existing);
   if (!req->has_wait()) return Answer(ctx, absl::OkStatus());
-  auto* reactor = new WaitReactor<SubmitWorkflowWait>(core_, submitted->workflow_id, resp);
-  reactor->Begin(*wait);
+  auto* reactor = new WaitReactor<SubmitWorkflowWait>(core_, resp);
+  reactor->Begin(submitted->workflow_id, *wait);
   return reactor;
 }
 
@@ -444,8 +508,8 @@ grpc::ServerUnaryReactor* SchedulerService::WaitWorkflow(grpc::CallbackServerCon
   if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
   if (!timeout.ok()) return Answer(ctx, timeout.status());
-  auto* reactor = new WaitReactor<WorkflowWait>(core_, req->workflow_id(), resp);
-  reactor->Begin(*timeout);
+  auto* reactor = new WaitReactor<WorkflowWait>(core_, resp);
+  reactor->Begin(req->workflow_id(), *timeout);
   return reactor;
 }
 

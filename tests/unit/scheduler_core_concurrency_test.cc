@@ -330,5 +330,62 @@ TEST(SchedulerCoreRaceTest, ARepeatedIdempotencyKeyWhileTheFirstSubmitCommitsIsU
   EXPECT_EQ(store.size(), 2u);  // one workflow node, one task
 }
 
+
+// Scenario: with the delivery thread, a submit hands its tasks over and returns: the gRPC
+// thread that called it is free while the disk works, and the answer comes from the
+// callback once the tasks are stored, never before.
+TEST(SubmitAsyncTest, TheCallerGoesOnWhileTheTasksAreStoredAndHearsOnlyOnceTheyAre) {
+  FakeClock clock;
+  GatedTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  core.StartDeliveryThread();
+  store.GateNext(absl::OkStatus());
+  absl::Notification answered;
+  absl::StatusOr<SchedulerCore::Submitted> answer;
+
+  core.SubmitAsync({Spec("echo"), Spec("echo")}, SchedulerCore::SubmitPath::kBatch,
+                   [&](absl::StatusOr<SchedulerCore::Submitted> a) {
+                     answer = std::move(a);
+                     answered.Notify();
+                   });
+
+  ASSERT_TRUE(store.AwaitEntered(absl::Seconds(10)));  // the commit runs on its own thread
+  EXPECT_FALSE(answered.HasBeenNotified());
+  ASSERT_OK_AND_ASSIGN(TaskPage listed, core.ListTasks(TaskListQuery{}));
+  EXPECT_THAT(listed.tasks, IsEmpty());  // not stored yet: invisible
+  store.Release();
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_THAT(answer, IsOk());
+  ASSERT_THAT(answer->ids, SizeIs(2));
+  EXPECT_THAT(answer->existing, ElementsAre(false, false));
+  EXPECT_EQ(store.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(TaskView view, core.GetTask(answer->ids[1]));
+  EXPECT_EQ(view.record.state, TaskState::kQueued);
+}
+
+// Scenario: the commit of a submit fails. The caller hears UNAVAILABLE with the store's
+// reason, nothing of it is stored, and the room it reserved under --max-waiting-tasks is
+// free again.
+TEST_P(DeliveryModeTest, ASubmitWhoseCommitFailsIsAnsweredUnavailableAndFreesItsRoom) {
+  FakeClock clock;
+  GatedTaskStore store;
+  EventHub events;
+  CoreOptions options = TestOptions();
+  options.max_waiting_tasks = 2;
+  SchedulerCore core(clock, store, events, nullptr, options);
+  StartDelivery(core);
+  store.GateNext(absl::ResourceExhaustedError("disk full"));
+  store.Release();  // the gated commit fails as soon as it comes
+
+  EXPECT_THAT(core.Submit({Spec("echo"), Spec("echo")}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("disk full")));
+
+  EXPECT_EQ(store.size(), 0u);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids, core.Submit({Spec("echo"), Spec("echo")}));
+  EXPECT_THAT(ids, SizeIs(2));
+  EXPECT_EQ(store.size(), 2u);
+}
+
 }  // namespace
 }  // namespace taskwire::scheduler::testing

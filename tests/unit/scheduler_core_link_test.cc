@@ -341,6 +341,37 @@ TEST(CommitFailureTest, AResultIsPublishedOnlyAfterItIsStored) {
             1);
 }
 
+// While held-back changes wait for their retry, a new submit is stored at once (its client
+// is waiting); a commit that succeeds ends the backoff, so what was held back goes out
+// with it rather than at the next retry.
+TEST(CommitFailureTest, ASubmitDuringTheBackoffIsStoredAtOnceAndReleasesWhatWasHeldBack) {
+  FakeClock clock;
+  FlakyTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  auto channel = std::make_shared<FakeExecutorChannel>();
+  ASSERT_OK_AND_ASSIGN(ExecutorSession session,
+                       core.ConnectExecutor(Hello("a", {"echo"}, /*slots=*/1), channel));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids, core.Submit({Spec("echo")}));
+  AssignmentOut first = channel->TakeAssignments().at(0);
+  bool woken = false;
+  ASSERT_THAT(core.AddWaiter(ids[0], [&](const TaskView&) { woken = true; }), IsOk());
+  store.failing = true;
+  AttemptResult result;
+  result.task_id = first.task_id;
+  result.attempt = first.attempt;
+  core.OnResults(session, {result});  // held back
+  ASSERT_FALSE(woken);
+
+  store.failing = false;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> later, core.Submit({Spec("echo")}));
+
+  EXPECT_TRUE(woken);  // no Tick: the submit's commit ended the backoff
+  EXPECT_THAT(channel->TakeAssignments(), SizeIs(1));  // the slot was freed, the new task sent
+  ASSERT_OK_AND_ASSIGN(TaskView view, core.GetTask(later[0]));
+  EXPECT_EQ(view.record.state, TaskState::kRunning);
+}
+
 TEST(ErrorMessageTest, ALongIdIsCutShortInTheError) {
   FakeClock clock;
   MemoryTaskStore store;
