@@ -18,6 +18,7 @@
 #   THROUGHPUT_TYPE  task type of the throughput runs (default echo; sha256 answers a large
 #                    payload with a short output)
 #   PAYLOAD_BYTES    payload size of the throughput runs (default: one byte, "x")
+#   SCHEDULER_ARGS   more scheduler flags, e.g. "--sqlite-synchronous full"
 #   HISTORY_ROUNDS, HISTORY_TASKS   rounds and tasks per round of 4. (default 20, 50000: a
 #                    bounded backlog, as in steady use; the RSS is that of the work in flight)
 #   MEASURE          which to run (default throughput,latency,memory; history on demand)
@@ -103,7 +104,7 @@ start_scheduler() {  # [DATA_DIR]: default a fresh one
   local ready=$WORK/scheduler-$RUN.json
   "$SCHEDULER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file "$ready" \
     --store "$STORE" --data-dir "${1:-$WORK/data-$RUN}" --max-waiting-tasks $((FILL_TASKS + 1000)) \
-    --log-level warn >"$WORK/scheduler-$RUN.log" 2>&1 &
+    --log-level warn ${SCHEDULER_ARGS:-} >"$WORK/scheduler-$RUN.log" 2>&1 &
   SCHED_PID=$!
   PIDS+=("$SCHED_PID")
   await_file "$ready" "scheduler-$RUN"

@@ -50,7 +50,8 @@ SchedulerCore::SchedulerCore(const Clock& clock, TaskStore& store, EventHub& eve
       events_(events),
       metrics_(metrics != nullptr ? *metrics : no_metrics_),
       options_(std::move(options)),
-      id_nonce_(RandomNonce()) {}
+      id_nonce_(RandomNonce()),
+      admission_(options_.max_waiting_tasks, options_.max_waiting_per_queue) {}
 
 // Ids are 13 characters of Crockford base32 (short enough for the string's inline buffer):
 // 24 random bits per process start, then a 40-bit sequence.
@@ -141,6 +142,7 @@ void SchedulerCore::StartDeliveryThread() {
   delivery_threaded_ = true;
   delivery_stopping_ = false;
   delivery_thread_ = std::thread([this] { DeliveryLoop(); });
+  submit_thread_ = std::thread([this] { SubmitLoop(); });
 }
 
 void SchedulerCore::StopDeliveryThread() {
@@ -149,6 +151,7 @@ void SchedulerCore::StopDeliveryThread() {
     if (!delivery_threaded_) return;
     delivery_stopping_ = true;
   }
+  submit_thread_.join();  // answers every submit queued, then the delivery thread ends
   delivery_thread_.join();
   {
     absl::MutexLock lock(&delivery_mu_);
@@ -187,47 +190,30 @@ void SchedulerCore::DeliveryLoop() {
 void SchedulerCore::DeliverPending() {
   {
     absl::MutexLock lock(&mu_);
-    if (flushing_) return;
+    if (flushing_ || clock_.Now() < commit_retry_at_) return;
     flushing_ = true;
   }
   for (;;) {
     std::deque<Effects> batch;
-    std::vector<PendingSubmit> submits;
     {
       absl::MutexLock lock(&mu_);
-      // After a failed commit the held-back changes wait for their retry; new tasks are
-      // tried at once (their submitters are waiting for an answer).
-      if (clock_.Now() >= commit_retry_at_) batch.swap(pending_);
-      submits.swap(submits_);
-      if (batch.empty() && submits.empty()) {
+      if (pending_.empty()) {
         flushing_ = false;
         return;
       }
+      batch.swap(pending_);
     }
     // Everything the batch changed goes to the store in one commit, before anyone hears
-    // of it: a client that saw a result never sees it undone by a restart. New tasks go
-    // in the same commit, and exist for no one before it.
+    // of it: a client that saw a result never sees it undone by a restart.
     StoreBatch saves;
     for (Effects& fx : batch) Append(saves, fx.saves);
     KeepLastVersions(saves.tasks);
     KeepLastVersions(saves.workflows);
-    const size_t changed_tasks = saves.tasks.size();
-    for (PendingSubmit& submit : submits) {
-      for (TaskRecord& r : submit.batch.tasks) saves.tasks.push_back(std::move(r));
-    }
-    absl::Status committed = saves.empty() ? absl::OkStatus() : store_.Commit(saves);
-    size_t next = changed_tasks;  // the new tasks go back to their submits
-    for (PendingSubmit& submit : submits) {
-      for (TaskRecord& r : submit.batch.tasks) r = std::move(saves.tasks[next++]);
-    }
-    saves.tasks.resize(changed_tasks);
-    for (PendingSubmit& submit : submits) FinishSubmit(submit, committed);
-    if (!committed.ok()) {
-      if (!batch.empty()) {
-        HoldBack(std::move(batch), std::move(saves), committed);
+    if (!saves.empty()) {
+      if (absl::Status s = store_.Commit(saves); !s.ok()) {
+        HoldBack(std::move(batch), std::move(saves), s);
         return;
       }
-      continue;  // only new tasks failed: their submitters heard so
     }
     std::vector<TaskRecord> evicted;  // freed after the lock is released
     {
@@ -236,11 +222,51 @@ void SchedulerCore::DeliverPending() {
         spdlog::info("store: commits succeed again after {} failures", commit_failures_);
       }
       commit_failures_ = 0;
-      commit_retry_at_ = absl::InfinitePast();
       EvictFinished(saves, evicted);
     }
     for (Effects& fx : batch) Flush(fx);
   }
+}
+
+// New tasks are committed by the submit thread (or the submitting thread, without
+// StartDeliveryThread), beside the delivery rounds: the store groups concurrent commits,
+// and the two threads share the work of a busy scheduler's two kinds of commit.
+void SchedulerCore::SubmitLoop() {
+  for (;;) {
+    std::vector<PendingSubmit> submits;
+    {
+      absl::MutexLock lock(&delivery_mu_);
+      auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
+        return !submits_.empty() || delivery_stopping_;
+      };
+      delivery_mu_.Await(absl::Condition(&wanted));
+      if (submits_.empty()) return;  // stopping, and every submit answered
+      submits.swap(submits_);
+    }
+    CommitSubmits(submits);
+  }
+}
+
+void SchedulerCore::CommitSubmits(std::vector<PendingSubmit>& submits) {
+  StoreBatch batch;
+  if (submits.size() == 1) {
+    batch.tasks.swap(submits[0].batch.tasks);
+  } else {
+    for (PendingSubmit& submit : submits) {
+      for (TaskRecord& r : submit.batch.tasks) batch.tasks.push_back(std::move(r));
+    }
+  }
+  const absl::Status committed = store_.Commit(batch);
+  size_t next = 0;  // the tasks go back to their submits
+  if (submits.size() == 1) {
+    batch.tasks.swap(submits[0].batch.tasks);
+  } else {
+    for (PendingSubmit& submit : submits) {
+      for (TaskRecord& r : submit.batch.tasks) r = std::move(batch.tasks[next++]);
+    }
+  }
+  for (PendingSubmit& submit : submits) FinishSubmit(submit, committed);
+  Deliver();
 }
 
 // A commit failed (a full disk, an I/O error): nothing of the batch is published. It goes
@@ -307,42 +333,6 @@ absl::Status SchedulerCore::Recover() {
   return absl::OkStatus();
 }
 
-absl::Status SchedulerCore::ReserveWaiting(const std::vector<const TaskSpec*>& specs) {
-  if (waiting_ + specs.size() > options_.max_waiting_tasks) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the scheduler holds ", waiting_, " tasks waiting to run and ", specs.size(),
-        " more would pass its limit of ", options_.max_waiting_tasks,
-        " (--max-waiting-tasks); retry later"));
-  }
-  if (options_.max_waiting_per_queue > 0) {
-    absl::flat_hash_map<absl::string_view, size_t> adding;
-    for (const TaskSpec* spec : specs) ++adding[spec->queue];
-    for (const auto& [queue, n] : adding) {
-      auto it = waiting_by_queue_.find(queue);
-      const size_t now = it == waiting_by_queue_.end() ? 0 : it->second;
-      if (now + n > options_.max_waiting_per_queue) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "queue ", Quote(queue), " holds ", now, " tasks waiting to run and ", n,
-            " more would pass its limit of ", options_.max_waiting_per_queue,
-            " (--max-waiting-per-queue); retry later"));
-      }
-    }
-  }
-  for (const TaskSpec* spec : specs) CountWaiting(spec->queue, +1);
-  return absl::OkStatus();
-}
-
-void SchedulerCore::ReleaseWaiting(const std::vector<const TaskSpec*>& specs) {
-  for (const TaskSpec* spec : specs) CountWaiting(spec->queue, -1);
-}
-
-void SchedulerCore::CountWaiting(const std::string& queue, int delta) {
-  waiting_ += delta;
-  size_t& n = waiting_by_queue_[queue];
-  n += delta;
-  if (n == 0) waiting_by_queue_.erase(queue);
-}
-
 TaskRecord SchedulerCore::NewTask(uint64_t seq, TaskSpec spec, absl::Time now,
                                   bool has_upstream) const {
   TaskRecord r;
@@ -395,7 +385,7 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   TaskRecord& task = it->second;
   by_seq_.emplace(task.seq, &task);
   if (!task.spec->idempotency_key.empty()) by_idempotency_key_[task.spec->idempotency_key] = id;
-  if (IsWaiting(task.state) && !counted) CountWaiting(task.spec->queue, +1);
+  if (IsWaiting(task.state) && !counted) admission_.Count(task.spec->queue, +1);
   if (IsWaiting(task.state) && task.expires_at != absl::InfiniteFuture()) {
     AddTimer(task.expires_at, Timer{TimerKind::kExpire, id}, fx);
   }
@@ -454,10 +444,15 @@ void SchedulerCore::SubmitAsync(std::vector<TaskSpec> specs, SubmitPath path,
   }
   submit.done = std::move(done);
   {
-    absl::MutexLock lock(&mu_);
-    submits_.push_back(std::move(submit));
+    absl::MutexLock lock(&delivery_mu_);
+    if (delivery_threaded_ && !delivery_stopping_) {
+      submits_.push_back(std::move(submit));
+      return;  // the submit thread wakes when delivery_mu_ is released
+    }
   }
-  Deliver();
+  std::vector<PendingSubmit> one;
+  one.push_back(std::move(submit));
+  CommitSubmits(one);
 }
 
 absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path,
@@ -508,7 +503,7 @@ absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPa
       fresh_specs.push_back(&specs[i]);
     }
     if (!fresh.empty()) {
-      if (absl::Status s = ReserveWaiting(fresh_specs); !s.ok()) return s;
+      if (absl::Status s = admission_.Reserve(fresh_specs); !s.ok()) return s;
       for (size_t i : fresh) {
         seqs[i] = next_seq_++;
         ids[i] = NewTaskId(seqs[i]);
@@ -536,7 +531,7 @@ void SchedulerCore::FinishSubmit(PendingSubmit& submit, const absl::Status& comm
       absl::MutexLock lock(&mu_);
       std::vector<const TaskSpec*> stored_specs;
       for (const TaskRecord& r : submit.batch.tasks) stored_specs.push_back(r.spec.get());
-      ReleaseWaiting(stored_specs);
+      admission_.Release(stored_specs);
       for (const std::string& key : submit.reserved_keys) {
         by_idempotency_key_.erase(key);
         task_keys_in_commit_.erase(key);
@@ -558,6 +553,8 @@ void SchedulerCore::FinishSubmit(PendingSubmit& submit, const absl::Status& comm
     }
     Dispatch(fx);
     pending_.push_back(std::move(fx));
+    // The store works again: what a failed commit held back goes out with these tasks.
+    commit_retry_at_ = absl::InfinitePast();
   }
   submit.done(std::move(submit.answer));
 }
@@ -585,7 +582,7 @@ void SchedulerCore::Changed(TaskRecord& task, Effects& fx, std::string executor_
 void SchedulerCore::SetState(TaskRecord& task, TaskState state) {
   const bool was = IsWaiting(task.state);
   const bool is = IsWaiting(state);
-  if (was != is) CountWaiting(task.spec->queue, is ? +1 : -1);
+  if (was != is) admission_.Count(task.spec->queue, is ? +1 : -1);
   task.state = state;
 }
 
@@ -685,10 +682,9 @@ void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool 
   metrics_.TaskFinished(task.spec->queue, task.spec->type, state,
                         absl::ToDoubleSeconds(task.finished_at - task.created_at));
   Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
-  if (auto it = waiters_.find(task.id); it != waiters_.end()) {
+  if (std::vector<WaitCallback> woken = waiters_.Take(task.id); !woken.empty()) {
     const TaskView view = ViewOfTask(task);
-    for (auto& [token, callback] : it->second) fx.wakeups.emplace_back(std::move(callback), view);
-    waiters_.erase(it);
+    for (WaitCallback& callback : woken) fx.wakeups.emplace_back(std::move(callback), view);
   }
   if (notify_workflow && !task.workflow_id.empty()) NodeFinished(task, fx);
 }
@@ -957,9 +953,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
     absl::MutexLock lock(&mu_);
     if (auto it = tasks_.find(id); it != tasks_.end()) {
       if (!IsTerminal(it->second.state)) {
-        const uint64_t token = next_waiter_++;
-        waiters_[id].emplace(token, std::move(done));
-        return token;
+        return waiters_.Add(id, std::move(done));
       }
       finished = ViewOfTask(it->second);
     } else if (const TaskRecord* recent = FindRecent(id)) {
@@ -978,10 +972,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
 
 bool SchedulerCore::RemoveWaiter(absl::string_view id, uint64_t token) {
   absl::MutexLock lock(&mu_);
-  auto it = waiters_.find(id);
-  if (it == waiters_.end() || it->second.erase(token) == 0) return false;
-  if (it->second.empty()) waiters_.erase(it);
-  return true;
+  return waiters_.Remove(id, token);
 }
 
 absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(

@@ -37,12 +37,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "scheduler/core/admission.h"
 #include "scheduler/core/core_metrics.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/executor_channel.h"
 #include "scheduler/core/ready_queues.h"
 #include "scheduler/core/task_record.h"
 #include "scheduler/core/task_validation.h"
+#include "scheduler/core/waiter_registry.h"
 #include "scheduler/core/workflow_graph.h"
 #include "scheduler/core/task_store.h"
 
@@ -191,6 +193,7 @@ class SchedulerCore {
   // From now on one thread of the core's own commits each round's changes (group commit:
   // what piles up meanwhile goes in the next commit) and then delivers the round's events,
   // waiter callbacks and sends, in order; callers return once their changes are queued.
+  // A second one commits the new tasks of SubmitAsync.
   // Without it the calling thread does it (deterministic: the core's unit tests). Call
   // once, after SetTimerListener. Stop delivers what is pending, then joins; the
   // destructor stops it too.
@@ -214,10 +217,10 @@ class SchedulerCore {
     std::vector<bool> existing;    // per id: its idempotency key was known
   };
   using SubmitCallback = std::function<void(absl::StatusOr<Submitted>)>;
-  // As Submit, without waiting: the tasks join the next commit of the thread that
-  // delivers (the delivery thread, once started), and `done` runs once, on that thread,
-  // after the commit; at once, on this thread, when nothing needs storing or the request
-  // is refused. `done` must not block.
+  // As Submit, without waiting: once StartDeliveryThread has run, the core's submit thread
+  // stores the tasks (with every submit queued meanwhile, in one commit) and runs `done`
+  // after the commit; without it, this thread does. `done` runs at once, on this thread,
+  // when nothing needs storing or the request is refused. `done` must not block.
   void SubmitAsync(std::vector<TaskSpec> specs, SubmitPath path, SubmitCallback done);
   absl::StatusOr<TaskView> GetTask(absl::string_view id) const;
   // The state after the cancel. Cancelling a terminal task is not an error: it reports the
@@ -322,18 +325,6 @@ class SchedulerCore {
     Outbox& OutboxFor(const std::shared_ptr<ExecutorChannel>& channel);
   };
 
-  void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
-  // Delivers what is pending: at once on this thread, or by waking the delivery thread.
-  void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
-  // Commits and publishes pending_ and submits_ until both are empty (one thread at a time).
-  void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
-  void DeliveryLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
-  bool DeliveryWakeUp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
-    return delivery_wanted_ || delivery_stopping_;
-  }
-  void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
-      ABSL_LOCKS_EXCLUDED(mu_);
-
   // A submit between its validation and its commit: the new tasks (invisible until stored)
   // and what it reserved for them.
   struct PendingSubmit {
@@ -342,6 +333,22 @@ class SchedulerCore {
     Submitted answer;
     SubmitCallback done;
   };
+  void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
+  // Delivers what is pending: at once on this thread, or by waking the delivery thread.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  // Commits and publishes pending_ until it is empty (one thread at a time).
+  void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
+  void DeliveryLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  void SubmitLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  // Stores the submits' tasks in one commit, then adopts them (or frees what they
+  // reserved) and answers each.
+  void CommitSubmits(std::vector<PendingSubmit>& submits) ABSL_LOCKS_EXCLUDED(mu_);
+  bool DeliveryWakeUp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
+    return delivery_wanted_ || delivery_stopping_;
+  }
+  void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Validates `specs`, finds the known keys and reserves room and keys for the new tasks.
   absl::Status PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path, PendingSubmit& out)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -350,13 +357,6 @@ class SchedulerCore {
   void FinishSubmit(PendingSubmit& submit, const absl::Status& commit) ABSL_LOCKS_EXCLUDED(mu_);
   // A repeated idempotency key whose first submit is still committing.
   static absl::Status KeyInCommitError(absl::string_view what, absl::string_view key);
-  // Checks the limits of waiting tasks for `specs` and reserves room for them.
-  absl::Status ReserveWaiting(const std::vector<const TaskSpec*>& specs)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReleaseWaiting(const std::vector<const TaskSpec*>& specs)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The one place the waiting counters change, in all and for `queue`.
-  void CountWaiting(const std::string& queue, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A new task record for `spec`: id, times, policy defaults, starting state.
   TaskRecord NewTask(uint64_t seq, TaskSpec spec, absl::Time now, bool has_upstream) const;
   // Makes a stored or new task known: indexes, counters, queues and timers.
@@ -471,10 +471,7 @@ class SchedulerCore {
   absl::flat_hash_set<std::string> task_keys_in_commit_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> workflow_keys_in_commit_ ABSL_GUARDED_BY(mu_);
   ReadyQueues ready_ ABSL_GUARDED_BY(mu_);
-  // Tasks waiting to run (PENDING, SCHEDULED, QUEUED) plus reservations of submits in
-  // flight, for backpressure.
-  size_t waiting_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, size_t> waiting_by_queue_ ABSL_GUARDED_BY(mu_);
+  Admission admission_ ABSL_GUARDED_BY(mu_);  // tasks waiting to run, against the limits
   // Timers fire lazily: each checks on firing that its task still needs it.
   absl::btree_multimap<absl::Time, Timer> timers_ ABSL_GUARDED_BY(mu_);
   absl::Time next_tick_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
@@ -484,17 +481,13 @@ class SchedulerCore {
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
   absl::Time last_age_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::flat_hash_set<std::string> age_reported_queues_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WaitCallback>> waiters_
-      ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, WorkflowWaitCallback>>
-      workflow_waiters_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
+  WaiterRegistry<WaitCallback> waiters_ ABSL_GUARDED_BY(mu_);
+  WaiterRegistry<WorkflowWaitCallback> workflow_waiters_ ABSL_GUARDED_BY(mu_);
   // Executors in connection order; dispatch starts at a rotating offset to spread work.
   std::vector<std::unique_ptr<Executor>> executors_ ABSL_GUARDED_BY(mu_);
   size_t dispatch_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
-  std::vector<PendingSubmit> submits_ ABSL_GUARDED_BY(mu_);  // for the next commit
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   // Finished standalone tasks already stored, newest last, at most options_.recent_results.
   absl::flat_hash_map<std::string, TaskRecord> recent_ ABSL_GUARDED_BY(mu_);
@@ -506,7 +499,9 @@ class SchedulerCore {
   // The delivery thread, and what wakes it (apart from mu_, so that waiting for work does
   // not slow every unlock of the core's lock).
   std::thread delivery_thread_;
+  std::thread submit_thread_;  // commits SubmitAsync's tasks
   absl::Mutex delivery_mu_;
+  std::vector<PendingSubmit> submits_ ABSL_GUARDED_BY(delivery_mu_);  // for the submit thread
   bool delivery_threaded_ ABSL_GUARDED_BY(delivery_mu_) = false;
   bool delivery_wanted_ ABSL_GUARDED_BY(delivery_mu_) = false;
   bool delivery_stopping_ ABSL_GUARDED_BY(delivery_mu_) = false;

@@ -107,7 +107,6 @@ void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskReco
       auto k = workflow_by_key_.find(key);
       if (k != workflow_by_key_.end() && k->second.workflow_id == r.id) workflow_by_key_.erase(k);
     }
-    workflow_waiters_.erase(r.id);  // none: they fired when it finished
     workflows_.erase(wf);
   }
 }

@@ -79,7 +79,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
         return out;
       }
     }
-    if (absl::Status s = ReserveWaiting(specs); !s.ok()) return s;
+    if (absl::Status s = admission_.Reserve(specs); !s.ok()) return s;
     first_seq = next_seq_;
     next_seq_ += n + 1;
     out.workflow_id = NewTaskId(first_seq);
@@ -112,7 +112,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     absl::MutexLock lock(&mu_);
     std::vector<const TaskSpec*> stored;
     for (const TaskRecord& r : batch.tasks) stored.push_back(r.spec.get());
-    ReleaseWaiting(stored);
+    admission_.Release(stored);
     if (!key.empty()) {
       workflow_by_key_.erase(key);
       workflow_keys_in_commit_.erase(key);
@@ -232,12 +232,11 @@ void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
   ScheduleSweep(r.retain_until, fx);
   metrics_.WorkflowFinished(r.state, absl::ToDoubleSeconds(r.finished_at - r.created_at));
   WorkflowChanged(wf, fx);
-  if (auto it = workflow_waiters_.find(r.id); it != workflow_waiters_.end()) {
+  if (std::vector<WorkflowWaitCallback> woken = workflow_waiters_.Take(r.id); !woken.empty()) {
     const WorkflowView view = ViewOf(wf);
-    for (auto& [token, callback] : it->second) {
+    for (WorkflowWaitCallback& callback : woken) {
       fx.workflow_wakeups.emplace_back(std::move(callback), view);
     }
-    workflow_waiters_.erase(it);
   }
 }
 
@@ -369,9 +368,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
     absl::MutexLock lock(&mu_);
     if (auto it = workflows_.find(id); it != workflows_.end()) {
       if (it->second.record.state == WorkflowState::kRunning) {
-        const uint64_t token = next_waiter_++;
-        workflow_waiters_[id].emplace(token, std::move(done));
-        return token;
+        return workflow_waiters_.Add(id, std::move(done));
       }
       finished = ViewOf(it->second);
     }
@@ -388,10 +385,7 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
 
 bool SchedulerCore::RemoveWorkflowWaiter(absl::string_view id, uint64_t token) {
   absl::MutexLock lock(&mu_);
-  auto it = workflow_waiters_.find(id);
-  if (it == workflow_waiters_.end() || it->second.erase(token) == 0) return false;
-  if (it->second.empty()) workflow_waiters_.erase(it);
-  return true;
+  return workflow_waiters_.Remove(id, token);
 }
 
 }  // namespace taskwire::scheduler
