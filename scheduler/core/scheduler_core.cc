@@ -247,25 +247,39 @@ void SchedulerCore::SubmitLoop() {
   }
 }
 
+void SchedulerCore::QueueSubmit(PendingSubmit submit) {
+  {
+    absl::MutexLock lock(&delivery_mu_);
+    if (delivery_threaded_ && !delivery_stopping_) {
+      submits_.push_back(std::move(submit));
+      return;  // the submit thread wakes when delivery_mu_ is released
+    }
+  }
+  std::vector<PendingSubmit> one;
+  one.push_back(std::move(submit));
+  CommitSubmits(one);
+}
+
 void SchedulerCore::CommitSubmits(std::vector<PendingSubmit>& submits) {
   StoreBatch batch;
-  if (submits.size() == 1) {
-    batch.tasks.swap(submits[0].batch.tasks);
-  } else {
-    for (PendingSubmit& submit : submits) {
-      for (TaskRecord& r : submit.batch.tasks) batch.tasks.push_back(std::move(r));
-    }
+  std::vector<std::pair<size_t, size_t>> sizes;  // each submit's tasks and workflows
+  for (PendingSubmit& submit : submits) {
+    sizes.emplace_back(submit.batch.tasks.size(), submit.batch.workflows.size());
+    Append(batch, submit.batch);
   }
   const absl::Status committed = store_.Commit(batch);
-  size_t next = 0;  // the tasks go back to their submits
-  if (submits.size() == 1) {
-    batch.tasks.swap(submits[0].batch.tasks);
-  } else {
-    for (PendingSubmit& submit : submits) {
-      for (TaskRecord& r : submit.batch.tasks) r = std::move(batch.tasks[next++]);
-    }
+  // The records go back to their submits, in the order Append took them.
+  auto give_back = [](auto& from, size_t& next, size_t n, auto& to) {
+    to.reserve(n);
+    for (size_t i = 0; i < n; ++i) to.push_back(std::move(from[next++]));
+  };
+  size_t task = 0;
+  size_t workflow = 0;
+  for (size_t i = 0; i < submits.size(); ++i) {
+    give_back(batch.tasks, task, sizes[i].first, submits[i].batch.tasks);
+    give_back(batch.workflows, workflow, sizes[i].second, submits[i].batch.workflows);
   }
-  for (PendingSubmit& submit : submits) FinishSubmit(submit, committed);
+  for (PendingSubmit& submit : submits) submit.finish(submit.batch, committed);
   Deliver();
 }
 
@@ -433,30 +447,32 @@ absl::StatusOr<std::vector<std::string>> SchedulerCore::Submit(std::vector<TaskS
 
 void SchedulerCore::SubmitAsync(std::vector<TaskSpec> specs, SubmitPath path,
                                 SubmitCallback done) {
+  Submitted answer;
   PendingSubmit submit;
-  if (absl::Status s = PrepareSubmit(specs, path, submit); !s.ok()) {
+  std::vector<std::string> claimed;
+  if (absl::Status s = PrepareSubmit(specs, path, answer, submit.batch.tasks, claimed); !s.ok()) {
     done(std::move(s));
     return;
   }
   if (submit.batch.tasks.empty()) {  // every key was known: nothing to store
-    done(std::move(submit.answer));
+    done(std::move(answer));
     return;
   }
-  submit.done = std::move(done);
-  {
-    absl::MutexLock lock(&delivery_mu_);
-    if (delivery_threaded_ && !delivery_stopping_) {
-      submits_.push_back(std::move(submit));
-      return;  // the submit thread wakes when delivery_mu_ is released
+  submit.finish = [this, claimed = std::move(claimed), answer = std::move(answer),
+                   done = std::move(done)](StoreBatch& stored, const absl::Status& commit) {
+    absl::Status s = FinishSubmit(stored.tasks, claimed, commit);
+    if (s.ok()) {
+      done(answer);
+    } else {
+      done(std::move(s));
     }
-  }
-  std::vector<PendingSubmit> one;
-  one.push_back(std::move(submit));
-  CommitSubmits(one);
+  };
+  QueueSubmit(std::move(submit));
 }
 
 absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path,
-                                          PendingSubmit& out) {
+                                          Submitted& answer, std::vector<TaskRecord>& tasks,
+                                          std::vector<std::string>& claimed) {
   if (specs.empty()) return absl::InvalidArgumentError("tasks is empty");
   if (specs.size() > options_.limits.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("tasks has ", specs.size(),
@@ -470,10 +486,10 @@ absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPa
   }
 
   const absl::Time now = clock_.Now();
-  std::vector<std::string>& ids = out.answer.ids;
+  std::vector<std::string>& ids = answer.ids;
   ids.resize(specs.size());
   std::vector<uint64_t> seqs(specs.size());
-  std::vector<bool>& found = out.answer.existing;
+  std::vector<bool>& found = answer.existing;
   found.assign(specs.size(), false);
   std::vector<size_t> fresh;  // indices of specs that become new tasks
   std::vector<const TaskSpec*> fresh_specs;
@@ -512,51 +528,46 @@ absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPa
         if (!key.empty()) {
           by_idempotency_key_[key] = ids[i];
           task_keys_in_commit_.insert(key);
-          out.reserved_keys.push_back(key);
+          claimed.push_back(key);
         }
       }
       for (auto [i, first] : repeats) ids[i] = ids[first];
     }
   }
-  out.batch.tasks.reserve(fresh.size());
+  tasks.reserve(fresh.size());
   for (size_t i : fresh) {
-    out.batch.tasks.push_back(NewTask(seqs[i], std::move(specs[i]), now, /*has_upstream=*/false));
+    tasks.push_back(NewTask(seqs[i], std::move(specs[i]), now, /*has_upstream=*/false));
   }
   return absl::OkStatus();
 }
 
-void SchedulerCore::FinishSubmit(PendingSubmit& submit, const absl::Status& commit) {
+absl::Status SchedulerCore::FinishSubmit(std::vector<TaskRecord>& tasks,
+                                         const std::vector<std::string>& claimed,
+                                         const absl::Status& commit) {
+  absl::MutexLock lock(&mu_);
   if (!commit.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      std::vector<const TaskSpec*> stored_specs;
-      for (const TaskRecord& r : submit.batch.tasks) stored_specs.push_back(r.spec.get());
-      admission_.Release(stored_specs);
-      for (const std::string& key : submit.reserved_keys) {
-        by_idempotency_key_.erase(key);
-        task_keys_in_commit_.erase(key);
-      }
+    std::vector<const TaskSpec*> specs;
+    for (const TaskRecord& r : tasks) specs.push_back(r.spec.get());
+    admission_.Release(specs);
+    for (const std::string& key : claimed) {
+      by_idempotency_key_.erase(key);
+      task_keys_in_commit_.erase(key);
     }
-    submit.done(absl::UnavailableError(absl::StrCat("storing the tasks failed: ",
-                                                    commit.message())));
-    return;
+    return absl::UnavailableError(absl::StrCat("storing the tasks failed: ", commit.message()));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    Effects fx;
-    for (const std::string& key : submit.reserved_keys) task_keys_in_commit_.erase(key);
-    for (TaskRecord& r : submit.batch.tasks) {
-      const std::string id = r.id;
-      metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
-      Adopt(std::move(r), fx, /*counted=*/true);
-      if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
-    }
-    Dispatch(fx);
-    pending_.push_back(std::move(fx));
-    // The store works again: what a failed commit held back goes out with these tasks.
-    commit_retry_at_ = absl::InfinitePast();
+  Effects fx;
+  for (const std::string& key : claimed) task_keys_in_commit_.erase(key);
+  for (TaskRecord& r : tasks) {
+    const std::string id = r.id;
+    metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
+    Adopt(std::move(r), fx, /*counted=*/true);
+    if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
   }
-  submit.done(std::move(submit.answer));
+  Dispatch(fx);
+  pending_.push_back(std::move(fx));
+  // The store works again: what a failed commit held back goes out with these tasks.
+  commit_retry_at_ = absl::InfinitePast();
+  return absl::OkStatus();
 }
 
 TaskEvent SchedulerCore::EventOf(const TaskRecord& task, std::string executor_id) const {

@@ -241,6 +241,9 @@ class SchedulerCore {
   // gets the first workflow's ids (`existing` set) and creates nothing; UNAVAILABLE while
   // the first submit with that key is still committing.
   absl::StatusOr<SubmittedWorkflow> SubmitWorkflow(WorkflowSpec spec);
+  // As SubmitWorkflow, answering through `done` as SubmitAsync does.
+  using WorkflowSubmitCallback = std::function<void(absl::StatusOr<SubmittedWorkflow>)>;
+  void SubmitWorkflowAsync(WorkflowSpec spec, WorkflowSubmitCallback done);
   absl::StatusOr<WorkflowView> GetWorkflow(absl::string_view id) const;
   // Cancels every unfinished node; the state after the cancel.
   absl::StatusOr<WorkflowState> CancelWorkflow(absl::string_view id);
@@ -325,13 +328,12 @@ class SchedulerCore {
     Outbox& OutboxFor(const std::shared_ptr<ExecutorChannel>& channel);
   };
 
-  // A submit between its validation and its commit: the new tasks (invisible until stored)
-  // and what it reserved for them.
+  // A submit between its validation and its commit: the new records (invisible until
+  // stored) and what runs once the commit has ended.
   struct PendingSubmit {
-    StoreBatch batch;  // the new tasks
-    std::vector<std::string> reserved_keys;
-    Submitted answer;
-    SubmitCallback done;
+    StoreBatch batch;  // new tasks, and a new workflow
+    // Makes the records known (or frees what was reserved for them) and answers.
+    std::function<void(StoreBatch& stored, const absl::Status& commit)> finish;
   };
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers what is pending: at once on this thread, or by waking the delivery thread.
@@ -340,8 +342,9 @@ class SchedulerCore {
   void DeliverPending() ABSL_LOCKS_EXCLUDED(mu_);
   void DeliveryLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
   void SubmitLoop() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
-  // Stores the submits' tasks in one commit, then adopts them (or frees what they
-  // reserved) and answers each.
+  // Hands `submit` to the submit thread, or commits it on this thread without one.
+  void QueueSubmit(PendingSubmit submit) ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
+  // Stores the submits' records in one commit, then finishes each.
   void CommitSubmits(std::vector<PendingSubmit>& submits) ABSL_LOCKS_EXCLUDED(mu_);
   bool DeliveryWakeUp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(delivery_mu_) {
     return delivery_wanted_ || delivery_stopping_;
@@ -349,12 +352,21 @@ class SchedulerCore {
   void HoldBack(std::deque<Effects> batch, StoreBatch saves, const absl::Status& error)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Validates `specs`, finds the known keys and reserves room and keys for the new tasks.
-  absl::Status PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path, PendingSubmit& out)
+  // Validates `specs`, finds the known keys and reserves room and keys for the new tasks
+  // (in `tasks`; the keys claimed in `claimed`).
+  absl::Status PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPath path, Submitted& answer,
+                             std::vector<TaskRecord>& tasks, std::vector<std::string>& claimed)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // After the commit of `submit.batch`: adopts its tasks (their effects go to pending_),
-  // or, if `commit` failed, releases what was reserved. Then answers the caller.
-  void FinishSubmit(PendingSubmit& submit, const absl::Status& commit) ABSL_LOCKS_EXCLUDED(mu_);
+  // After the commit of `tasks`: adopts them (their effects go to pending_), or, if
+  // `commit` failed, frees what was reserved and returns UNAVAILABLE.
+  absl::Status FinishSubmit(std::vector<TaskRecord>& tasks, const std::vector<std::string>& claimed,
+                            const absl::Status& commit) ABSL_LOCKS_EXCLUDED(mu_);
+  // As PrepareSubmit and FinishSubmit, for a workflow and its nodes. A known key sets
+  // `out.existing` and prepares nothing.
+  absl::Status PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedWorkflow& out,
+                                     StoreBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status FinishWorkflowSubmit(StoreBatch& batch, const absl::Status& commit)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A repeated idempotency key whose first submit is still committing.
   static absl::Status KeyInCommitError(absl::string_view what, absl::string_view key);
   // A new task record for `spec`: id, times, policy defaults, starting state.

@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/quote.h"
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/scheduler_metrics.h"
@@ -24,6 +25,41 @@ std::string UpstreamEndedReason(const std::string& node, TaskState state) {
 }  // namespace
 
 absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spec) {
+  absl::Notification answered;
+  absl::StatusOr<SubmittedWorkflow> answer;
+  SubmitWorkflowAsync(std::move(spec), [&](absl::StatusOr<SubmittedWorkflow> a) {
+    answer = std::move(a);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return answer;
+}
+
+void SchedulerCore::SubmitWorkflowAsync(WorkflowSpec spec, WorkflowSubmitCallback done) {
+  SubmittedWorkflow out;
+  PendingSubmit submit;
+  if (absl::Status s = PrepareWorkflowSubmit(spec, out, submit.batch); !s.ok()) {
+    done(std::move(s));
+    return;
+  }
+  if (out.existing) {
+    done(std::move(out));
+    return;
+  }
+  submit.finish = [this, out = std::move(out), done = std::move(done)](
+                      StoreBatch& stored, const absl::Status& commit) {
+    absl::Status s = FinishWorkflowSubmit(stored, commit);
+    if (s.ok()) {
+      done(out);
+    } else {
+      done(std::move(s));
+    }
+  };
+  QueueSubmit(std::move(submit));
+}
+
+absl::Status SchedulerCore::PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedWorkflow& out,
+                                                  StoreBatch& batch) {
   absl::StatusOr<std::vector<std::vector<uint32_t>>> upstream =
       ResolveWorkflowGraph(spec, options_.limits);
   if (!upstream.ok()) return upstream.status();
@@ -55,7 +91,6 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
 
   const absl::Time now = clock_.Now();
   uint64_t first_seq;
-  SubmittedWorkflow out;
   {
     absl::MutexLock lock(&mu_);
     if (!key.empty()) {
@@ -63,7 +98,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
       if (auto it = workflow_by_key_.find(key); it != workflow_by_key_.end()) {
         out = it->second;
         out.existing = true;
-        return out;
+        return absl::OkStatus();
       }
       // A finished workflow left memory once stored; its key is in the store.
       absl::StatusOr<std::optional<WorkflowRecord>> stored = store_.FindWorkflowByKey(key);
@@ -76,7 +111,7 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
         out.workflow_id = (*stored)->id;
         for (const WorkflowNodeRecord& node : (*stored)->nodes) out.task_ids.push_back(node.task_id);
         out.existing = true;
-        return out;
+        return absl::OkStatus();
       }
     }
     if (absl::Status s = admission_.Reserve(specs); !s.ok()) return s;
@@ -96,7 +131,6 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
   wf.created_at = now;
   wf.labels = std::move(spec.labels);
   wf.idempotency_key = key;
-  StoreBatch batch;
   batch.tasks.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     WorkflowNodeSpec& node = spec.nodes[i];
@@ -107,44 +141,48 @@ absl::StatusOr<SubmittedWorkflow> SchedulerCore::SubmitWorkflow(WorkflowSpec spe
     wf.nodes.push_back(WorkflowNodeRecord{std::move(node.name), task.id, (*upstream)[i]});
     batch.tasks.push_back(std::move(task));
   }
-  batch.workflows.push_back(wf);
-  if (absl::Status s = store_.Commit(batch); !s.ok()) {
-    absl::MutexLock lock(&mu_);
-    std::vector<const TaskSpec*> stored;
-    for (const TaskRecord& r : batch.tasks) stored.push_back(r.spec.get());
-    admission_.Release(stored);
+  batch.workflows.push_back(std::move(wf));
+  return absl::OkStatus();
+}
+
+absl::Status SchedulerCore::FinishWorkflowSubmit(StoreBatch& batch, const absl::Status& commit) {
+  WorkflowRecord& wf = batch.workflows.front();
+  const std::string& key = wf.idempotency_key;
+  absl::MutexLock lock(&mu_);
+  if (!commit.ok()) {
+    std::vector<const TaskSpec*> specs;
+    for (const TaskRecord& r : batch.tasks) specs.push_back(r.spec.get());
+    admission_.Release(specs);
     if (!key.empty()) {
       workflow_by_key_.erase(key);
       workflow_keys_in_commit_.erase(key);
     }
-    return absl::UnavailableError(absl::StrCat("storing the workflow failed: ", s.message()));
+    return absl::UnavailableError(absl::StrCat("storing the workflow failed: ", commit.message()));
   }
-
+  if (!key.empty()) workflow_keys_in_commit_.erase(key);
+  const std::string id = wf.id;
+  const absl::Time created_at = wf.created_at;
+  const size_t n = batch.tasks.size();
+  LiveWorkflow live;
+  live.downstream = Downstream(wf.nodes);
+  live.unfinished = n;
+  live.record = std::move(wf);
+  workflows_.emplace(id, std::move(live));
+  metrics_.WorkflowSubmitted(n);
   Effects fx;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!key.empty()) workflow_keys_in_commit_.erase(key);
-    LiveWorkflow live;
-    live.downstream = Downstream(wf.nodes);
-    live.unfinished = n;
-    live.record = std::move(wf);
-    workflows_.emplace(out.workflow_id, std::move(live));
-    metrics_.WorkflowSubmitted(n);
-    for (TaskRecord& r : batch.tasks) {
-      const std::string id = r.id;
-      metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
-      Adopt(std::move(r), fx, /*counted=*/true);
-      if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
-    }
-    if (events_.HasSubscribers()) {
-      fx.events.workflows.push_back(
-          WorkflowEvent{out.workflow_id, WorkflowState::kRunning, now, {}, {}});
-    }
-    Dispatch(fx);
-    pending_.push_back(std::move(fx));
+  for (TaskRecord& r : batch.tasks) {
+    const std::string task_id = r.id;
+    metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
+    Adopt(std::move(r), fx, /*counted=*/true);
+    if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(task_id), {}));
   }
-  Deliver();
-  return out;
+  if (events_.HasSubscribers()) {
+    fx.events.workflows.push_back(WorkflowEvent{id, WorkflowState::kRunning, created_at, {}, {}});
+  }
+  Dispatch(fx);
+  pending_.push_back(std::move(fx));
+  commit_retry_at_ = absl::InfinitePast();  // the store works again (see FinishSubmit)
+  return absl::OkStatus();
 }
 
 std::vector<std::string> SchedulerCore::UpstreamResults(const TaskRecord& task) const {

@@ -351,7 +351,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 }  // namespace
 
 // Submits answer from the core's callback once the tasks are stored (on the thread that
-// committed them), so no gRPC thread waits for the disk.
+// committed them), so no gRPC thread waits for the disk. SubmitWorkflow does the same.
 grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
@@ -481,15 +481,32 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerC
                                                            v1::SubmitWorkflowResponse* resp) {
   absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
   if (!wait.ok()) return Answer(ctx, wait.status());
-  absl::StatusOr<SubmittedWorkflow> submitted =
-      core_.SubmitWorkflow(FromProto(v1::WorkflowSpec(req->workflow())));
-  if (!submitted.ok()) return Answer(ctx, submitted.status());
-  resp->set_workflow_id(submitted->workflow_id);
-  for (std::string& id : submitted->task_ids) resp->add_task_ids(std::move(id));
-  resp->set_existing(submitted->existing);
-  if (!req->has_wait()) return Answer(ctx, absl::OkStatus());
+  auto fill = [resp](SubmittedWorkflow& submitted) {
+    resp->set_workflow_id(submitted.workflow_id);
+    for (std::string& id : submitted.task_ids) resp->add_task_ids(std::move(id));
+    resp->set_existing(submitted.existing);
+  };
+  WorkflowSpec spec = FromProto(v1::WorkflowSpec(req->workflow()));
+  if (!req->has_wait()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    core_.SubmitWorkflowAsync(std::move(spec),
+                              [reactor, fill](absl::StatusOr<SubmittedWorkflow> submitted) {
+                                if (submitted.ok()) fill(*submitted);
+                                reactor->Finish(ToGrpcStatus(submitted.status()));
+                              });
+    return reactor;
+  }
   auto* reactor = new WaitReactor<SubmitWorkflowWait>(core_, resp);
-  reactor->Begin(submitted->workflow_id, *wait);
+  core_.SubmitWorkflowAsync(
+      std::move(spec), [reactor, fill, wait = *wait](absl::StatusOr<SubmittedWorkflow> submitted) {
+        if (!submitted.ok()) {
+          reactor->Fail(ToGrpcStatus(submitted.status()));
+          return;
+        }
+        std::string id = submitted->workflow_id;
+        fill(*submitted);
+        reactor->Begin(std::move(id), wait);
+      });
   return reactor;
 }
 

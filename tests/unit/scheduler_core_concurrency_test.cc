@@ -364,6 +364,43 @@ TEST(SubmitAsyncTest, TheCallerGoesOnWhileTheTasksAreStoredAndHearsOnlyOnceTheyA
   EXPECT_EQ(view.record.state, TaskState::kQueued);
 }
 
+// The same for a workflow: its nodes and the workflow are stored in one commit on the
+// submit thread, and the caller hears once they are.
+TEST(SubmitAsyncTest, AWorkflowIsAnsweredOnceItAndItsNodesAreStored) {
+  FakeClock clock;
+  GatedTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  core.StartDeliveryThread();
+  store.GateNext(absl::OkStatus());
+  absl::Notification answered;
+  absl::StatusOr<SubmittedWorkflow> answer;
+  WorkflowSpec chain{{WorkflowNodeSpec{"a", Spec("echo"), {}},
+                      WorkflowNodeSpec{"b", Spec("echo"), {"a"}}},
+                     {},
+                     "chain-key"};
+
+  core.SubmitWorkflowAsync(chain, [&](absl::StatusOr<SubmittedWorkflow> a) {
+    answer = std::move(a);
+    answered.Notify();
+  });
+
+  ASSERT_TRUE(store.AwaitEntered(absl::Seconds(10)));
+  EXPECT_FALSE(answered.HasBeenNotified());
+  EXPECT_THAT(core.SubmitWorkflow(chain),  // the key is claimed, its commit not answered
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("still being stored")));
+  store.Release();
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_THAT(answer, IsOk());
+  EXPECT_THAT(answer->task_ids, SizeIs(2));
+  EXPECT_EQ(store.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(WorkflowView view, core.GetWorkflow(answer->workflow_id));
+  EXPECT_EQ(view.record.state, WorkflowState::kRunning);
+  ASSERT_OK_AND_ASSIGN(SubmittedWorkflow again, core.SubmitWorkflow(chain));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.workflow_id, answer->workflow_id);
+}
+
 // Scenario: the commit of a submit fails. The caller hears UNAVAILABLE with the store's
 // reason, nothing of it is stored, and the room it reserved under --max-waiting-tasks is
 // free again.
