@@ -359,8 +359,9 @@ class SchedulerCore {
       ABSL_LOCKS_EXCLUDED(mu_);
   // After the commit of `tasks`: adopts them (their effects go to pending_), or, if
   // `commit` failed, frees what was reserved and returns UNAVAILABLE.
-  absl::Status FinishSubmit(std::vector<TaskRecord>& tasks, const std::vector<std::string>& claimed,
-                            const absl::Status& commit) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status FinishSubmit(std::vector<TaskRecord>& tasks,
+                            const std::vector<std::string>& claimed, const absl::Status& commit)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // As PrepareSubmit and FinishSubmit, for a workflow and its nodes. A known key sets
   // `out.existing` and prepares nothing.
   absl::Status PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedWorkflow& out,
@@ -508,8 +509,8 @@ class SchedulerCore {
   absl::Time next_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool sweep_due_ ABSL_GUARDED_BY(mu_) = false;
   bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
-  // The delivery thread, and what wakes it (apart from mu_, so that waiting for work does
-  // not slow every unlock of the core's lock).
+  // The delivery and submit threads, and what wakes them (apart from mu_, so that waiting
+  // for work does not slow every unlock of the core's lock).
   std::thread delivery_thread_;
   std::thread submit_thread_;  // commits SubmitAsync's tasks
   absl::Mutex delivery_mu_;

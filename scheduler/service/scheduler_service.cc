@@ -89,7 +89,7 @@ using SubmitWorkflowWait =
 // finishes the call; the shared state lets the core's callback and the alarm outlive the
 // reactor safely. Until Begin (or Fail) has returned the call is not finished: an end or a
 // cancel that comes sooner is answered then, so the reactor outlives both calls even when
-// they run on another thread than the handler (a submit answered by the delivery thread).
+// they run on another thread than the handler (a submit answered by the submit thread).
 template <typename Wait>
 class WaitReactor final : public grpc::ServerUnaryReactor {
  public:
@@ -112,10 +112,11 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    auto [id, token] = state_->Waiting();
+    std::shared_ptr<State> state = state_;  // Finish inside may let OnDone free us
+    auto [id, token] = state->Waiting();
     // No token: not waiting yet (Begin then sees the call done), or no longer.
     if (token == 0 || Wait::Remove(core_, id, token)) {
-      state_->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
+      state->Deliver(nullptr, grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
     }
   }
 
