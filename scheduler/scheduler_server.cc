@@ -65,10 +65,10 @@ absl::Status SchedulerServer::Init() {
       timer_changed_ = true;
     }
   });
-  // A durable commit costs a write (and an fsync in full mode): the core's own thread does
-  // it, so that gRPC's threads go on reading while it commits, and what piles up meanwhile
-  // goes in one commit (SQLite +50 % throughput, +8 % round trip, bench/README.md). A
-  // memory commit costs less than the thread hop, so there the calling thread delivers.
+  // A durable commit costs a write (and an fsync in full mode): the core's own threads do
+  // it (one for delivery rounds, one for new tasks), so that gRPC's threads go on while it
+  // commits, and what piles up meanwhile goes in one commit (bench/README.md). A memory
+  // commit costs less than the thread hop, so there the calling thread commits and delivers.
   if (options_.store != "memory") core_->StartDeliveryThread();
   timers_ = std::thread([this] { TimerLoop(); });
   spdlog::info("scheduler listening on {} (metrics: {})", address_,

@@ -546,9 +546,7 @@ absl::Status SchedulerCore::FinishSubmit(std::vector<TaskRecord>& tasks,
                                          const absl::Status& commit) {
   absl::MutexLock lock(&mu_);
   if (!commit.ok()) {
-    std::vector<const TaskSpec*> specs;
-    for (const TaskRecord& r : tasks) specs.push_back(r.spec.get());
-    admission_.Release(specs);
+    ReleaseSubmitted(tasks);
     for (const std::string& key : claimed) {
       by_idempotency_key_.erase(key);
       task_keys_in_commit_.erase(key);
@@ -557,17 +555,28 @@ absl::Status SchedulerCore::FinishSubmit(std::vector<TaskRecord>& tasks,
   }
   Effects fx;
   for (const std::string& key : claimed) task_keys_in_commit_.erase(key);
+  AdoptSubmitted(tasks, fx);
+  Dispatch(fx);
+  pending_.push_back(std::move(fx));
+  return absl::OkStatus();
+}
+
+void SchedulerCore::ReleaseSubmitted(const std::vector<TaskRecord>& tasks) {
+  std::vector<const TaskSpec*> specs;
+  specs.reserve(tasks.size());
+  for (const TaskRecord& r : tasks) specs.push_back(r.spec.get());
+  admission_.Release(specs);
+}
+
+void SchedulerCore::AdoptSubmitted(std::vector<TaskRecord>& tasks, Effects& fx) {
   for (TaskRecord& r : tasks) {
     const std::string id = r.id;
     metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
     Adopt(std::move(r), fx, /*counted=*/true);
     if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(id), {}));
   }
-  Dispatch(fx);
-  pending_.push_back(std::move(fx));
   // The store works again: what a failed commit held back goes out with these tasks.
   commit_retry_at_ = absl::InfinitePast();
-  return absl::OkStatus();
 }
 
 TaskEvent SchedulerCore::EventOf(const TaskRecord& task, std::string executor_id) const {

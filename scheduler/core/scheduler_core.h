@@ -362,6 +362,12 @@ class SchedulerCore {
   absl::Status FinishSubmit(std::vector<TaskRecord>& tasks,
                             const std::vector<std::string>& claimed, const absl::Status& commit)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A stored submit's tasks become known: indexes, queues, metrics and events. The store
+  // works again, so what a failed commit held back goes out too.
+  void AdoptSubmitted(std::vector<TaskRecord>& tasks, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A submit whose commit failed: the room its tasks took under the limits is free again.
+  void ReleaseSubmitted(const std::vector<TaskRecord>& tasks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // As PrepareSubmit and FinishSubmit, for a workflow and its nodes. A known key sets
   // `out.existing` and prepares nothing.
   absl::Status PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedWorkflow& out,

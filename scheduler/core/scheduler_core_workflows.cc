@@ -150,9 +150,7 @@ absl::Status SchedulerCore::FinishWorkflowSubmit(StoreBatch& batch, const absl::
   const std::string& key = wf.idempotency_key;
   absl::MutexLock lock(&mu_);
   if (!commit.ok()) {
-    std::vector<const TaskSpec*> specs;
-    for (const TaskRecord& r : batch.tasks) specs.push_back(r.spec.get());
-    admission_.Release(specs);
+    ReleaseSubmitted(batch.tasks);
     if (!key.empty()) {
       workflow_by_key_.erase(key);
       workflow_keys_in_commit_.erase(key);
@@ -170,18 +168,12 @@ absl::Status SchedulerCore::FinishWorkflowSubmit(StoreBatch& batch, const absl::
   workflows_.emplace(id, std::move(live));
   metrics_.WorkflowSubmitted(n);
   Effects fx;
-  for (TaskRecord& r : batch.tasks) {
-    const std::string task_id = r.id;
-    metrics_.TaskSubmitted(r.spec->queue, r.spec->type);
-    Adopt(std::move(r), fx, /*counted=*/true);
-    if (events_.HasSubscribers()) fx.events.tasks.push_back(EventOf(tasks_.at(task_id), {}));
-  }
+  AdoptSubmitted(batch.tasks, fx);
   if (events_.HasSubscribers()) {
     fx.events.workflows.push_back(WorkflowEvent{id, WorkflowState::kRunning, created_at, {}, {}});
   }
   Dispatch(fx);
   pending_.push_back(std::move(fx));
-  commit_retry_at_ = absl::InfinitePast();  // the store works again (see FinishSubmit)
   return absl::OkStatus();
 }
 

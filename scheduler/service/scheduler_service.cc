@@ -358,30 +358,30 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
                                                    v1::SubmitResponse* resp) {
   absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
   if (!wait.ok()) return Answer(ctx, wait.status());
+  auto fill = [resp](const SchedulerCore::Submitted& submitted) {
+    resp->set_task_id(submitted.ids.front());
+    resp->set_existing(submitted.existing.front());
+  };
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
   if (!req->has_wait()) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kOne,
-                      [reactor, resp](absl::StatusOr<SchedulerCore::Submitted> submitted) {
-                        if (submitted.ok()) {
-                          resp->set_task_id(std::move(submitted->ids.front()));
-                          resp->set_existing(submitted->existing.front());
-                        }
+                      [reactor, fill](absl::StatusOr<SchedulerCore::Submitted> submitted) {
+                        if (submitted.ok()) fill(*submitted);
                         reactor->Finish(ToGrpcStatus(submitted.status()));
                       });
     return reactor;
   }
   auto* reactor = new WaitReactor<SubmitTaskWait>(core_, resp);
   core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kOne,
-                    [reactor, resp, wait = *wait](
+                    [reactor, fill, wait = *wait](
                         absl::StatusOr<SchedulerCore::Submitted> submitted) {
                       if (!submitted.ok()) {
                         reactor->Fail(ToGrpcStatus(submitted.status()));
                         return;
                       }
-                      resp->set_task_id(submitted->ids.front());
-                      resp->set_existing(submitted->existing.front());
+                      fill(*submitted);
                       reactor->Begin(std::move(submitted->ids.front()), wait);
                     });
   return reactor;

@@ -78,6 +78,9 @@ absl::string_view ColumnBlob(sqlite3_stmt* s, int i) {
                                              static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
 
+// Writes a task's spec (Commit, and the upgrade that moved specs out of the records).
+constexpr char kInsertSpec[] = "INSERT OR REPLACE INTO task_specs (seq, spec) VALUES (?1, ?2)";
+
 // The spec's blob of a row that selects one as its third column (tasks; workflows have none).
 absl::string_view SpecColumn(sqlite3_stmt* s) {
   return sqlite3_column_count(s) > 2 ? ColumnBlob(s, 2) : absl::string_view();
@@ -468,8 +471,7 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
       db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
                  "idempotency_key, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                  "ON CONFLICT (id) DO NOTHING"));
-  TW_ASSIGN_OR_RETURN(db.insert_spec,
-                      db.Prepare("INSERT OR REPLACE INTO task_specs (seq, spec) VALUES (?1, ?2)"));
+  TW_ASSIGN_OR_RETURN(db.insert_spec, db.Prepare(kInsertSpec));
   TW_ASSIGN_OR_RETURN(db.update_task,
                       db.Prepare("UPDATE tasks SET version = ?2, state = ?3, record = ?4 "
                                  "WHERE id = ?1 AND version < ?2"));
@@ -1063,8 +1065,7 @@ absl::Status SqliteTaskStore::MoveSpecsOut(Db& db) {
   TW_ASSIGN_OR_RETURN(sqlite3_stmt* read,
                       db.Prepare("SELECT rowid, record FROM tasks WHERE rowid > ?1 "
                                  "ORDER BY rowid LIMIT ?2"));
-  TW_ASSIGN_OR_RETURN(sqlite3_stmt* write_spec,
-                      db.Prepare("INSERT OR REPLACE INTO task_specs (seq, spec) VALUES (?1, ?2)"));
+  TW_ASSIGN_OR_RETURN(sqlite3_stmt* write_spec, db.Prepare(kInsertSpec));
   TW_ASSIGN_OR_RETURN(sqlite3_stmt* write_record,
                       db.Prepare("UPDATE tasks SET record = ?2 WHERE rowid = ?1"));
   struct Moved {
