@@ -18,21 +18,14 @@ bool ReadyQueues::Remove(const TaskRecord& task) {
   return true;
 }
 
-TaskRecord* ReadyQueues::PopBest(absl::Span<const LaneKey> lanes) {
-  decltype(lanes_)::iterator best = lanes_.end();
+TaskRecord* ReadyQueues::Best(absl::Span<const LaneKey> lanes) const {
+  const Lane* best = nullptr;
   for (const LaneKey& key : lanes) {
     auto it = lanes_.find(key);
     if (it == lanes_.end()) continue;
-    if (best == lanes_.end() || it->second.begin()->first < best->second.begin()->first) {
-      best = it;
-    }
+    if (best == nullptr || it->second.begin()->first < best->begin()->first) best = &it->second;
   }
-  if (best == lanes_.end()) return nullptr;
-  TaskRecord* task = best->second.begin()->second;
-  best->second.erase(best->second.begin());
-  if (best->second.empty()) lanes_.erase(best);
-  --size_;
-  return task;
+  return best == nullptr ? nullptr : best->begin()->second;
 }
 
 absl::flat_hash_map<std::string, absl::Time> ReadyQueues::OldestQueuedAt() const {

@@ -32,8 +32,8 @@ class ReadyQueues {
   void Push(TaskRecord* task);
   // Returns false if the task was not queued here.
   bool Remove(const TaskRecord& task);
-  // Removes and returns the best task across `lanes`, or nullptr when they are all empty.
-  TaskRecord* PopBest(absl::Span<const LaneKey> lanes);
+  // The best task across `lanes` (it stays queued), or nullptr when they are all empty.
+  TaskRecord* Best(absl::Span<const LaneKey> lanes) const;
 
   size_t size() const { return size_; }
   size_t LaneSize(const LaneKey& lane) const;

@@ -1,6 +1,7 @@
 #include "scheduler/core/scheduler_core.h"
 
 #include <algorithm>
+#include <cassert>
 #include <limits>
 #include <random>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "common/logging.h"
 #include "common/quote.h"
 #include "scheduler/core/retry_policy.h"
+#include "scheduler/core/task_lifecycle.h"
 
 namespace taskwire::scheduler {
 namespace {
@@ -373,14 +375,6 @@ TaskRecord SchedulerCore::NewTask(uint64_t seq, TaskSpec spec, absl::Time now,
   return r;
 }
 
-namespace {
-
-bool IsWaiting(TaskState s) {
-  return s == TaskState::kPending || s == TaskState::kScheduled || s == TaskState::kQueued;
-}
-
-}  // namespace
-
 void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   // Stored records come from disk: one that breaks the record's rules is reported and
   // repaired or skipped, never trusted.
@@ -399,15 +393,17 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
   TaskRecord& task = it->second;
   by_seq_.emplace(task.seq, &task);
   if (!task.spec->idempotency_key.empty()) by_idempotency_key_[task.spec->idempotency_key] = id;
-  if (IsWaiting(task.state) && !counted) admission_.Count(task.spec->queue, +1);
-  if (IsWaiting(task.state) && task.expires_at != absl::InfiniteFuture()) {
+  const StateRoles roles = RolesOf(task.state);
+  if (roles.waiting && !counted) admission_.Count(task.spec->queue, +1);
+  if (roles.ready) {
+    ready_.Push(&task);
+    metrics_.QueueDepthChanged(task.spec->queue, 1);
+  }
+  if (roles.running) metrics_.RunningChanged(1);
+  if (roles.waiting && task.expires_at != absl::InfiniteFuture()) {
     AddTimer(task.expires_at, Timer{TimerKind::kExpire, id}, fx);
   }
   switch (task.state) {
-    case TaskState::kQueued:
-      ready_.Push(&task);
-      metrics_.QueueDepthChanged(task.spec->queue, 1);
-      break;
     case TaskState::kScheduled:
       AddTimer(task.scheduled_for, Timer{TimerKind::kRelease, id}, fx);
       break;
@@ -415,7 +411,6 @@ void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
       // Recovered: the attempt's executor may reconnect and claim it within one lease.
       const uint32_t attempt = task.attempts.back().number;
       orphaned_[id] = attempt;
-      metrics_.RunningChanged(1);
       AddTimer(clock_.Now() + options_.executor_timeout, Timer{TimerKind::kLease, id, attempt},
                fx);
       break;
@@ -600,18 +595,31 @@ void SchedulerCore::Changed(TaskRecord& task, Effects& fx, std::string executor_
 }
 
 void SchedulerCore::SetState(TaskRecord& task, TaskState state) {
-  const bool was = IsWaiting(task.state);
-  const bool is = IsWaiting(state);
-  if (was != is) admission_.Count(task.spec->queue, is ? +1 : -1);
+  if (!CanMove(task.state, state)) {
+    spdlog::error("bug: task {} moved from {} to {}, which its lifecycle does not allow",
+                  task.id, TaskStateName(task.state), TaskStateName(state));
+    assert(false);
+  }
+  const StateRoles was = RolesOf(task.state);
+  const StateRoles is = RolesOf(state);
+  const std::string& queue = task.spec->queue;
   task.state = state;
+  if (was.waiting != is.waiting) admission_.Count(queue, is.waiting ? +1 : -1);
+  if (was.ready != is.ready) {
+    if (is.ready) {
+      ready_.Push(&task);
+    } else {
+      ready_.Remove(task);
+    }
+    metrics_.QueueDepthChanged(queue, is.ready ? 1 : -1);
+  }
+  if (was.running != is.running) metrics_.RunningChanged(is.running ? 1 : -1);
 }
 
 void SchedulerCore::Enqueue(TaskRecord& task, Effects& fx) {
-  SetState(task, TaskState::kQueued);
   task.queued_at = clock_.Now();
   task.scheduled_for = absl::InfinitePast();
-  ready_.Push(&task);
-  metrics_.QueueDepthChanged(task.spec->queue, 1);
+  SetState(task, TaskState::kQueued);
   Changed(task, fx);
 }
 
@@ -643,10 +651,9 @@ void SchedulerCore::Dispatch(Effects& fx) {
     for (size_t i = 0; i < n; ++i) {
       Executor& e = *executors_[(dispatch_offset_ + i) % n];
       if (e.draining || e.free_slots() == 0) continue;
-      TaskRecord* task = ready_.PopBest(e.lanes);
+      TaskRecord* task = ready_.Best(e.lanes);
       if (task == nullptr) continue;
-      metrics_.QueueDepthChanged(task->spec->queue, -1);
-      progress = true;
+      progress = true;  // the task leaves its lane as it leaves QUEUED
       if (task->expires_at <= now) {
         Expire(*task, fx);
         continue;
@@ -669,7 +676,6 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   executor.outstanding.insert(AttemptRef{task.id, number});
   metrics_.TaskStarted(task.spec->queue, task.spec->type,
                         absl::ToDoubleSeconds(now - task.queued_at));
-  metrics_.RunningChanged(1);
   metrics_.SlotsChanged(-1, 1);
   if (task.spec->timeout > absl::ZeroDuration()) {
     // The executor stops the attempt at its timeout; if no answer comes within one more
@@ -880,15 +886,11 @@ void SchedulerCore::TellExecutorToCancel(const std::string& task_id, uint32_t at
 
 void SchedulerCore::CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
                                  bool notify_workflow) {
-  if (task.state == TaskState::kQueued) {
-    ready_.Remove(task);
-    metrics_.QueueDepthChanged(task.spec->queue, -1);
-  } else if (task.state == TaskState::kRunning) {
+  if (task.state == TaskState::kRunning) {
     // The attempt keeps its executor slot until the executor answers the Cancel.
     TellExecutorToCancel(task.id, task.attempts.back().number, fx);
     orphaned_.erase(task.id);
     FinishAttempt(task, AttemptOutcome::kCancelled, reason);
-    metrics_.RunningChanged(-1);
   }
   task.error = std::move(reason);
   Finish(task, TaskState::kCancelled, fx, notify_workflow);
@@ -1106,7 +1108,6 @@ void SchedulerCore::SettleOrphans(const ExecutorHello& hello, Effects& fx) {
   for (const std::string& task_id : settled) {
     orphaned_.erase(task_id);
     TaskRecord& task = tasks_.at(task_id);
-    metrics_.RunningChanged(-1);
     LoseAttempt(task, absl::StrCat("executor ", hello.executor_id,
                                    " reconnected after the scheduler's restart without it"),
                 fx);
@@ -1191,7 +1192,6 @@ void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effec
   if (task.state != TaskState::kRunning || task.attempts.back().number != result.attempt) {
     return;  // cancelled meanwhile: the answer only frees the slot
   }
-  metrics_.RunningChanged(-1);
   metrics_.RunTime(task.spec->type, absl::ToDoubleSeconds(result.run_time));
   task.attempts.back().exit_code = result.exit_code;
   task.attempts.back().term_signal = result.term_signal;
@@ -1255,7 +1255,6 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
     if (task.state != TaskState::kRunning || task.attempts.back().number != ref.attempt) {
       continue;
     }
-    metrics_.RunningChanged(-1);
     LoseAttempt(task, absl::StrCat("executor ", id, " ", reason), fx);
     if (task.state == TaskState::kQueued) ++requeued;
   }

@@ -395,7 +395,9 @@ class SchedulerCore {
   Executor* FindSession(const ExecutorSession& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed(TaskRecord& task, Effects& fx, std::string executor_id = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Every state change goes through here: it keeps the waiting counters right.
+  // Every state change goes through here: it checks the move against the lifecycle
+  // (task_lifecycle.h) and applies what the states count toward: admission, the ready
+  // lanes and the queue-depth gauge, running tasks.
   void SetState(TaskRecord& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // QUEUED now, or SCHEDULED until `at` when that is in the future.

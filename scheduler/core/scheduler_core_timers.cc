@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "scheduler/core/scheduler_core.h"
-#include "scheduler/scheduler_metrics.h"
+#include "scheduler/core/task_lifecycle.h"
 
 namespace taskwire::scheduler {
 
@@ -142,13 +142,8 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       }
       return;
     case TimerKind::kExpire:
-      if (task.expires_at > now) return;
-      if (task.state == TaskState::kQueued) {
-        ready_.Remove(task);
-        metrics_.QueueDepthChanged(task.spec->queue, -1);
-      } else if (task.state != TaskState::kScheduled && task.state != TaskState::kPending) {
-        return;  // running or done: expiry only stops starts
-      }
+      // Running or done: expiry only stops starts.
+      if (task.expires_at > now || !RolesOf(task.state).waiting) return;
       Expire(task, fx);
       return;
     case TimerKind::kRunDeadline: {
@@ -163,7 +158,6 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
                                        absl::FormatDuration(task.spec->timeout), " plus ",
                                        absl::FormatDuration(options_.executor_timeout));
       FinishAttempt(task, AttemptOutcome::kTimedOut, error);
-      metrics_.RunningChanged(-1);
       RetryOrFail(task, std::move(error), /*retryable=*/true, fx);
       return;
     }
@@ -174,7 +168,6 @@ void SchedulerCore::RunTimer(const Timer& timer, absl::Time now, Effects& fx) {
       if (task.state != TaskState::kRunning || task.attempts.back().number != timer.attempt) {
         return;
       }
-      metrics_.RunningChanged(-1);
       LoseAttempt(task, "its executor did not reconnect within a lease of the scheduler's restart",
                   fx);
       return;

@@ -34,7 +34,10 @@ class ReadyQueuesTest : public ::testing::Test {
   // Pops until `lanes` are empty; returns the ids in pop order.
   std::vector<std::string> Drain(const std::vector<LaneKey>& lanes) {
     std::vector<std::string> ids;
-    while (TaskRecord* t = queues_.PopBest(lanes)) ids.push_back(t->id);
+    while (TaskRecord* t = queues_.Best(lanes)) {
+      ids.push_back(t->id);
+      queues_.Remove(*t);
+    }
     return ids;
   }
 
@@ -82,15 +85,15 @@ TEST_F(ReadyQueuesTest, PicksTheBestHeadAcrossLanes) {
 }
 
 TEST_F(ReadyQueuesTest, ReturnsNullWhenTheLanesAreEmptyOrUnknown) {
-  EXPECT_THAT(queues_.PopBest({}), IsNull());
-  EXPECT_THAT(queues_.PopBest({kEcho}), IsNull());
+  EXPECT_THAT(queues_.Best({}), IsNull());
+  EXPECT_THAT(queues_.Best({kEcho}), IsNull());
   queues_.Push(Make("hash", "hash", 0));
 
-  EXPECT_THAT(queues_.PopBest({kEcho, kGpuEcho}), IsNull());
+  EXPECT_THAT(queues_.Best({kEcho, kGpuEcho}), IsNull());
   EXPECT_EQ(queues_.size(), 1u);
 }
 
-TEST_F(ReadyQueuesTest, RemovesAQueuedTaskSoItIsNeverPopped) {
+TEST_F(ReadyQueuesTest, RemovesAQueuedTaskSoItIsNeverPicked) {
   TaskRecord* a = Make("a", "echo", 0);
   TaskRecord* b = Make("b", "echo", 0);
   TaskRecord* c = Make("c", "echo", 0);
@@ -118,12 +121,13 @@ TEST_F(ReadyQueuesTest, RefusesToRemoveATaskThatIsNotQueued) {
   EXPECT_EQ(queues_.LaneSize(kEcho), 0u);
 }
 
-TEST_F(ReadyQueuesTest, TakesBackATaskPushedAgainAfterItWasPopped) {
+TEST_F(ReadyQueuesTest, TakesBackATaskPushedAgainAfterItWasTaken) {
   TaskRecord* a = Make("a", "echo", 0);
   TaskRecord* b = Make("b", "echo", 0);
   queues_.Push(a);
   queues_.Push(b);
-  ASSERT_EQ(queues_.PopBest({kEcho}), a);
+  ASSERT_EQ(queues_.Best({kEcho}), a);
+  ASSERT_TRUE(queues_.Remove(*a));
 
   queues_.Push(a);  // a lost attempt: it keeps its place by submission order
 
