@@ -53,7 +53,8 @@ SchedulerCore::SchedulerCore(const Clock& clock, TaskStore& store, EventHub& eve
       metrics_(metrics != nullptr ? *metrics : no_metrics_),
       options_(std::move(options)),
       id_nonce_(RandomNonce()),
-      admission_(options_.max_waiting_tasks, options_.max_waiting_per_queue) {}
+      admission_(options_.max_waiting_tasks, options_.max_waiting_per_queue),
+      executors_(metrics_) {}
 
 // Ids are 13 characters of Crockford base32 (short enough for the string's inline buffer):
 // 24 random bits per process start, then a 40-bit sequence.
@@ -649,7 +650,7 @@ void SchedulerCore::Dispatch(Effects& fx) {
   while (progress && ready_.size() > 0) {
     progress = false;
     for (size_t i = 0; i < n; ++i) {
-      Executor& e = *executors_[(dispatch_offset_ + i) % n];
+      ConnectedExecutor& e = executors_.InTurn(i);
       if (e.draining || e.free_slots() == 0) continue;
       TaskRecord* task = ready_.Best(e.lanes);
       if (task == nullptr) continue;
@@ -661,10 +662,10 @@ void SchedulerCore::Dispatch(Effects& fx) {
       Assign(*task, e, fx);
     }
   }
-  dispatch_offset_ = (dispatch_offset_ + 1) % n;
+  executors_.NextTurn();
 }
 
-void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
+void SchedulerCore::Assign(TaskRecord& task, ConnectedExecutor& executor, Effects& fx) {
   const absl::Time now = clock_.Now();
   const uint32_t number = task.attempts.empty() ? 1 : task.attempts.back().number + 1;
   AttemptRecord attempt;
@@ -673,10 +674,9 @@ void SchedulerCore::Assign(TaskRecord& task, Executor& executor, Effects& fx) {
   attempt.assigned_at = now;
   task.attempts.push_back(std::move(attempt));
   SetState(task, TaskState::kRunning);
-  executor.outstanding.insert(AttemptRef{task.id, number});
+  executors_.Take(executor, AttemptRef{task.id, number});
   metrics_.TaskStarted(task.spec->queue, task.spec->type,
                         absl::ToDoubleSeconds(now - task.queued_at));
-  metrics_.SlotsChanged(-1, 1);
   if (task.spec->timeout > absl::ZeroDuration()) {
     // The executor stops the attempt at its timeout; if no answer comes within one more
     // lease, the scheduler ends the attempt itself.
@@ -833,7 +833,7 @@ std::string SchedulerCore::WaitingReason(const TaskRecord& task) const {
   const LaneKey lane{task.spec->queue, task.spec->type};
   size_t serving = 0;
   size_t draining = 0;
-  for (const auto& e : executors_) {
+  for (const auto& e : executors_.all()) {
     if (std::find(e->lanes.begin(), e->lanes.end(), lane) == e->lanes.end()) continue;
     ++serving;
     if (e->draining) ++draining;
@@ -877,7 +877,7 @@ absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {
 
 void SchedulerCore::TellExecutorToCancel(const std::string& task_id, uint32_t attempt,
                                          Effects& fx) {
-  for (auto& e : executors_) {
+  for (const auto& e : executors_.all()) {
     if (e->outstanding.contains(AttemptRef{task_id, attempt})) {
       fx.OutboxFor(e->channel).cancels.push_back(AttemptRef{task_id, attempt});
     }
@@ -962,7 +962,7 @@ absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) co
 std::vector<ExecutorView> SchedulerCore::ListExecutors() const {
   absl::MutexLock lock(&mu_);
   std::vector<ExecutorView> out;
-  for (const auto& e : executors_) {
+  for (const auto& e : executors_.all()) {
     out.push_back(ExecutorView{e->hello, static_cast<uint32_t>(e->outstanding.size()),
                                e->draining, e->connected_at, e->last_seen});
   }
@@ -1022,36 +1022,15 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
   ExecutorSession session;
   {
     absl::MutexLock lock(&mu_);
-    if (hello.executor_id.empty()) {
-      // A made-up id must not be one a connected executor chose: it would replace it below.
-      for (uint64_t n = next_session_;; ++n) {
-        hello.executor_id = absl::StrCat("executor-", n);
-        if (std::none_of(executors_.begin(), executors_.end(), [&](const auto& e) {
-              return e->hello.executor_id == hello.executor_id;
-            })) {
-          break;
-        }
-      }
-    }
+    if (hello.executor_id.empty()) hello.executor_id = executors_.UnusedId();
     if (absl::Status s = ReplaceOrRefuse(hello, fx); !s.ok()) return s;
     SettleOrphans(hello, fx);
-    auto e = std::make_unique<Executor>();
-    e->session_id = next_session_++;
-    e->channel = std::move(channel);
-    for (const std::string& q : hello.queues) {
-      for (const TaskTypeInfo& t : hello.task_types) e->lanes.push_back(LaneKey{q, t.name});
-    }
-    e->connected_at = e->last_seen = clock_.Now();
-    e->hello = std::move(hello);
-    session = ExecutorSession{e->hello.executor_id, e->session_id};
-    metrics_.ExecutorsConnectedChanged(1);
-    metrics_.SlotsChanged(e->hello.slots, 0);
-    for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, 1);
+    ConnectedExecutor& e = executors_.Add(std::move(hello), std::move(channel), clock_.Now());
+    session = ExecutorSession{e.hello.executor_id, e.session_id};
     spdlog::info("executor {} connected from {}: {} slots, {} task types, queues [{}]",
-                 session.executor_id, e->hello.peer, e->hello.slots, e->hello.task_types.size(),
-                 absl::StrJoin(e->hello.queues, ","));
-    ClaimRunning(*e, fx);
-    executors_.push_back(std::move(e));
+                 session.executor_id, e.hello.peer, e.hello.slots, e.hello.task_types.size(),
+                 absl::StrJoin(e.hello.queues, ","));
+    ClaimRunning(e, fx);
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
@@ -1063,11 +1042,9 @@ absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
 // replaces its old session at once (the old stream may be half-open); what its Hello does
 // not list is settled as lost right away. Another process with the id is refused.
 absl::Status SchedulerCore::ReplaceOrRefuse(const ExecutorHello& hello, Effects& fx) {
-  auto old = std::find_if(executors_.begin(), executors_.end(), [&](const auto& e) {
-    return e->hello.executor_id == hello.executor_id;
-  });
-  if (old == executors_.end()) return absl::OkStatus();
-  Executor& e = **old;
+  ConnectedExecutor* old = executors_.Find(hello.executor_id);
+  if (old == nullptr) return absl::OkStatus();
+  ConnectedExecutor& e = *old;
   // An executor too old to send an incarnation is taken to be the same process, as before.
   const bool same_process = hello.incarnation.empty() || e.hello.incarnation.empty() ||
                             e.hello.incarnation == hello.incarnation;
@@ -1083,7 +1060,7 @@ absl::Status SchedulerCore::ReplaceOrRefuse(const ExecutorHello& hello, Effects&
   // Listed attempts move over to the new session instead of being lost.
   for (const std::vector<AttemptRef>* listed : {&hello.running, &hello.unreported}) {
     for (const AttemptRef& ref : *listed) {
-      if (e.outstanding.erase(ref) > 0) metrics_.SlotsChanged(1, -1);
+      executors_.Free(e, ref);
     }
   }
   fx.closes.emplace_back(e.channel, absl::AbortedError("replaced by a newer connection"));
@@ -1121,12 +1098,11 @@ void SchedulerCore::SettleOrphans(const ExecutorHello& hello, Effects& fx) {
 // A reconnecting executor keeps the attempts that are still current; those it still runs
 // but the core no longer counts on it (lost and requeued meanwhile, or cancelled) it is
 // told to cancel. Either way each holds a slot until its result arrives.
-void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
+void SchedulerCore::ClaimRunning(ConnectedExecutor& e, Effects& fx) {
   size_t kept = 0;
   size_t cancelled = 0;
   auto claim = [&](const AttemptRef& ref, bool still_running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!e.outstanding.insert(ref).second) return;
-    metrics_.SlotsChanged(-1, 1);
+    if (!executors_.Take(e, ref)) return;
     auto it = tasks_.find(ref.task_id);
     const bool current = it != tasks_.end() && it->second.state == TaskState::kRunning &&
                          it->second.attempts.back().number == ref.attempt &&
@@ -1148,14 +1124,10 @@ void SchedulerCore::ClaimRunning(Executor& e, Effects& fx) {
   }
 }
 
-SchedulerCore::Executor* SchedulerCore::FindSession(const ExecutorSession& session) {
-  for (auto& e : executors_) {
-    if (e->session_id == session.session_id) {
-      e->last_seen = clock_.Now();
-      return e.get();
-    }
-  }
-  return nullptr;
+ConnectedExecutor* SchedulerCore::FindSession(const ExecutorSession& session) {
+  ConnectedExecutor* e = executors_.FindSession(session.session_id);
+  if (e != nullptr) e->last_seen = clock_.Now();
+  return e;
 }
 
 void SchedulerCore::OnHeartbeat(const ExecutorSession& session) {
@@ -1167,7 +1139,7 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
   Effects fx;
   {
     absl::MutexLock lock(&mu_);
-    Executor* e = FindSession(session);
+    ConnectedExecutor* e = FindSession(session);
     if (e == nullptr) {  // a session already dropped: its attempts were requeued
       for (size_t i = 0; i < results.size(); ++i) metrics_.StaleResult();
       return;
@@ -1179,12 +1151,12 @@ void SchedulerCore::OnResults(const ExecutorSession& session, std::vector<Attemp
   Deliver();
 }
 
-void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effects& fx) {
-  if (executor.outstanding.erase(AttemptRef{result.task_id, result.attempt}) == 0) {
+void SchedulerCore::ApplyResult(ConnectedExecutor& executor, AttemptResult& result,
+                                Effects& fx) {
+  if (!executors_.Free(executor, AttemptRef{result.task_id, result.attempt})) {
     metrics_.StaleResult();
     return;
   }
-  metrics_.SlotsChanged(1, -1);
 
   auto it = tasks_.find(result.task_id);
   if (it == tasks_.end()) return;
@@ -1218,7 +1190,7 @@ void SchedulerCore::ApplyResult(Executor& executor, AttemptResult& result, Effec
 
 void SchedulerCore::OnDrain(const ExecutorSession& session) {
   absl::MutexLock lock(&mu_);
-  if (Executor* e = FindSession(session)) {
+  if (ConnectedExecutor* e = FindSession(session)) {
     e->draining = true;
     spdlog::info("executor {} is draining with {} attempts outstanding", e->hello.executor_id,
                  e->outstanding.size());
@@ -1238,15 +1210,8 @@ void SchedulerCore::DisconnectExecutor(const ExecutorSession& session, absl::str
 }
 
 void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx) {
-  auto pos = std::find_if(executors_.begin(), executors_.end(),
-                          [&](const auto& e) { return e->hello.executor_id == id; });
-  if (pos == executors_.end()) return;
-  std::unique_ptr<Executor> e = std::move(*pos);
-  executors_.erase(pos);
-  for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, -1);
-  metrics_.ExecutorsConnectedChanged(-1);
-  metrics_.SlotsChanged(-static_cast<double>(e->free_slots()),
-                         -static_cast<double>(e->outstanding.size()));
+  std::unique_ptr<ConnectedExecutor> e = executors_.Remove(id);
+  if (e == nullptr) return;
   size_t requeued = 0;
   for (const AttemptRef& ref : e->outstanding) {
     auto it = tasks_.find(ref.task_id);

@@ -41,6 +41,7 @@
 #include "scheduler/core/core_metrics.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/executor_channel.h"
+#include "scheduler/core/executor_registry.h"
 #include "scheduler/core/ready_queues.h"
 #include "scheduler/core/task_record.h"
 #include "scheduler/core/task_validation.h"
@@ -84,30 +85,6 @@ struct CoreOptions {
   // The most recently finished tasks kept in memory after they are stored, so that the
   // WaitTask or GetTask that usually follows a result does not read the store.
   size_t recent_results = 10'000;
-};
-
-enum class RunMode { kThread, kProcess };
-
-struct TaskTypeInfo {
-  std::string name;
-  RunMode mode = RunMode::kThread;
-};
-
-struct ExecutorHello {
-  std::string executor_id;  // empty: the core picks one
-  std::string peer;
-  std::string version;
-  std::vector<TaskTypeInfo> task_types;
-  std::vector<std::string> queues;  // empty: {"default"}
-  uint32_t slots = 0;
-  // Chosen once per executor process: tells the same process reconnecting (it replaces
-  // its old session) from a second process with the same id (refused).
-  std::string incarnation;
-  // What the executor still owes from an earlier connection: attempts it runs, and
-  // attempts that ended whose results follow. Every other attempt the core counts on
-  // this executor id is settled (lost) when the Hello arrives.
-  std::vector<AttemptRef> running;
-  std::vector<AttemptRef> unreported;
 };
 
 // Identifies one connection of an executor; a reconnect is a new session.
@@ -272,24 +249,6 @@ class SchedulerCore {
   size_t tasks_in_memory() const;
 
  private:
-  struct Executor {
-    ExecutorHello hello;
-    uint64_t session_id = 0;
-    std::shared_ptr<ExecutorChannel> channel;
-    std::vector<LaneKey> lanes;
-    // Attempts sent (or claimed in the Hello) and not yet answered: one slot each. Keyed
-    // by attempt, not task: after a reconnect the executor may still run attempt 1 of a
-    // task (told to cancel it) when attempt 2 of the same task is assigned to it. A
-    // cancelled attempt keeps its slot until the executor reports back.
-    absl::flat_hash_set<AttemptRef> outstanding;
-    bool draining = false;
-    absl::Time connected_at;
-    absl::Time last_seen;
-    uint32_t free_slots() const {
-      return hello.slots > outstanding.size() ? hello.slots - outstanding.size() : 0;
-    }
-  };
-
   // A workflow with what the core needs to move it along.
   struct LiveWorkflow {
     WorkflowRecord record;
@@ -389,10 +348,10 @@ class SchedulerCore {
   absl::Status ReplaceOrRefuse(const ExecutorHello& hello, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SettleOrphans(const ExecutorHello& hello, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ClaimRunning(Executor& executor, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ClaimRunning(ConnectedExecutor& executor, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(TaskRecord& task, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Executor* FindSession(const ExecutorSession& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ConnectedExecutor* FindSession(const ExecutorSession& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed(TaskRecord& task, Effects& fx, std::string executor_id = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every state change goes through here: it checks the move against the lifecycle
@@ -438,7 +397,7 @@ class SchedulerCore {
   void CancelLocked(TaskRecord& task, std::string reason, Effects& fx,
                     bool notify_workflow = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Assign(TaskRecord& task, Executor& executor, Effects& fx)
+  void Assign(TaskRecord& task, ConnectedExecutor& executor, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std::string error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -458,7 +417,7 @@ class SchedulerCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoseAttempt(TaskRecord& task, absl::string_view reason, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ApplyResult(Executor& executor, AttemptResult& result, Effects& fx)
+  void ApplyResult(ConnectedExecutor& executor, AttemptResult& result, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -504,10 +463,7 @@ class SchedulerCore {
   absl::flat_hash_set<std::string> age_reported_queues_ ABSL_GUARDED_BY(mu_);
   WaiterRegistry<WaitCallback> waiters_ ABSL_GUARDED_BY(mu_);
   WaiterRegistry<WorkflowWaitCallback> workflow_waiters_ ABSL_GUARDED_BY(mu_);
-  // Executors in connection order; dispatch starts at a rotating offset to spread work.
-  std::vector<std::unique_ptr<Executor>> executors_ ABSL_GUARDED_BY(mu_);
-  size_t dispatch_offset_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  ExecutorRegistry executors_ ABSL_GUARDED_BY(mu_);
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   // Finished standalone tasks already stored, newest last, at most options_.recent_results.

@@ -182,7 +182,7 @@ void SchedulerCore::ReportQueueAges(absl::Time now) {
   last_age_report_ = now;
   absl::flat_hash_map<std::string, absl::Time> oldest = ready_.OldestQueuedAt();
   // Queues that executors serve have a series from the start, at 0 while nothing waits.
-  for (const auto& e : executors_) {
+  for (const auto& e : executors_.all()) {
     age_reported_queues_.insert(e->hello.queues.begin(), e->hello.queues.end());
   }
   for (const std::string& queue : age_reported_queues_) {
@@ -197,17 +197,14 @@ void SchedulerCore::ReportQueueAges(absl::Time now) {
 void SchedulerCore::DropSilentExecutors(Effects& fx) {
   const absl::Time deadline = clock_.Now() - options_.executor_timeout;
   std::vector<std::string> silent;
-  for (const auto& e : executors_) {
+  for (const auto& e : executors_.all()) {
     if (e->last_seen < deadline) silent.push_back(e->hello.executor_id);
   }
   for (const std::string& id : silent) {
-    for (const auto& e : executors_) {
-      if (e->hello.executor_id == id) {
-        fx.closes.emplace_back(e->channel, absl::DeadlineExceededError(absl::StrCat(
-                                               "no message from the executor for ",
-                                               absl::FormatDuration(options_.executor_timeout))));
-      }
-    }
+    fx.closes.emplace_back(executors_.Find(id)->channel,
+                           absl::DeadlineExceededError(absl::StrCat(
+                               "no message from the executor for ",
+                               absl::FormatDuration(options_.executor_timeout))));
     RemoveExecutor(id, "stopped heartbeating", fx);
   }
 }

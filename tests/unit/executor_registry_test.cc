@@ -1,0 +1,107 @@
+// ExecutorRegistry: sessions in connection order, the credit of each executor (slots
+// against attempts held) with its gauges, and dispatch's rotating turn.
+#include "scheduler/core/executor_registry.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "gtest/gtest.h"
+
+namespace taskwire::scheduler {
+namespace {
+
+// Sums what the registry reports, as the Prometheus gauges would.
+struct GaugeSums : CoreMetrics {
+  double connected = 0, free_slots = 0, used_slots = 0, default_queue_executors = 0;
+  void ExecutorsConnectedChanged(double d) override { connected += d; }
+  void SlotsChanged(double free_delta, double used_delta) override {
+    free_slots += free_delta;
+    used_slots += used_delta;
+  }
+  void QueueExecutorsChanged(absl::string_view queue, double d) override {
+    if (queue == "default") default_queue_executors += d;
+  }
+};
+
+ExecutorHello Hello(std::string id, uint32_t slots) {
+  ExecutorHello h;
+  h.executor_id = std::move(id);
+  h.slots = slots;
+  h.queues = {"default"};
+  h.task_types = {{"echo"}, {"hash"}};
+  return h;
+}
+
+TEST(ExecutorRegistryTest, AnAttemptTakesOneSlotUntilItIsFreedOnce) {
+  GaugeSums gauges;
+  ExecutorRegistry registry(gauges);
+  ConnectedExecutor& e = registry.Add(Hello("a", 2), nullptr, absl::UnixEpoch());
+  EXPECT_EQ(e.lanes.size(), 2u);  // one per (queue, type)
+  EXPECT_EQ(gauges.free_slots, 2);
+
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 1}));
+  EXPECT_FALSE(registry.Take(e, AttemptRef{"t1", 1}));  // already held: no second slot
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 2}));   // another attempt of the same task
+  EXPECT_EQ(e.free_slots(), 0u);
+  EXPECT_EQ(gauges.free_slots, 0);
+  EXPECT_EQ(gauges.used_slots, 2);
+
+  EXPECT_TRUE(registry.Free(e, AttemptRef{"t1", 1}));
+  EXPECT_FALSE(registry.Free(e, AttemptRef{"t1", 1}));  // a stale second answer
+  EXPECT_EQ(e.free_slots(), 1u);
+  EXPECT_EQ(gauges.free_slots, 1);
+  EXPECT_EQ(gauges.used_slots, 1);
+}
+
+TEST(ExecutorRegistryTest, RemovingAnExecutorTakesItsSlotsOutOfTheGauges) {
+  GaugeSums gauges;
+  ExecutorRegistry registry(gauges);
+  ConnectedExecutor& a = registry.Add(Hello("a", 3), nullptr, absl::UnixEpoch());
+  registry.Add(Hello("b", 1), nullptr, absl::UnixEpoch());
+  registry.Take(a, AttemptRef{"t1", 1});
+
+  std::unique_ptr<ConnectedExecutor> removed = registry.Remove("a");
+  ASSERT_NE(removed, nullptr);
+  EXPECT_EQ(removed->outstanding.size(), 1u);  // the caller settles what it held
+  EXPECT_EQ(registry.Remove("a"), nullptr);
+  EXPECT_EQ(registry.Find("a"), nullptr);
+  EXPECT_EQ(gauges.connected, 1);
+  EXPECT_EQ(gauges.default_queue_executors, 1);
+  EXPECT_EQ(gauges.free_slots, 1);
+  EXPECT_EQ(gauges.used_slots, 0);
+}
+
+TEST(ExecutorRegistryTest, EachConnectionIsANewSessionAndMadeUpIdsAvoidChosenOnes) {
+  GaugeSums gauges;
+  ExecutorRegistry registry(gauges);
+  // An executor that chose the name the registry would make up next.
+  ConnectedExecutor& chosen = registry.Add(Hello("executor-2", 1), nullptr, absl::UnixEpoch());
+  const std::string made_up = registry.UnusedId();
+  EXPECT_NE(made_up, "executor-2");
+  EXPECT_EQ(registry.Find(made_up), nullptr);
+
+  ConnectedExecutor& other = registry.Add(Hello(made_up, 1), nullptr, absl::UnixEpoch());
+  EXPECT_NE(chosen.session_id, other.session_id);
+  EXPECT_EQ(registry.FindSession(other.session_id), &other);
+  EXPECT_EQ(registry.FindSession(999), nullptr);
+}
+
+TEST(ExecutorRegistryTest, EachTurnStartsOneExecutorLater) {
+  GaugeSums gauges;
+  ExecutorRegistry registry(gauges);
+  for (const char* id : {"a", "b", "c"}) registry.Add(Hello(id, 1), nullptr, absl::UnixEpoch());
+
+  auto first_of_turn = [&] { return registry.InTurn(0).hello.executor_id; };
+  EXPECT_EQ(first_of_turn(), "a");
+  EXPECT_EQ(registry.InTurn(2).hello.executor_id, "c");
+  registry.NextTurn();
+  EXPECT_EQ(first_of_turn(), "b");
+  EXPECT_EQ(registry.InTurn(2).hello.executor_id, "a");
+  registry.NextTurn();
+  registry.NextTurn();
+  EXPECT_EQ(first_of_turn(), "a");
+}
+
+}  // namespace
+}  // namespace taskwire::scheduler
