@@ -69,15 +69,6 @@ std::string SchedulerCore::NewTaskId(uint64_t seq) const {
   return id;
 }
 
-SchedulerCore::Outbox& SchedulerCore::Effects::OutboxFor(
-    const std::shared_ptr<ExecutorChannel>& channel) {
-  for (Outbox& o : sends) {
-    if (o.channel == channel) return o;
-  }
-  sends.push_back(Outbox{channel, {}, {}});
-  return sends.back();
-}
-
 void SchedulerCore::Flush(Effects& fx) {
   events_.Publish(fx.events);
   for (auto& [callback, view] : fx.wakeups) callback(view);
@@ -91,51 +82,6 @@ void SchedulerCore::Flush(Effects& fx) {
     timer_listener_(fx.wake_timer_at);
   }
 }
-
-namespace {
-
-void Append(StoreBatch& to, StoreBatch& from) {
-  // `from` is left empty, not holding moved-from records: a batch held back after a failed
-  // commit is merged again on the retry.
-  auto move_all = [](auto& dst, auto& src) {
-    if (dst.empty()) {
-      dst.swap(src);
-    } else {
-      dst.insert(dst.end(), std::make_move_iterator(src.begin()),
-                 std::make_move_iterator(src.end()));
-      src.clear();
-    }
-  };
-  move_all(to.tasks, from.tasks);
-  move_all(to.workflows, from.workflows);
-  move_all(to.deleted_tasks, from.deleted_tasks);
-  move_all(to.deleted_workflows, from.deleted_workflows);
-}
-
-// A record changed several times in one delivery round (a workflow node released and
-// assigned at once) is written once, in its last version: the earlier ones would be
-// overwritten in the same transaction anyway.
-template <typename Record>
-void KeepLastVersions(std::vector<Record>& records) {
-  if (records.size() < 2) return;
-  absl::flat_hash_set<std::string_view> seen;  // views into `records`, unmoved until the end
-  seen.reserve(records.size());
-  std::vector<bool> keep(records.size());
-  size_t kept = 0;
-  for (size_t i = records.size(); i-- > 0;) {
-    keep[i] = seen.insert(records[i].id).second;
-    kept += keep[i];
-  }
-  if (kept == records.size()) return;
-  std::vector<Record> last;
-  last.reserve(kept);
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (keep[i]) last.push_back(std::move(records[i]));
-  }
-  records.swap(last);
-}
-
-}  // namespace
 
 SchedulerCore::~SchedulerCore() { StopDeliveryThread(); }
 
@@ -208,10 +154,7 @@ void SchedulerCore::DeliverPending() {
     }
     // Everything the batch changed goes to the store in one commit, before anyone hears
     // of it: a client that saw a result never sees it undone by a restart.
-    StoreBatch saves;
-    for (Effects& fx : batch) Append(saves, fx.saves);
-    KeepLastVersions(saves.tasks);
-    KeepLastVersions(saves.workflows);
+    StoreBatch saves = MergeSaves(batch);
     if (!saves.empty()) {
       if (absl::Status s = store_.Commit(saves); !s.ok()) {
         HoldBack(std::move(batch), std::move(saves), s);

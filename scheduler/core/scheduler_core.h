@@ -39,6 +39,7 @@
 #include "common/clock.h"
 #include "scheduler/core/admission.h"
 #include "scheduler/core/core_metrics.h"
+#include "scheduler/core/effects.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/executor_channel.h"
 #include "scheduler/core/executor_registry.h"
@@ -111,17 +112,6 @@ struct SubmittedWorkflow {
   bool existing = false;  // its idempotency key was known: the first workflow's ids
 };
 
-struct WorkflowView {
-  WorkflowRecord record;
-  std::vector<TaskRecord> nodes;  // in node order
-};
-
-struct TaskView {
-  TaskRecord record;
-  std::string waiting_reason;  // set while QUEUED
-  std::string node;            // the node's name, for a workflow node
-};
-
 struct TaskListQuery {
   std::optional<TaskState> state;
   std::string queue;
@@ -145,8 +135,8 @@ struct ExecutorView {
 
 class SchedulerCore {
  public:
-  using WaitCallback = std::function<void(const TaskView&)>;
-  using WorkflowWaitCallback = std::function<void(const WorkflowView&)>;
+  using WaitCallback = Effects::WaitCallback;
+  using WorkflowWaitCallback = Effects::WorkflowWaitCallback;
 
   // `metrics` may be null: nothing is reported.
   SchedulerCore(const Clock& clock, TaskStore& store, EventHub& events, CoreMetrics* metrics,
@@ -269,24 +259,6 @@ class SchedulerCore {
     uint32_t attempt = 0;
   };
 
-  struct Outbox {
-    std::shared_ptr<ExecutorChannel> channel;
-    std::vector<AssignmentOut> assignments;
-    std::vector<AttemptRef> cancels;
-  };
-
-  // Side effects gathered under the lock, carried out by Flush() after it is released.
-  struct Effects {
-    StoreBatch saves;
-    EventBatch events;
-    std::vector<std::pair<WaitCallback, TaskView>> wakeups;
-    std::vector<std::pair<WorkflowWaitCallback, WorkflowView>> workflow_wakeups;
-    std::vector<Outbox> sends;
-    std::vector<std::pair<std::shared_ptr<ExecutorChannel>, absl::Status>> closes;
-    absl::Time wake_timer_at = absl::InfiniteFuture();
-    Outbox& OutboxFor(const std::shared_ptr<ExecutorChannel>& channel);
-  };
-
   // A submit between its validation and its commit: the new records (invisible until
   // stored) and what runs once the commit has ended.
   struct PendingSubmit {
@@ -294,6 +266,7 @@ class SchedulerCore {
     // Makes the records known (or frees what was reserved for them) and answers.
     std::function<void(StoreBatch& stored, const absl::Status& commit)> finish;
   };
+  // Carries out one round's effects after its commit (see effects.h for the order).
   void Flush(Effects& fx) ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers what is pending: at once on this thread, or by waking the delivery thread.
   void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);

@@ -148,6 +148,18 @@ struct WorkflowRecord {
   std::string idempotency_key;  // empty: none
 };
 
+// What the core answers about a task and a workflow.
+struct TaskView {
+  TaskRecord record;
+  std::string waiting_reason;  // set while QUEUED
+  std::string node;            // the node's name, for a workflow node
+};
+
+struct WorkflowView {
+  WorkflowRecord record;
+  std::vector<TaskRecord> nodes;  // in node order
+};
+
 }  // namespace taskwire::scheduler
 
 #endif  // TASKWIRE_SCHEDULER_CORE_TASK_RECORD_H_
