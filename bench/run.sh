@@ -4,7 +4,8 @@
 #      (once per executor slot count in $SLOTS_LIST, a fresh scheduler + executor each)
 #   2. round-trip latency, one task at a time: a Submit that waits for the result, over
 #      2,000 tasks (then Submit + WaitTask, two calls, for comparison)
-#   3. scheduler resident memory with 1,000,000 queued tasks and no executor
+#   3. scheduler resident memory with 1,000,000 queued tasks and no executor, then (durable
+#      store) the time a restart over them takes until it serves
 #   4. history: scheduler resident memory while 1,000,000 tasks run and finish (rounds of
 #      50,000), then the time a restart over that store takes until it serves
 #
@@ -249,6 +250,16 @@ echo "scheduler memory: VmRSS $((rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB wit
 echo "  $per_task bytes per queued task (VmRSS growth / tasks); target VmRSS <= 1024 MiB: $([ "$rss" -le 1048576 ] && echo met || echo MISSED)"
 echo "{\"mode\":\"memory\",\"tasks\":$FILL_TASKS,\"queued\":$depth,\"vmrss_kib\":$rss,\"vmhwm_kib\":$hwm,\"idle_vmrss_kib\":$rss0,\"bytes_per_task\":$per_task}"
 stop_all
+if [ "$STORE" != memory ] && budget_ok; then
+  # The same store again: how long a restart takes until it serves the queued tasks.
+  stop_all
+  start_ns=$(date +%s%N)
+  start_scheduler "$WORK/data-$RUN"
+  restart_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+  echo "restart over $FILL_TASKS queued tasks: serving after $restart_ms ms (ready file), VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
+  echo "{\"mode\":\"restart\",\"queued\":$FILL_TASKS,\"restart_ms\":$restart_ms}"
+  stop_all
+fi
 echo
 fi
 echo "== done  $(date -Iseconds)"

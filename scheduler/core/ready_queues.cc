@@ -34,7 +34,7 @@ absl::flat_hash_map<std::string, absl::Time> ReadyQueues::OldestQueuedAt() const
     absl::Time& t = oldest.try_emplace(key.queue, absl::InfiniteFuture()).first->second;
     for (auto it = lane.begin(); it != lane.end();
          it = lane.lower_bound(Order{it->first.first + 1, 0})) {
-      t = std::min(t, it->second->queued_at);
+      t = std::min(t, absl::Time(it->second->queued_at));
     }
   }
   return oldest;

@@ -574,7 +574,9 @@ void SchedulerCore::Release(TaskRecord& task, absl::Time at, Effects& fx) {
   }
   SetState(task, TaskState::kScheduled);
   task.scheduled_for = at;
-  AddTimer(at, Timer{TimerKind::kRelease, task.id}, fx);
+  // The timer fires at the stored time, which has whole nanoseconds (a jittered backoff
+  // has finer ones): so the task is due exactly when its record says.
+  AddTimer(task.scheduled_for, Timer{TimerKind::kRelease, task.id}, fx);
   Changed(task, fx);
 }
 
@@ -642,14 +644,16 @@ void SchedulerCore::FinishAttempt(TaskRecord& task, AttemptOutcome outcome, std:
 
 void SchedulerCore::Finish(TaskRecord& task, TaskState state, Effects& fx, bool notify_workflow) {
   SetState(task, state);
-  task.finished_at = clock_.Now();
+  const absl::Time now = clock_.Now();
+  task.finished_at = now;
   task.scheduled_for = absl::InfinitePast();
+  const absl::Duration own_retention = task.spec->retention;
   const absl::Duration retention =
-      task.spec->retention > absl::ZeroDuration() ? task.spec->retention : options_.retention;
-  task.retain_until = task.finished_at + retention;
-  if (task.workflow_id.empty()) ScheduleSweep(task.retain_until, fx);
+      own_retention > absl::ZeroDuration() ? own_retention : options_.retention;
+  task.retain_until = now + retention;
+  if (task.workflow_id.empty()) ScheduleSweep(now + retention, fx);
   metrics_.TaskFinished(task.spec->queue, task.spec->type, state,
-                        absl::ToDoubleSeconds(task.finished_at - task.created_at));
+                        absl::ToDoubleSeconds(now - task.created_at));
   Changed(task, fx, task.attempts.empty() ? std::string() : task.attempts.back().executor_id);
   if (std::vector<WaitCallback> woken = waiters_.Take(task.id); !woken.empty()) {
     const TaskView view = ViewOfTask(task);

@@ -255,7 +255,7 @@ void SchedulerCore::FinishWorkflow(LiveWorkflow& wf, Effects& fx) {
   // asked for, else the scheduler's.
   absl::Duration retention = absl::ZeroDuration();
   for (const WorkflowNodeRecord& node : r.nodes) {
-    retention = std::max(retention, tasks_.at(node.task_id).spec->retention);
+    retention = std::max(retention, absl::Duration(tasks_.at(node.task_id).spec->retention));
   }
   r.retain_until = r.finished_at + (retention > absl::ZeroDuration() ? retention
                                                                       : options_.retention);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "scheduler/core/packed_time.h"
 
 namespace taskwire::scheduler {
 
@@ -59,9 +60,9 @@ absl::string_view AttemptOutcomeName(AttemptOutcome o);
 // the core fills them in at submission, so a stored task keeps the policy it was given.
 struct RetryPolicy {
   uint32_t max_attempts = 0;  // attempts in all; 1: no retry
-  absl::Duration initial_backoff = absl::ZeroDuration();
+  PackedDuration initial_backoff = absl::ZeroDuration();
   double multiplier = 0;
-  absl::Duration max_backoff = absl::ZeroDuration();
+  PackedDuration max_backoff = absl::ZeroDuration();
   double jitter = 0;  // in [0, 1]
   bool operator==(const RetryPolicy&) const = default;
 };
@@ -72,21 +73,21 @@ struct TaskSpec {
   std::string payload;
   std::string queue;
   int32_t priority = 0;
-  absl::Duration timeout = absl::ZeroDuration();  // zero: no limit
+  PackedDuration timeout = absl::ZeroDuration();  // zero: no limit
   std::vector<std::pair<std::string, std::string>> labels;
   RetryPolicy retry;
-  absl::Time not_before = absl::InfinitePast();  // ETA; InfinitePast: none
-  absl::Duration countdown = absl::ZeroDuration();  // turned into not_before at submission
-  absl::Duration expires_after = absl::ZeroDuration();  // zero: never expires
+  PackedTime not_before = absl::InfinitePast();  // ETA; InfinitePast: none
+  PackedDuration countdown = absl::ZeroDuration();  // turned into not_before at submission
+  PackedDuration expires_after = absl::ZeroDuration();  // zero: never expires
   std::string idempotency_key;  // empty: none
-  absl::Duration retention = absl::ZeroDuration();  // zero: the scheduler's default
+  PackedDuration retention = absl::ZeroDuration();  // zero: the scheduler's default
 };
 
 struct AttemptRecord {
   uint32_t number = 0;
   std::string executor_id;
-  absl::Time assigned_at;
-  absl::Time finished_at = absl::InfinitePast();  // InfinitePast while running
+  PackedTime assigned_at;
+  PackedTime finished_at = absl::InfinitePast();  // InfinitePast while running
   AttemptOutcome outcome = AttemptOutcome::kRunning;
   std::string error;
   std::optional<int32_t> exit_code;  // process tasks
@@ -100,18 +101,18 @@ struct TaskRecord {
   uint64_t version = 0;  // bumped on every change; lets a store drop stale writes
   std::shared_ptr<const TaskSpec> spec;
   TaskState state = TaskState::kQueued;
-  absl::Time created_at;
-  absl::Time queued_at;  // last time it entered QUEUED: start of the queue wait
-  absl::Time finished_at = absl::InfinitePast();
+  PackedTime created_at;
+  PackedTime queued_at;  // last time it entered QUEUED: start of the queue wait
+  PackedTime finished_at = absl::InfinitePast();
   std::string output;
   std::string error;
   std::vector<AttemptRecord> attempts;
   // While SCHEDULED: when the task becomes QUEUED (ETA or the end of a retry's backoff).
-  absl::Time scheduled_for = absl::InfinitePast();
+  PackedTime scheduled_for = absl::InfinitePast();
   // No attempt starts at or after this time (queue-wait expiry); InfiniteFuture: none.
-  absl::Time expires_at = absl::InfiniteFuture();
+  PackedTime expires_at = absl::InfiniteFuture();
   // Once terminal: when retention deletes the task. Workflow nodes go with their workflow.
-  absl::Time retain_until = absl::InfiniteFuture();
+  PackedTime retain_until = absl::InfiniteFuture();
   // Workflow nodes only: the workflow and this node's index in it.
   std::string workflow_id;
   uint32_t node_index = 0;

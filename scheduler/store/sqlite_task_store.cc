@@ -110,7 +110,7 @@ void BindOptionalText(sqlite3_stmt* s, int i, absl::string_view text) {
 
 // A task's retain_until column: a workflow's nodes are deleted with it, never on their own.
 absl::Time RetainUntilColumn(const TaskRecord& r) {
-  return r.workflow_id.empty() ? r.retain_until : absl::InfiniteFuture();
+  return r.workflow_id.empty() ? absl::Time(r.retain_until) : absl::InfiniteFuture();
 }
 
 // The retain_until column: NULL until the record has finished (see sqlite_schema.cc).

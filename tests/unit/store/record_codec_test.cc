@@ -71,10 +71,10 @@ TEST(RecordCodecTest, RoundTripsEveryFieldOfAWorkflow) {
 // store_test_util.h, then update the size here. (Sizes of x86-64 with libstdc++.)
 TEST(RecordCodecTest, KnowsEveryFieldOfTheRecordTypes) {
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-  EXPECT_EQ(sizeof(RetryPolicy), 56u) << "RetryPolicy changed: update the codec";
-  EXPECT_EQ(sizeof(TaskSpec), 296u) << "TaskSpec changed: update the codec";
-  EXPECT_EQ(sizeof(AttemptRecord), 128u) << "AttemptRecord changed: update the codec";
-  EXPECT_EQ(sizeof(TaskRecord), 296u) << "TaskRecord changed: update the codec";
+  EXPECT_EQ(sizeof(RetryPolicy), 40u) << "RetryPolicy changed: update the codec";
+  EXPECT_EQ(sizeof(TaskSpec), 240u) << "TaskSpec changed: update the codec";
+  EXPECT_EQ(sizeof(AttemptRecord), 112u) << "AttemptRecord changed: update the codec";
+  EXPECT_EQ(sizeof(TaskRecord), 248u) << "TaskRecord changed: update the codec";
   EXPECT_EQ(sizeof(WorkflowNodeRecord), 88u) << "WorkflowNodeRecord changed: update the codec";
   EXPECT_EQ(sizeof(WorkflowRecord), 248u) << "WorkflowRecord changed: update the codec";
 #else
