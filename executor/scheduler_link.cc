@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "common/one_write_in_flight.h"
 #include "executor/link_proto.h"
 #include "grpcpp/grpcpp.h"
 
@@ -39,17 +40,16 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
 
   bool Send(const std::function<void(v1::ExecutorMessage&)>& fill) {
     absl::MutexLock lock(&mu_);
-    if (closing_ || broken_) return false;
+    if (!writer_.accepting()) return false;
     fill(pending_);
     has_pending_ = true;
-    if (!writing_) WriteNextLocked();
+    writer_.Kick();
     return true;
   }
 
   void CloseWhenFlushed() {
     absl::MutexLock lock(&mu_);
-    closing_ = true;
-    if (!writing_) MaybeWritesDoneLocked();
+    writer_.EndWhenFlushed();
   }
 
   void Cancel() { context_.TryCancel(); }
@@ -71,7 +71,7 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
     if (!ok) {
       {
         absl::MutexLock lock(&mu_);
-        broken_ = true;  // no write may start once the call can end
+        writer_.Stop();  // no write may start once the call can end
       }
       RemoveHold();
       return;
@@ -92,25 +92,24 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) broken_ = true;  // the read side fails too and ends the call
-    if (broken_) return;
-    if (has_pending_) {
-      WriteNextLocked();
-    } else {
-      MaybeWritesDoneLocked();
-    }
+    if (!ok) writer_.Stop();  // the read side fails too and ends the call
+    writer_.WriteDone(ok);
   }
 
   void OnDone(const grpc::Status& status) override {
     absl::MutexLock lock(&mu_);
     status_ = status;
-    broken_ = true;
+    writer_.Stop();
     done_ = true;
   }
 
  private:
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  friend class OneWriteInFlight<LinkStream>;
+
+  // For writer_, with mu_ held.
+  bool FillNext() {
+    mu_.AssertHeld();
+    if (!has_pending_) return false;
     out_.Clear();
     if (pending_.ByteSizeLong() <= kMaxBatchBytes || pending_.results_size() == 0) {
       out_.Swap(&pending_);
@@ -130,16 +129,13 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
       pending_.mutable_results()->DeleteSubrange(0, n);
       has_pending_ = pending_.ByteSizeLong() > 0;
     }
-    writing_ = true;
+    return true;
+  }
+  void WriteNext() {
+    mu_.AssertHeld();
     StartWrite(&out_);
   }
-
-  void MaybeWritesDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (closing_ && !has_pending_ && !writes_done_ && !broken_) {
-      writes_done_ = true;
-      StartWritesDone();
-    }
-  }
+  void EndStream() { StartWritesDone(); }
 
   const LinkCallbacks& callbacks_;
   grpc::ClientContext context_;
@@ -148,10 +144,8 @@ class LinkStream final : public grpc::ClientBidiReactor<v1::ExecutorMessage, v1:
   v1::ExecutorMessage pending_ ABSL_GUARDED_BY(mu_);
   v1::ExecutorMessage out_ ABSL_GUARDED_BY(mu_);
   bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  // Always open: writes queue behind StartCall. Ends with StartWritesDone once flushed.
+  OneWriteInFlight<LinkStream> writer_ ABSL_GUARDED_BY(mu_){*this};
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);

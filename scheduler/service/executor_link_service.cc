@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/one_write_in_flight.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/service/proto_convert.h"
 
@@ -69,10 +70,10 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
 
     void Send(std::vector<AssignmentOut> assignments, std::vector<AttemptRef> cancels) override {
       absl::MutexLock lock(&mu_);
-      if (reactor_ == nullptr || ending_) return;
+      if (!writer_.accepting()) return;
       for (auto& a : assignments) assignments_.push_back(std::move(a));
       for (auto& c : cancels) cancels_.push_back(std::move(c));
-      if (!writing_ && welcomed_) WriteNextLocked();
+      writer_.Kick();
     }
 
     void Close(absl::Status reason) override { End(ToGrpcStatus(reason)); }
@@ -80,54 +81,45 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
     void SendWelcome(v1::Welcome welcome) {
       absl::MutexLock lock(&mu_);
       welcome_ = std::move(welcome);
-      welcomed_ = true;
-      if (!writing_) WriteNextLocked();
+      writer_.Open();
     }
 
     // Answers a heartbeat, so that the executor can tell a silent scheduler (a black-holed
     // connection) from a quiet one.
     void SendHeartbeatAck() {
       absl::MutexLock lock(&mu_);
-      if (reactor_ == nullptr || ending_ || !welcomed_) return;
+      if (!writer_.accepting() || !writer_.open()) return;
       heartbeat_ack_ = true;
-      if (!writing_) WriteNextLocked();
+      writer_.Kick();
     }
 
     void WriteDone(bool ok) {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        ending_ = true;
-        status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
-      }
-      if (ending_) {
-        FinishLocked();
-      } else if (welcome_ || heartbeat_ack_ || !assignments_.empty() || !cancels_.empty()) {
-        WriteNextLocked();
-      }
+      if (!ok) status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+      writer_.WriteDone(ok);
     }
 
     void End(grpc::Status status) {
       absl::MutexLock lock(&mu_);
-      if (ending_) return;
-      ending_ = true;
+      if (writer_.ending()) return;  // the first reason stands
       status_ = std::move(status);
-      if (!writing_) FinishLocked();
+      writer_.End();
     }
 
     void Detach() {
       absl::MutexLock lock(&mu_);
-      reactor_ = nullptr;
+      writer_.Stop();
     }
 
    private:
-    void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      if (finished_ || reactor_ == nullptr) return;
-      finished_ = true;
-      reactor_->Finish(status_);
-    }
+    friend class OneWriteInFlight<Outgoing>;
 
-    void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // For writer_, with mu_ held.
+    bool FillNext() {
+      mu_.AssertHeld();
+      if (!welcome_ && !heartbeat_ack_ && assignments_.empty() && cancels_.empty()) {
+        return false;
+      }
       message_.Clear();
       if (welcome_) {
         *message_.mutable_welcome() = std::move(*welcome_);
@@ -148,24 +140,28 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
         ref->set_attempt(c.attempt);
       }
       cancels_.clear();
-      writing_ = true;
+      return true;
+    }
+    void WriteNext() {
+      mu_.AssertHeld();
       reactor_->StartWrite(&message_);
+    }
+    void EndStream() {
+      mu_.AssertHeld();
+      reactor_->Finish(status_);
     }
 
     absl::Mutex mu_;
-    LinkReactor* reactor_ ABSL_GUARDED_BY(mu_);
+    LinkReactor* const reactor_;  // touched only through writer_, which stops at OnDone
     std::optional<v1::Welcome> welcome_ ABSL_GUARDED_BY(mu_);
     bool heartbeat_ack_ ABSL_GUARDED_BY(mu_) = false;
     std::deque<AssignmentOut> assignments_ ABSL_GUARDED_BY(mu_);
     std::vector<AttemptRef> cancels_ ABSL_GUARDED_BY(mu_);
     v1::SchedulerMessage message_ ABSL_GUARDED_BY(mu_);
-    // Nothing goes out before the Welcome, though the core may assign work while the
-    // executor is still being registered.
-    bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
-    bool writing_ ABSL_GUARDED_BY(mu_) = false;
-    bool ending_ ABSL_GUARDED_BY(mu_) = false;
-    bool finished_ ABSL_GUARDED_BY(mu_) = false;
     grpc::Status status_ ABSL_GUARDED_BY(mu_);
+    // Nothing goes out before the Welcome, though the core may assign work while the
+    // executor is still being registered. An end before it (a refused Hello) comes at once.
+    OneWriteInFlight<Outgoing> writer_ ABSL_GUARDED_BY(mu_){*this, WriteGate::kHoldWrites};
   };
 
   absl::Status Handle() {

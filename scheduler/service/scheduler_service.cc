@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/one_write_in_flight.h"
 #include "grpcpp/alarm.h"
 #include "scheduler/service/proto_convert.h"
 #include "spdlog/spdlog.h"
@@ -259,7 +260,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
     void Add(EventBatch events) {
       absl::MutexLock lock(&mu);
-      if (reactor == nullptr || ending) return;
+      if (!writer.accepting()) return;
       if (backlog.size() + events.tasks.size() + events.workflows.size() >
           options.max_watch_backlog) {
         EndLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -269,29 +270,19 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
       }
       for (TaskEvent& e : events.tasks) backlog.emplace_back(std::move(e));
       for (WorkflowEvent& e : events.workflows) backlog.emplace_back(std::move(e));
-      if (ready && !writing) WriteNextLocked();
+      writer.Kick();
     }
 
     void Ready(bool ok) {
       absl::MutexLock lock(&mu);
-      ready = true;
       if (!ok) EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
-      if (ending) {
-        FinishLocked();  // an End that came before the headers were out
-      } else if (!backlog.empty()) {
-        WriteNextLocked();
-      }
+      writer.Open();  // also finishes an End that came before the headers were out
     }
 
     void WriteDone(bool ok) {
       absl::MutexLock lock(&mu);
-      writing = false;
-      if (!ok) ending = true, final_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "");
-      if (ending) {
-        FinishLocked();
-      } else if (!backlog.empty()) {
-        WriteNextLocked();
-      }
+      if (!ok) final_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "");
+      writer.WriteDone(ok);
     }
 
     void End(grpc::Status status) {
@@ -301,23 +292,19 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
     void Detach() {
       absl::MutexLock lock(&mu);
-      reactor = nullptr;
+      writer.Stop();
     }
 
     void EndLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      if (ending) return;
-      ending = true;
+      if (writer.ending()) return;  // the first reason stands
       final_status = std::move(status);
-      if (ready && !writing) FinishLocked();
+      writer.End();
     }
 
-    void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      if (finished || reactor == nullptr) return;
-      finished = true;
-      reactor->Finish(final_status);
-    }
-
-    void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    // For `writer`, with mu held.
+    bool FillNext() {
+      mu.AssertHeld();
+      if (backlog.empty()) return false;
       response.Clear();
       for (size_t n = 0; !backlog.empty() && n < options.max_watch_batch; ++n) {
         if (auto* task = std::get_if<TaskEvent>(&backlog.front())) {
@@ -327,20 +314,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
         }
         backlog.pop_front();
       }
-      writing = true;
+      return true;
+    }
+    void WriteNext() {
+      mu.AssertHeld();
       reactor->StartWrite(&response);
+    }
+    void EndStream() {
+      mu.AssertHeld();
+      reactor->Finish(final_status);
     }
 
     absl::Mutex mu;
-    WatchReactor* reactor ABSL_GUARDED_BY(mu);
+    WatchReactor* const reactor;  // touched only through `writer`, which stops at OnDone
     const ServiceOptions& options;
     std::deque<std::variant<TaskEvent, WorkflowEvent>> backlog ABSL_GUARDED_BY(mu);
     v1::WatchTasksResponse response ABSL_GUARDED_BY(mu);
-    bool ready ABSL_GUARDED_BY(mu) = false;  // headers sent: writes may start
-    bool writing ABSL_GUARDED_BY(mu) = false;
-    bool ending ABSL_GUARDED_BY(mu) = false;
-    bool finished ABSL_GUARDED_BY(mu) = false;
     grpc::Status final_status ABSL_GUARDED_BY(mu);
+    // Opens when the headers are sent; the end waits for them too.
+    OneWriteInFlight<State> writer ABSL_GUARDED_BY(mu){*this, WriteGate::kHoldAll};
   };
 
   EventHub& hub_;
