@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Soak (issue 10): a long run at half the measured peak rate with one fault a minute.
+"""Soak: a long run at half the measured peak rate with one fault a minute.
 
 Starts its own scheduler (default SQLite store and retention, in a temp dir) and executors,
 each executor behind a TCP proxy from tests/e2e/nemesis.py, on 127.0.0.1:0 (every process

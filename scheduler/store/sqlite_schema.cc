@@ -23,7 +23,7 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
           record BLOB NOT NULL
         );
       )sql"},
-      // 2: workflows (issue 4), and each task's workflow for operators' queries (empty for
+      // 2: workflows, and each task's workflow for operators' queries (empty for
       // a task outside a workflow, which every task written by version 1 is).
       {2, R"sql(
         CREATE TABLE workflows (

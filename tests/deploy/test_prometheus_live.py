@@ -44,7 +44,7 @@ RATE_INTERVAL = '1m'         # stands for Grafana's $__rate_interval
 VARIABLE_SETS = [{'queue': 'default', 'type': 'echo'}, {'queue': '.*', 'type': '.*'}]
 ORPHAN_QUEUE = 'orphan'      # tasks wait here: no executor serves it
 K8S_CONFIG = os.path.join(promql.SOURCE_ROOT, 'k8s', 'base', 'executor.textproto')
-# Scheduler metrics announced for issues 4/5 (docs/metrics.md) that the dashboard and rules
+# Scheduler metrics announced in docs/metrics.md that the dashboard and rules
 # use already. While the scheduler does not export one, the expressions that read it are
 # listed on stderr as pending instead of failing; once it exists they are checked as all
 # the others. Remove a name when it lands.

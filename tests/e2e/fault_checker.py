@@ -1,4 +1,4 @@
-"""What must hold after faults (issue 10), read back from a live scheduler.
+"""What must hold after faults, read back from a live scheduler.
 
 `Checker` reads every task (ListTasks, then GetTask for the ones it reports) and workflow
 (GetWorkflow) back once the faults have stopped and asserts:

@@ -1,4 +1,4 @@
-"""Nemeses for the fault-injection tests (issue 10), in the spirit of Jepsen's: faults done
+"""Nemeses for the fault-injection tests, in the spirit of Jepsen's: faults done
 to the real processes and the real TCP connections between them.
 
 - `TcpProxy`: listens on 127.0.0.1:0 and forwards every connection to a target address.

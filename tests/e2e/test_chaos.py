@@ -1,4 +1,4 @@
-"""Chaos, end to end with the real binaries (issue 5): nothing whose Submit answered OK is lost.
+"""Chaos, end to end with the real binaries: nothing whose Submit answered OK is lost.
 
 A client submits 20,000 tasks (echo, short sleeps and a few longer ones that span a restart,
 and process tasks: one that appends its payload to a file, so that every execution leaves a

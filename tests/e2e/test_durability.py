@@ -1,4 +1,4 @@
-"""Durability end to end with the real binaries (issue 5), one behaviour per test:
+"""Durability end to end with the real binaries, one behaviour per test:
 
 - an idempotency key still matches its task after the scheduler is killed (`kill -9`) and
   restarted, queued or finished, and the finished task is not run again; a workflow's key

@@ -1,4 +1,4 @@
-"""Faults, end to end with the real binaries (issue 10): every accepted task ends, whatever
+"""Faults, end to end with the real binaries: every accepted task ends, whatever
 the network and the processes do.
 
 A seeded schedule of faults from nemesis.py runs one fault after another for FAULT_WINDOW

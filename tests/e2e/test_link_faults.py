@@ -1,4 +1,4 @@
-"""The six link bugs of issue 10, one regression test each (plus the black-hole and pause
+"""Six ways an executor link broke, one regression test each (plus the black-hole and pause
 variants of the first), against the real binaries with the nemeses of nemesis.py:
 
 1. a link that breaks and comes back (a TCP reset through a proxy; an executor paused past

@@ -46,7 +46,7 @@ class LinkTest : public SchedulerCoreTest {
   }
 };
 
-// Issue 10, case 1. The stream of an executor running 10 long tasks breaks; the core loses
+// A broken link, case 1. The stream of an executor running 10 long tasks breaks; the core loses
 // the 10 attempts and queues the tasks again. The executor reconnects at once, still
 // running them: it is told to cancel each, and as each cancel is answered its slot takes
 // attempt 2 of whichever task is first in the queue, often one whose attempt 1 still runs
@@ -234,7 +234,7 @@ TEST_F(LinkTest, AHelloWithoutAnIncarnationReplacesALiveSessionAsBefore) {
   EXPECT_TRUE(first.channel->closed());
 }
 
-// Issue 10, case 4. The scheduler restarts with an attempt recorded RUNNING on "a"; its
+// A broken link, case 4. The scheduler restarts with an attempt recorded RUNNING on "a"; its
 // result was sent to the old process and never stored. "a" reconnects without it: the
 // attempt is settled at once, not a lease (executor_timeout) later.
 TEST_F(LinkTest, AfterARestartAHelloThatDoesNotListARecoveredAttemptLosesItAtOnce) {
