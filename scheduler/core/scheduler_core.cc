@@ -282,6 +282,7 @@ absl::Status SchedulerCore::Recover() {
       const std::string id = wf.record.id;
       workflows_.emplace(id, std::move(wf));
     }
+    tasks_.reserve(tasks_.size() + stored->tasks.size());
     for (TaskRecord& r : stored->tasks) Adopt(std::move(r), fx, /*counted=*/false);
     for (auto& [id, wf] : workflows_) ReconcileWorkflow(wf, fx);
     Dispatch(fx);
@@ -319,7 +320,7 @@ TaskRecord SchedulerCore::NewTask(uint64_t seq, TaskSpec spec, absl::Time now,
   return r;
 }
 
-void SchedulerCore::Adopt(TaskRecord record, Effects& fx, bool counted) {
+void SchedulerCore::Adopt(TaskRecord&& record, Effects& fx, bool counted) {
   // Stored records come from disk: one that breaks the record's rules is reported and
   // repaired or skipped, never trusted.
   if (record.id.empty() || record.spec == nullptr) {
