@@ -127,6 +127,16 @@ stop_all() {
   if [ -n "$SCHED_PID" ]; then stop_pid "$SCHED_PID"; SCHED_PID=; fi
 }
 
+# Stops what runs, starts the scheduler again on DATA_DIR and sets restart_ms to the time
+# until it serves (its ready file).
+time_restart() {  # DATA_DIR
+  stop_all
+  local start_ns
+  start_ns=$(date +%s%N)
+  start_scheduler "$1"
+  restart_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+}
+
 # CPU jiffies (user + system) a process has used so far; 0 once it is gone.
 cpu_jiffies() {
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -249,17 +259,13 @@ per_task=$(( (rss - rss0) * 1024 / FILL_TASKS ))
 echo "scheduler memory: VmRSS $((rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB with $depth tasks queued (taskwire_queue_depth); $((rss0 / 1024)) MiB before the fill"
 echo "  $per_task bytes per queued task (VmRSS growth / tasks); target VmRSS <= 1024 MiB: $([ "$rss" -le 1048576 ] && echo met || echo MISSED)"
 echo "{\"mode\":\"memory\",\"tasks\":$FILL_TASKS,\"queued\":$depth,\"vmrss_kib\":$rss,\"vmhwm_kib\":$hwm,\"idle_vmrss_kib\":$rss0,\"bytes_per_task\":$per_task}"
-stop_all
 if [ "$STORE" != memory ] && budget_ok; then
   # The same store again: how long a restart takes until it serves the queued tasks.
-  stop_all
-  start_ns=$(date +%s%N)
-  start_scheduler "$WORK/data-$RUN"
-  restart_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+  time_restart "$WORK/data-$RUN"
   echo "restart over $FILL_TASKS queued tasks: serving after $restart_ms ms (ready file), VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
   echo "{\"mode\":\"restart\",\"queued\":$FILL_TASKS,\"restart_ms\":$restart_ms}"
-  stop_all
 fi
+stop_all
 echo
 fi
 echo "== done  $(date -Iseconds)"
@@ -279,10 +285,7 @@ for round in $(seq 1 "$HISTORY_ROUNDS"); do
   sleep 1  # let the allocator settle
   echo "after round $round ($((round * HISTORY_TASKS)) tasks finished): scheduler VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB, VmHWM $(( $(kib "$SCHED_PID" VmHWM) / 1024 )) MiB"
 done
-stop_all
-start_ns=$(date +%s%N)
-start_scheduler "$DATA"
-restart_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+time_restart "$DATA"
 echo "restart over $((HISTORY_ROUNDS * HISTORY_TASKS)) finished tasks: serving after $restart_ms ms (ready file), VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
 echo "{\"mode\":\"history\",\"finished\":$((HISTORY_ROUNDS * HISTORY_TASKS)),\"restart_ms\":$restart_ms}"
 stop_all
