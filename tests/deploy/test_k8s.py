@@ -4,13 +4,17 @@ kubernetes-models, unknown fields included), and the invariants of docs/deploy.m
 
 No cluster is needed. KUBECTL names the kubectl (default: the one on PATH; a fresh Debian 12
 has kubernetes-client 1.20 with kustomize v2, newer machines kustomize v5: the manifests
-render with both). NODE_PATH names the node_modules that `npm ci` filled (CMake sets it).
+render with both). KUBECTL_V2 names a kubectl 1.20 (kustomize v2) as well: every
+kustomization must render the same with it (CMake's deploy_kubectl_v2 unpacks Debian's
+kubernetes-client into the build tree). NODE_PATH names the node_modules that `npm ci`
+filled (CMake sets it).
 """
 
 import copy
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 K8S = os.path.join(SOURCE_ROOT, 'k8s')
 KUBECTL = os.environ.get('KUBECTL', shutil.which('kubectl') or 'kubectl')
+KUBECTL_V2 = os.environ.get('KUBECTL_V2', '')
 NODE = os.environ.get('NODE', shutil.which('node') or shutil.which('nodejs') or 'node')
 VALIDATOR = os.path.join(HERE, 'validate_k8s.js')
 DEFAULT_DRAIN_GRACE = 30.0   # taskwire-executor --drain-grace default (docs/operations.md)
@@ -37,15 +42,35 @@ def kustomizations():
 _rendered = {}
 
 
-def render(name):
-    if name not in _rendered:
-        done = subprocess.run([KUBECTL, 'kustomize', os.path.join(K8S, name)],
+def render(name, kubectl=None):
+    kubectl = kubectl or KUBECTL
+    if (kubectl, name) not in _rendered:
+        done = subprocess.run([kubectl, 'kustomize', os.path.join(K8S, name)],
                               capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
-            raise AssertionError(f'kubectl kustomize {name} failed ({done.returncode}):\n'
+            raise AssertionError(f'{kubectl} kustomize {name} failed ({done.returncode}):\n'
                                  f'{done.stderr}')
-        _rendered[name] = [o for o in yaml.safe_load_all(done.stdout) if o]
-    return copy.deepcopy(_rendered[name])
+        _rendered[(kubectl, name)] = [o for o in yaml.safe_load_all(done.stdout) if o]
+    return copy.deepcopy(_rendered[(kubectl, name)])
+
+
+def comparable(objects):
+    """`objects` as text to compare two renderings: objects sorted, lists of named items
+    (env, volumes, ports) sorted by name (kustomize v2 and v5 merge them in different
+    orders), the generated ConfigMap's name hash dropped (they hash differently)."""
+    def ordered(value):
+        if isinstance(value, dict):
+            return {k: ordered(v) for k, v in value.items()}
+        if isinstance(value, list):
+            items = [ordered(v) for v in value]
+            if all(isinstance(v, dict) and 'name' in v for v in items):
+                items.sort(key=lambda v: str(v['name']))
+            return items
+        return value
+    text = json.dumps(sorted((ordered(o) for o in objects),
+                             key=lambda o: (o['kind'], o['metadata']['name'])),
+                      sort_keys=True, indent=1)
+    return re.sub(r'(taskwire-executor-config)-[a-z0-9]{10}', r'\1', text)
 
 
 def require_schemas(test):
@@ -84,6 +109,18 @@ def env_value(container, name):
     return None
 
 
+def setting(container, flag, env):
+    """The value of `--flag` in the container's args (`--flag=V` or `--flag V`), else of
+    the environment variable `env` (every taskwire flag has one)."""
+    args = container.get('args', []) + container.get('command', [])[1:]
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + '='):
+            return arg[len(flag) + 1:]
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+    return env_value(container, env)
+
+
 def matches(selector, labels):
     return all(labels.get(k) == v for k, v in selector.get('matchLabels', {}).items())
 
@@ -95,13 +132,23 @@ def container_problems(where, pod_spec, container):
     for port in ('grpc', 'metrics'):
         if port not in ports:
             problems.append(f'{name}: no port named {port}')
-    for probe_name in ('livenessProbe', 'readinessProbe'):
+    # With a plaintext health listener (the port named "health", for a TLS gRPC port) the
+    # probes go there; otherwise to the grpc port.
+    probe_port_name = 'health' if 'health' in ports else 'grpc'
+    if 'health' in ports:
+        listen = setting(container, '--health-listen', 'TASKWIRE_HEALTH_LISTEN') or ''
+        if listen.rpartition(':')[2] != str(ports['health']):
+            problems.append(f'{name}: --health-listen {listen!r} is not the health port '
+                            f'{ports["health"]}')
+    for probe_name in ('startupProbe', 'livenessProbe', 'readinessProbe'):
         probe = container.get(probe_name)
+        if probe_name == 'startupProbe' and not probe:
+            continue
         if not probe or 'grpc' not in probe:
             problems.append(f'{name}: {probe_name} is not a native gRPC probe')
-        elif probe['grpc'].get('port') != ports.get('grpc'):
+        elif probe['grpc'].get('port') != ports.get(probe_port_name):
             problems.append(f'{name}: {probe_name} probes port {probe["grpc"].get("port")}, '
-                            f'not the grpc port {ports.get("grpc")}')
+                            f'not the {probe_port_name} port {ports.get(probe_port_name)}')
     pod_sc = pod_spec.get('securityContext', {})
     sc = container.get('securityContext', {})
     if not (sc.get('runAsNonRoot') or pod_sc.get('runAsNonRoot')):
@@ -122,6 +169,213 @@ def container_problems(where, pod_spec, container):
     return problems
 
 
+def identity_problems(where, pod_spec, objects):
+    """Each pod runs as a ServiceAccount of its own that mounts no API token."""
+    problems = []
+    account = pod_spec.get('serviceAccountName')
+    service_account = one(objects, 'ServiceAccount', account) if account else None
+    if service_account is None:
+        problems.append(f'{where}: serviceAccountName {account} names no rendered ServiceAccount')
+    elif service_account.get('automountServiceAccountToken') is not False:
+        problems.append(f'{where}: ServiceAccount {account} automounts its token')
+    if pod_spec.get('automountServiceAccountToken') is not False:
+        problems.append(f'{where}: the pod automounts a service account token')
+    return problems
+
+
+# What the secure overlays expect of the rendered objects.
+SECURE = 'secure'              # TLS, tokens, NetworkPolicies (k8s/overlays/secure)
+CERT_MANAGER = 'cert-manager'  # cert-manager writes the TLS Secrets
+MTLS = 'mtls'                  # client certificates required
+EXPECTED = {
+    'overlays/secure': {SECURE},
+    'overlays/secure-cert-manager': {SECURE, CERT_MANAGER},
+    'overlays/secure-mtls': {SECURE, CERT_MANAGER, MTLS},
+}
+DNS_PORT = 53
+
+
+def secret_mounts(pod_spec, container):
+    """mountPath -> Secret name for the container's Secret volumes."""
+    secrets = {v['name']: v['secret']['secretName'] for v in pod_spec.get('volumes', [])
+               if 'secret' in v}
+    return {m['mountPath'].rstrip('/'): secrets[m['name']]
+            for m in container.get('volumeMounts', []) if m['name'] in secrets}
+
+
+def secret_of(path, mounts):
+    """The Secret that holds the file `path`, or None."""
+    return mounts.get(os.path.dirname(path or '')) if path else None
+
+
+def file_setting_problems(where, pod_spec, container, flags):
+    """Each (flag, env) of `flags` is set and names a file in a mounted Secret; returns
+    (problems, {flag: Secret name})."""
+    problems, secrets = [], {}
+    mounts = secret_mounts(pod_spec, container)
+    for flag, env in flags:
+        path = setting(container, flag, env)
+        if not path:
+            problems.append(f'{where}: no {flag} ({env})')
+        elif secret_of(path, mounts) is None:
+            problems.append(f'{where}: {flag} {path} is not in a mounted Secret ({mounts})')
+        else:
+            secrets[flag] = secret_of(path, mounts)
+    return problems, secrets
+
+
+def peer_selects(peer, labels, same_namespace=True):
+    """Whether a NetworkPolicy peer admits pods with `labels` in the policy's namespace."""
+    if 'podSelector' not in peer or ('namespaceSelector' in peer) == same_namespace:
+        return False
+    return matches(peer['podSelector'], labels)
+
+
+def is_client_peer(peer):
+    return peer.get('podSelector', {}).get('matchLabels', {}).get('taskwire.io/client') == 'true'
+
+
+def is_prometheus_peer(peer):
+    """Prometheus pods: a non-empty namespace selector and a non-empty pod selector."""
+    return bool(peer.get('namespaceSelector', {}).get('matchLabels') and
+                peer.get('podSelector', {}).get('matchLabels'))
+
+
+def rules_for(policies, labels, direction, port):
+    """The rules of `direction` ('ingress' or 'egress') of the policies that select pods with
+    `labels`, that cover TCP or UDP `port`."""
+    found = []
+    for policy in policies:
+        if not matches(policy['spec']['podSelector'], labels):
+            continue
+        for rule in policy['spec'].get(direction) or []:
+            if not rule.get('ports') or any(p.get('port') == port for p in rule['ports']):
+                found.append(rule)
+    return found
+
+
+def network_problems(objects):
+    problems = []
+    policies = by_kind(objects, 'NetworkPolicy')
+    deny = [p for p in policies if p['spec']['podSelector'] == {} and
+            set(p['spec'].get('policyTypes', [])) == {'Ingress', 'Egress'} and
+            not p['spec'].get('ingress') and not p['spec'].get('egress')]
+    if not deny:
+        problems.append('no default-deny NetworkPolicy (every pod, Ingress and Egress, no rule)')
+
+    workloads = {w['metadata']['name']: w for w in
+                 by_kind(objects, 'StatefulSet') + by_kind(objects, 'Deployment')}
+    pod_labels = {name: w['spec']['template']['metadata']['labels'] for name, w in workloads.items()}
+    for policy in policies:
+        selector = policy['spec']['podSelector']
+        if selector and not is_client_peer(policy['spec']) and not any(
+                matches(selector, labels) for labels in pod_labels.values()):
+            problems.append(f'NetworkPolicy {policy["metadata"]["name"]} selects no taskwire pod')
+
+    def ports_of(name):
+        containers = workloads[name]['spec']['template']['spec']['containers']
+        return {p.get('name'): p['containerPort'] for c in containers for p in c.get('ports', [])}
+
+    scheduler, executor = pod_labels.get('taskwire-scheduler'), pod_labels.get('taskwire-executor')
+    if scheduler is None or executor is None:
+        return problems + ['no scheduler or executor pods to check the NetworkPolicies against']
+    scheduler_ports, executor_ports = ports_of('taskwire-scheduler'), ports_of('taskwire-executor')
+
+    grpc = scheduler_ports['grpc']
+    grpc_rules = rules_for(policies, scheduler, 'ingress', grpc)
+    peers = [peer for rule in grpc_rules for peer in rule.get('from') or [{'anyone': True}]]
+    strangers = [peer for peer in peers
+                 if not (peer_selects(peer, executor) or is_client_peer(peer))]
+    if strangers:
+        problems.append(f'the scheduler gRPC port {grpc} admits more than executors and '
+                        f'clients: {strangers} (a rule without "from" admits anyone)')
+    if not any(peer_selects(peer, executor) for peer in peers):
+        problems.append(f'executors may not reach the scheduler gRPC port {grpc}')
+    if not any(is_client_peer(peer) for peer in peers):
+        problems.append(f'no client (taskwire.io/client: "true") may reach the scheduler gRPC port')
+
+    for name, labels, ports in (('scheduler', scheduler, scheduler_ports),
+                                ('executor', executor, executor_ports)):
+        metrics_peers = [peer for rule in rules_for(policies, labels, 'ingress', ports['metrics'])
+                         for peer in rule.get('from') or [{'anyone': True}]]
+        if not metrics_peers or not all(is_prometheus_peer(p) for p in metrics_peers):
+            problems.append(f'the {name} metrics port {ports["metrics"]} is not open to exactly '
+                            f'Prometheus (namespace and pod selector): {metrics_peers}')
+        probe_port = ports.get('health', ports['grpc'])
+        if not rules_for(policies, labels, 'ingress', probe_port):
+            problems.append(f'no NetworkPolicy lets kubelet probe the {name} on {probe_port}')
+
+    for name, labels in (('executor', executor), ('client', {'taskwire.io/client': 'true'})):
+        scheduler_rules = rules_for(policies, labels, 'egress', grpc)
+        if not any(peer_selects(peer, scheduler) for rule in scheduler_rules
+                   for peer in rule.get('to', [])):
+            problems.append(f'{name} pods may not reach the scheduler on {grpc}')
+        if not rules_for(policies, labels, 'egress', DNS_PORT):
+            problems.append(f'{name} pods may not reach DNS')
+        open_rules = [rule for policy in policies
+                      if matches(policy['spec']['podSelector'], labels)
+                      for rule in policy['spec'].get('egress') or []
+                      if not rule.get('to') and not rule.get('ports')]
+        if open_rules:
+            problems.append(f'{name} pods may reach anything (an egress rule with neither '
+                            f'"to" nor "ports")')
+    return problems
+
+
+def secure_problems(objects, expected):
+    """Every broken invariant of a secure overlay (EXPECTED), as readable strings."""
+    problems = network_problems(objects)
+    scheduler = one(objects, 'StatefulSet', 'taskwire-scheduler')
+    executor = one(objects, 'Deployment', 'taskwire-executor')
+    if scheduler is None or executor is None:
+        return problems + ['no scheduler StatefulSet or executor Deployment']
+    scheduler_pod = scheduler['spec']['template']['spec']
+    executor_pod = executor['spec']['template']['spec']
+    scheduler_container = scheduler_pod['containers'][0]
+    executor_container = executor_pod['containers'][0]
+
+    flags = [('--tls-cert', 'TASKWIRE_TLS_CERT'), ('--tls-key', 'TASKWIRE_TLS_KEY'),
+             ('--auth-file', 'TASKWIRE_AUTH_FILE')]
+    if MTLS in expected:
+        flags.append(('--tls-client-ca', 'TASKWIRE_TLS_CLIENT_CA'))
+    found, scheduler_secrets = file_setting_problems(
+        'scheduler', scheduler_pod, scheduler_container, flags)
+    problems += found
+    if 'health' not in {p.get('name') for p in scheduler_container.get('ports', [])}:
+        problems.append('scheduler: no health port: kubelet probes cannot reach a TLS port')
+
+    flags = [('--tls-ca', 'TASKWIRE_TLS_CA'), ('--token-file', 'TASKWIRE_TOKEN_FILE')]
+    if MTLS in expected:
+        flags += [('--tls-cert', 'TASKWIRE_TLS_CERT'), ('--tls-key', 'TASKWIRE_TLS_KEY')]
+    found, executor_secrets = file_setting_problems(
+        'executor', executor_pod, executor_container, flags)
+    problems += found
+    if setting(executor_container, '--token', 'TASKWIRE_TOKEN'):
+        problems.append('executor: the token is in the pod spec (--token); use --token-file')
+    if executor_pod.get('securityContext', {}).get('fsGroup') is None:
+        problems.append('executor: no fsGroup: it cannot read its 0440 Secret files')
+
+    certificates = by_kind(objects, 'Certificate')
+    if CERT_MANAGER not in expected:
+        return problems
+    written = {c['spec']['secretName']: c for c in certificates}
+    for who, secrets in (('scheduler', scheduler_secrets), ('executor', executor_secrets)):
+        tls_secret = secrets.get('--tls-cert') or secrets.get('--tls-ca')
+        if tls_secret not in written:
+            problems.append(f'{who}: its TLS Secret {tls_secret} is written by no Certificate '
+                            f'(they write {sorted(written)})')
+    server = written.get(scheduler_secrets.get('--tls-cert'))
+    dialed = (env_value(executor_container, 'TASKWIRE_SCHEDULER') or '').rpartition(':')[0]
+    if server and dialed not in server['spec'].get('dnsNames', []):
+        problems.append(f'the scheduler certificate names {server["spec"].get("dnsNames")}, '
+                        f'not {dialed!r}, which executors dial')
+    for certificate in certificates:
+        ref = certificate['spec']['issuerRef']
+        if ref.get('kind', 'Issuer') == 'Issuer' and one(objects, 'Issuer', ref['name']) is None:
+            problems.append(f'Certificate {certificate["metadata"]["name"]}: no Issuer {ref["name"]}')
+    return problems
+
+
 def problems_of(objects, expect_service_monitor):
     """Every broken invariant of one rendered kustomization, as readable strings."""
     problems = []
@@ -138,6 +392,11 @@ def problems_of(objects, expect_service_monitor):
         pod = w['spec']['template']['spec']
         for c in pod.get('initContainers', []) + pod['containers']:
             problems += container_problems(where, pod, c)
+        problems += identity_problems(where, pod, objects)
+    for secret in by_kind(objects, 'Secret'):
+        if secret.get('data') or secret.get('stringData'):
+            problems.append(f'Secret {secret["metadata"]["name"]} carries data: credentials '
+                            f'do not belong in git (docs/security.md)')
 
     scheduler = one(objects, 'StatefulSet', 'taskwire-scheduler')
     if scheduler is None:
@@ -237,7 +496,21 @@ class KustomizeTest(unittest.TestCase):
         for name in kustomizations():
             with self.subTest(name):
                 problems = problems_of(render(name), name == 'overlays/prometheus-operator')
+                if name in EXPECTED:
+                    problems += secure_problems(render(name), EXPECTED[name])
                 self.assertFalse(problems, f'{name}:\n' + '\n'.join(problems))
+
+    def test_every_secure_overlay_is_checked_as_one(self):
+        secure = {n for n in kustomizations() if n.startswith('overlays/secure')}
+        self.assertEqual(secure, set(EXPECTED))
+
+    def test_kustomize_v2_renders_the_same(self):
+        if not KUBECTL_V2 or not os.access(KUBECTL_V2, os.X_OK):
+            self.skipTest('KUBECTL_V2 names no kubectl 1.20 (see deploy_kubectl_v2): the '
+                          'kustomize v2 rendering is not checked')
+        for name in kustomizations():
+            with self.subTest(name):
+                self.assertEqual(comparable(render(name, KUBECTL_V2)), comparable(render(name)))
 
 
 class CheckersCatchMistakesTest(unittest.TestCase):
@@ -291,6 +564,84 @@ class CheckersCatchMistakesTest(unittest.TestCase):
             executor_pod(objects)['containers'][0]['securityContext'].pop('runAsNonRoot')
         self.assertIn('runAsNonRoot is not set', broken(root_allowed))
         self.assertIn('runs as uid 0', broken(root_allowed))
+        self.assertIn('the pod automounts a service account token', broken(
+            lambda o: executor_pod(o).update(automountServiceAccountToken=True)))
+        self.assertIn('ServiceAccount taskwire-scheduler automounts its token', broken(
+            lambda o: one(o, 'ServiceAccount', 'taskwire-scheduler').pop(
+                'automountServiceAccountToken')))
+        self.assertIn('serviceAccountName None names no rendered ServiceAccount', broken(
+            lambda o: executor_pod(o).pop('serviceAccountName')))
+        self.assertIn('Secret leaked carries data', broken(lambda o: o.append(
+            {'apiVersion': 'v1', 'kind': 'Secret', 'data': {'token': 'c2VjcmV0'},
+             'metadata': {'name': 'leaked', 'namespace': 'taskwire'}})))
+
+    def test_secure_invariants_catch_each_kind_of_mistake(self):
+        def broken(mutate, overlay='overlays/secure-mtls'):
+            objects = render(overlay)
+            mutate(objects)
+            return '\n'.join(problems_of(objects, expect_service_monitor=False) +
+                             secure_problems(objects, EXPECTED[overlay]))
+
+        self.assertEqual(broken(lambda o: None), '')
+
+        def pod(objects, kind, name):
+            return one(objects, kind, name)['spec']['template']['spec']
+
+        def scheduler(objects):
+            return pod(objects, 'StatefulSet', 'taskwire-scheduler')['containers'][0]
+
+        def executor(objects):
+            return pod(objects, 'Deployment', 'taskwire-executor')['containers'][0]
+
+        def drop_env(container, name):
+            container['env'] = [e for e in container['env'] if e['name'] != name]
+
+        def policy(objects, name):
+            return one(objects, 'NetworkPolicy', name)['spec']
+
+        self.assertIn('scheduler: no --auth-file (TASKWIRE_AUTH_FILE)', broken(
+            lambda o: drop_env(scheduler(o), 'TASKWIRE_AUTH_FILE')))
+
+        def auth_file_as_arg(objects):
+            drop_env(scheduler(objects), 'TASKWIRE_AUTH_FILE')
+            scheduler(objects)['args'] = ['--auth-file', '/tmp/access.textproto']
+        self.assertIn('--auth-file /tmp/access.textproto is not in a mounted Secret',
+                      broken(auth_file_as_arg))
+        self.assertIn('scheduler: no --tls-client-ca', broken(
+            lambda o: drop_env(scheduler(o), 'TASKWIRE_TLS_CLIENT_CA')))
+        self.assertIn('executor: no --token-file', broken(
+            lambda o: drop_env(executor(o), 'TASKWIRE_TOKEN_FILE')))
+        self.assertIn('readinessProbe probes port 7070, not the health port 7072', broken(
+            lambda o: scheduler(o)['readinessProbe']['grpc'].update(port=7070)))
+        self.assertIn('is not the health port 7072', broken(
+            lambda o: drop_env(scheduler(o), 'TASKWIRE_HEALTH_LISTEN')))
+        self.assertIn('no default-deny NetworkPolicy', broken(
+            lambda o: o.remove(one(o, 'NetworkPolicy', 'taskwire-default-deny'))))
+        self.assertIn('gRPC port 7070 admits more than executors and clients', broken(
+            lambda o: policy(o, 'taskwire-scheduler-ingress')['ingress'].append(
+                {'ports': [{'protocol': 'TCP', 'port': 7070}]})))
+        self.assertIn('gRPC port 7070 admits more than executors and clients', broken(
+            lambda o: policy(o, 'taskwire-scheduler-ingress')['ingress'][2].pop('ports')))
+        self.assertIn('executors may not reach the scheduler gRPC port', broken(
+            lambda o: policy(o, 'taskwire-scheduler-ingress')['ingress'][0]['from'].pop(0)))
+        self.assertIn('the executor metrics port 9465 is not open to exactly Prometheus', broken(
+            lambda o: policy(o, 'taskwire-executor-ingress')['ingress'][0].pop('from')))
+        self.assertIn('no NetworkPolicy lets kubelet probe the scheduler on 7072', broken(
+            lambda o: policy(o, 'taskwire-scheduler-ingress')['ingress'].pop(2)))
+        self.assertIn('executor pods may not reach the scheduler', broken(
+            lambda o: policy(o, 'taskwire-executor-egress')['egress'].pop(1)))
+        self.assertIn('executor pods may reach anything', broken(
+            lambda o: policy(o, 'taskwire-executor-egress-allowed')['egress'].append({})))
+        self.assertIn('selects no taskwire pod', broken(
+            lambda o: policy(o, 'taskwire-executor-egress')['podSelector'].update(
+                matchLabels={'app.kubernetes.io/name': 'taskwire-exector'})))
+        self.assertIn('its TLS Secret taskwire-scheduler-tls is written by no Certificate', broken(
+            lambda o: one(o, 'Certificate', 'taskwire-scheduler')['spec'].update(
+                secretName='taskwire-tls')))
+        self.assertIn("not 'taskwire-scheduler', which executors dial", broken(
+            lambda o: one(o, 'Certificate', 'taskwire-scheduler')['spec']['dnsNames'].pop(0)))
+        self.assertIn('no Issuer taskwire-ca', broken(
+            lambda o: o.remove(one(o, 'Issuer', 'taskwire-ca'))))
 
 
 if __name__ == '__main__':

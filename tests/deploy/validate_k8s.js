@@ -1,9 +1,10 @@
 // Validates Kubernetes objects offline against the OpenAPI schemas packaged by the npm
 // package kubernetes-models (and @kubernetes-models/prometheus-operator for the
-// ServiceMonitor). Input: a JSON array of objects on stdin (test_k8s.py converts the
-// rendered YAML). Prints one line per object; exits 1 if any object is invalid, has a field
-// the schema does not know, or is of a kind it has no schema for. NODE_PATH must name the
-// node_modules that `npm ci` filled.
+// ServiceMonitor, @kubernetes-models/cert-manager for the Certificate and Issuer). Input:
+// a JSON array of objects on stdin (test_k8s.py converts the rendered YAML). Prints one
+// line per object; exits 1 if any object is invalid, has a field the schema does not know,
+// or is of a kind it has no schema for. NODE_PATH must name the node_modules that `npm ci`
+// filled.
 //
 // The packaged schemas allow unknown fields, so a typo such as `readinessprobe` would pass.
 // The validators are compiled code that reads every field their schema names (and iterates
@@ -37,10 +38,17 @@ function unread(value, path, seen, out) {
   return out;
 }
 
+// API groups of custom resources, and the npm package with their schemas.
+const CRD_PACKAGES = {
+  'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
+  'cert-manager.io': '@kubernetes-models/cert-manager',
+};
+
 function modelFor(apiVersion, kind) {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const modules = group === 'monitoring.coreos.com'
-    ? [`@kubernetes-models/prometheus-operator/${group}/${version}`]
+  const crdPackage = CRD_PACKAGES[group];
+  const modules = crdPackage
+    ? [`${crdPackage}/${group}/${version}`]
     : [group ? `kubernetes-models/${group}/${version}` : `kubernetes-models/${version}`];
   for (const name of modules) {
     try {
