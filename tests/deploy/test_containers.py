@@ -1,6 +1,8 @@
 """Static checks of the container files (no Docker engine here): the Dockerfile's stages,
 its runtime packages against the libraries the built binaries really link, and the compose
-stack's wiring (services, ports, mounts, the Prometheus and Grafana configuration it uses).
+stack's wiring (services, ports, mounts, the Prometheus and Grafana configuration it uses),
+and its secure variant (compose.secure.yaml: TLS and tokens from the files make-secrets.sh
+makes).
 
 The library check needs TASKWIRE_SCHEDULER_BIN and TASKWIRE_EXECUTOR_BIN (set by CMake) and
 the apt package lists of the machine (`apt-cache depends`), as scripts/install-deps.sh
@@ -13,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import yaml
@@ -21,6 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 DOCKERFILE = os.path.join(SOURCE_ROOT, 'deploy', 'docker', 'Dockerfile')
 COMPOSE = os.path.join(SOURCE_ROOT, 'deploy', 'compose', 'compose.yaml')
+COMPOSE_SECURE = os.path.join(SOURCE_ROOT, 'deploy', 'compose', 'compose.secure.yaml')
+MAKE_SECRETS = os.path.join(SOURCE_ROOT, 'deploy', 'compose', 'make-secrets.sh')
 BASE_IMAGE = 'debian:bookworm-slim'
 SANITIZER_RUNTIME = re.compile(r'^lib(asan|ubsan|tsan|lsan|hwasan)\.so')
 BUILD_TOOLS = re.compile(r'(^|\s)(build-essential|cmake|ninja-build|g\+\+|gcc|clang|make|git|'
@@ -232,6 +237,83 @@ class ComposeTest(unittest.TestCase):
             if name.startswith(('scheduler', 'executor')):
                 self.assertTrue(service.get('read_only'), name)
                 self.assertEqual(service.get('cap_drop'), ['ALL'], name)
+
+
+
+class ComposeSecureTest(unittest.TestCase):
+    """compose.secure.yaml, an override of compose.yaml (`-f compose.yaml -f compose.secure.yaml`)."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(COMPOSE_SECURE) as f:
+            cls.secure = yaml.safe_load(f)
+        with open(COMPOSE) as f:
+            cls.plain = yaml.safe_load(f)
+        cls.dir = os.path.dirname(COMPOSE)
+        cls.secrets = cls.secure['secrets']
+
+    def secret_paths(self, name):
+        """/run/secrets/<name> -> the secret's file, for the secrets of service `name`."""
+        found = {}
+        for secret in self.secure['services'][name].get('secrets', []):
+            source = secret if isinstance(secret, str) else secret['source']
+            target = secret.get('target', source) if isinstance(secret, dict) else source
+            self.assertIn(source, self.secrets, f'{name}: secret {source} is not defined')
+            found[os.path.join('/run/secrets', target)] = self.secrets[source]['file']
+        return found
+
+    def test_it_overrides_only_the_taskwire_services(self):
+        self.assertEqual(set(self.secure['services']), {'scheduler', 'executor-1', 'executor-2'})
+        self.assertLessEqual(set(self.secure['services']), set(self.plain['services']))
+
+    def test_every_secret_and_mount_is_a_file_that_make_secrets_makes(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, 'secrets')
+            done = subprocess.run([MAKE_SECRETS, '--out', out], capture_output=True, text=True,
+                                  timeout=60)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            files = [s['file'] for s in self.secrets.values()]
+            files += [v.split(':')[0] for service in self.secure['services'].values()
+                      for v in service.get('volumes', [])]
+            for file in files:
+                self.assertTrue(file.startswith('./secrets/'), file)
+                self.assertTrue(os.path.exists(os.path.join(out, file[len('./secrets/'):])), file)
+        with open(os.path.join(self.dir, '.gitignore')) as f:
+            self.assertIn('secrets/', f.read().split())
+
+    def test_the_scheduler_serves_tls_with_an_access_file_it_can_see_change(self):
+        scheduler = self.secure['services']['scheduler']
+        env, secrets = scheduler['environment'], self.secret_paths('scheduler')
+        for key, file in (('TASKWIRE_TLS_CERT', './secrets/scheduler.crt'),
+                          ('TASKWIRE_TLS_KEY', './secrets/scheduler.key')):
+            self.assertEqual(secrets.get(env.get(key)), file, key)
+        # A directory mount: compose's one-file secrets miss edits that replace the file.
+        mounts = {v.split(':')[1]: v.split(':')[0] for v in scheduler['volumes']}
+        directory, _, name = env['TASKWIRE_AUTH_FILE'].rpartition('/')
+        self.assertEqual(mounts.get(directory), './secrets/access')
+        self.assertTrue(scheduler['volumes'][0].endswith(':ro'))
+        check = scheduler['healthcheck']['test']
+        self.assertEqual(check[:2], ['CMD', 'taskwire'])
+        options = dict(zip(check[2::2], check[3::2]))
+        self.assertIn(options['--tls-ca'], secrets)
+        self.assertIn(options['--token-file'], secrets)
+        self.assertEqual(options['--tls-server-name'], 'scheduler')
+
+    def test_executors_verify_the_scheduler_and_send_their_token(self):
+        for name in ('executor-1', 'executor-2'):
+            with self.subTest(name):
+                env, secrets = self.secure['services'][name]['environment'], self.secret_paths(name)
+                self.assertEqual(secrets.get(env['TASKWIRE_TLS_CA']), './secrets/ca.crt')
+                self.assertEqual(secrets.get(env['TASKWIRE_TOKEN_FILE']), './secrets/executor.token')
+                self.assertNotIn('TASKWIRE_TOKEN', env)   # never the token itself
+                self.assertEqual(set(secrets.values()), {'./secrets/ca.crt',
+                                                        './secrets/executor.token'})
+                # The plain file's scheduler address is the name in the server certificate.
+                plain = self.plain['services'][name]['environment']
+                self.assertEqual(plain['TASKWIRE_SCHEDULER'].split(':')[0], 'scheduler')
+
+    def test_the_ca_key_is_mounted_nowhere(self):
+        self.assertFalse([s for s in self.secrets.values() if 'ca.key' in s['file']])
 
 
 if __name__ == '__main__':
