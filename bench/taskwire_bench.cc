@@ -38,6 +38,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench_stats.h"
+#include "common/credential_flags.h"
 #include "grpcpp/grpcpp.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
 
@@ -73,14 +74,20 @@ struct CommonOptions {
   double deadline_s = 120;
   double executor_wait_s = 10;
   bool json = false;
+  taskwire::ChannelSecurity security;
 };
 
 std::unique_ptr<Scheduler::Stub> Dial(const CommonOptions& o) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      taskwire::MakeChannelCredentials(o.security, args);
+  if (!credentials.ok()) {
+    std::cerr << "taskwire-bench: " << credentials.status().message() << "\n";
+    return nullptr;
+  }
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(o.server, *credentials, args);
   if (!channel->WaitForConnected(In(absl::Seconds(10)))) {
     std::cerr << "taskwire-bench: cannot connect to " << o.server << " within 10 s\n";
     return nullptr;
@@ -930,6 +937,7 @@ void AddCommon(CLI::App* cmd, CommonOptions& o, int64_t default_tasks,
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o.json, "also print one JSON line per result");
+  taskwire::AddChannelSecurityFlags(*cmd, o.security);
 }
 
 }  // namespace

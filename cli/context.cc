@@ -28,15 +28,19 @@ Context::Context(const GlobalOptions& options) : options_(options) {}
 
 Context::~Context() = default;
 
-client::Client& Context::client() {
-  if (client_ == nullptr) {
-    client_ = std::make_unique<client::Client>(client::ClientOptions{
-        .target = options_.server,
-        .rpc_timeout = SecondsToDuration(options_.rpc_timeout_seconds),
-    });
-  }
-  return *client_;
+absl::Status Context::Connect() {
+  absl::StatusOr<std::unique_ptr<client::Client>> client = client::Client::Create(
+      client::ClientOptions{
+          .target = options_.server,
+          .rpc_timeout = SecondsToDuration(options_.rpc_timeout_seconds),
+      },
+      options_.security);
+  if (!client.ok()) return client.status();
+  client_ = std::move(*client);
+  return absl::OkStatus();
 }
+
+client::Client& Context::client() { return *client_; }
 
 Output& Context::out() {
   if (out_ == nullptr) {

@@ -17,6 +17,7 @@ namespace taskwire::cli {
 
 struct GlobalOptions {
   std::string server = "127.0.0.1:7070";
+  ChannelSecurity security;
   bool json = false;
   double rpc_timeout_seconds = 10;
   // The words after a `--` on the command line, which main.cc keeps from CLI11 (its root
@@ -31,7 +32,10 @@ class Context {
   explicit Context(const GlobalOptions& options);
   ~Context();
 
-  client::Client& client();
+  // Makes the client (TLS files and the token are read here); main calls it before a
+  // command runs, so a bad --tls-ca is a usage error, not a failed call.
+  absl::Status Connect();
+  client::Client& client();  // after Connect
   Output& out();
   const GlobalOptions& options() const { return options_; }
 

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "cli/exit_code.h"
+#include "common/credential_flags.h"
 
 namespace taskwire::cli {
 namespace {
@@ -39,6 +40,7 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
       ->transform(Seconds(/*allow_zero=*/false))
       ->type_name("SECONDS")
       ->capture_default_str();
+  AddChannelSecurityFlags(app, options.security);
 }
 
 // CLI11's message, as "taskwire: ..." plus where to find the usage.
@@ -85,6 +87,7 @@ int Main(int argc, char** argv) {
       return context.UsageError(absl::StrCat("'--' is for chain, group and chord only\nRun 'taskwire ",
                                              name, " --help' for usage."));
     }
+    if (absl::Status s = context.Connect(); !s.ok()) return context.UsageError(s.message());
     return command.run();
   }
   return context.UsageError("a command is required\nRun 'taskwire --help' for usage.");

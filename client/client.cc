@@ -49,6 +49,16 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
+                                                           const ChannelSecurity& security) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(security, args);
+  if (!credentials.ok()) return credentials.status();
+  return grpc::CreateCustomChannel(target, *credentials, args);
+}
+
 constexpr std::array<std::pair<v1::TaskState, std::string_view>, 9> kStateNames = {{
     {v1::TASK_STATE_UNSPECIFIED, "unspecified"},
     {v1::TASK_STATE_PENDING, "pending"},
@@ -65,6 +75,13 @@ constexpr std::array<std::pair<v1::TaskState, std::string_view>, 9> kStateNames 
 
 Client::Client(const ClientOptions& options)
     : Client(MakeChannel(options.target), options.rpc_timeout) {}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options,
+                                                       const ChannelSecurity& security) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.target, security);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<Client>(std::move(*channel), options.rpc_timeout);
+}
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration rpc_timeout)
     : Client(v1::Scheduler::NewStub(std::move(channel)), rpc_timeout) {}

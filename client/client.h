@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/credentials.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
 
 namespace grpc {
@@ -48,9 +49,13 @@ struct ClientOptions {
 
 class Client {
  public:
-  // Dials `options.target` over an insecure channel. Connecting is lazy: an unreachable
+  // Dials `options.target` over a plaintext channel. Connecting is lazy: an unreachable
   // scheduler shows up as UNAVAILABLE on the first call.
   explicit Client(const ClientOptions& options);
+  // Dials with TLS and a token as `security` says (common/credentials.h); an error when a
+  // file cannot be used.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(const ClientOptions& options,
+                                                        const ChannelSecurity& security);
   explicit Client(std::shared_ptr<grpc::Channel> channel,
                   absl::Duration rpc_timeout = absl::Seconds(10));
   // For tests: any implementation of the stub (a fake, a mock).

@@ -65,6 +65,11 @@ absl::Status Executor::Init() {
   runners_.Add(RunMode::kThread, std::make_unique<ThreadRunner>(registry_, options_.thread_slots));
   for (const std::string& type : registry_.Types()) runners_.Route(type, RunMode::kThread);
   TW_RETURN_IF_ERROR(StartProcessRunner(runners_));
+  grpc::ChannelArguments unused;  // the server-name override goes through LinkOptions
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options_.security, unused);
+  if (!credentials.ok()) return credentials.status();
+  link_credentials_ = std::move(*credentials);
   TW_RETURN_IF_ERROR(StartHealth());
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
@@ -100,8 +105,11 @@ absl::Status Executor::StartHealth() {
   // gRPC sets SO_REUSEPORT by default: a second executor on the same health address would
   // start and split the probes with the first. A taken port is a start-up error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options_.health_tls);
+  if (!credentials.ok()) return credentials.status();
   int port = 0;
-  builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.health_listen, *credentials, &port);
   health_ = builder.BuildAndStart();
   if (health_ == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen));
@@ -115,6 +123,8 @@ absl::Status Executor::StartHealth() {
 LinkOptions Executor::MakeLinkOptions() const {
   LinkOptions link;
   link.target = options_.scheduler;
+  link.credentials = link_credentials_;
+  link.tls_server_name = options_.security.server_name;
   link.min_backoff = options_.min_backoff;
   link.max_backoff = options_.max_backoff;
   link.max_message_bytes = options_.max_message_bytes;

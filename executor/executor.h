@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/credentials.h"
 #include "common/metrics_server.h"
 #include "executor/core/attempt_table.h"
 #include "executor/executor_metrics.h"
@@ -57,6 +58,8 @@ struct ExecutorOptions {
   // Between SIGTERM and SIGKILL when a process attempt times out or is cancelled.
   absl::Duration kill_grace = absl::Seconds(5);
   std::string health_listen = "127.0.0.1:7071";  // empty: no health server
+  ServerSecurity health_tls;  // the health port's certificate; none: plaintext, for probes
+  ChannelSecurity security;   // how to reach the scheduler: TLS, a token
   std::string metrics_listen = "127.0.0.1:9465";  // empty: no metrics endpoint
   // How long a drain waits for running attempts before cancelling them.
   absl::Duration drain_grace = absl::Seconds(30);
@@ -119,6 +122,7 @@ class Executor {
   std::unique_ptr<ExecutorMetrics> exec_metrics_;
   std::unique_ptr<ProcessMetrics> process_metrics_;
   RunnerSet runners_;
+  std::shared_ptr<grpc::ChannelCredentials> link_credentials_;  // set by Start
   std::unique_ptr<SchedulerLink> link_;
   std::unique_ptr<AttemptTable> table_;  // uses link_
   // The health server has no service of ours: an empty generic service puts it on the

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/credential_flags.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_string.h"
 #include "common/log_flags.h"
@@ -59,6 +60,14 @@ int main(int argc, char** argv) {
   app.add_option("--health-listen", options.health_listen,
                  "grpc.health.v1 address; empty disables it")
       ->envname("TASKWIRE_HEALTH_LISTEN")->capture_default_str();
+  app.add_option("--health-tls-cert", options.health_tls.cert_file,
+                 "serve the health port over TLS with this PEM certificate (default: plaintext, "
+                 "for probes)")
+      ->envname("TASKWIRE_HEALTH_TLS_CERT");
+  app.add_option("--health-tls-key", options.health_tls.key_file,
+                 "the PEM private key of --health-tls-cert")
+      ->envname("TASKWIRE_HEALTH_TLS_KEY");
+  taskwire::AddChannelSecurityFlags(app, options.security);
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Prometheus /metrics address; empty disables it")
       ->envname("TASKWIRE_METRICS_LISTEN")->capture_default_str();

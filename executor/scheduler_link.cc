@@ -169,8 +169,10 @@ std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() const {
   // Our own backoff paces reconnects; gRPC's would add its own delay on top.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return v1::ExecutorLink::NewStub(
-      grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args));
+  if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+  return v1::ExecutorLink::NewStub(grpc::CreateCustomChannel(
+      options_.target,
+      options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args));
 }
 
 SchedulerLink::~SchedulerLink() { Stop(absl::Seconds(1)); }

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 #include "executor/link_interface.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
 
@@ -33,6 +34,9 @@ class LinkStream;
 
 struct LinkOptions {
   std::string target = "127.0.0.1:7070";
+  // common/credentials.h; null: plaintext. Made once, reused by every redial.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string tls_server_name;  // overrides the name checked in the scheduler's certificate
   v1::Hello hello;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);

@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/credential_flags.h"
 #include "common/json_string.h"
 #include "common/log_flags.h"
 #include "common/logging.h"
@@ -99,8 +100,23 @@ int main(int argc, char** argv) {
   app.add_option("--max-workflow-edges", options.core.limits.max_workflow_edges,
                  "most dependencies in one workflow")
       ->envname("TASKWIRE_MAX_WORKFLOW_EDGES")->capture_default_str()->check(CLI::PositiveNumber);
+  taskwire::AddServerTlsFlags(app, options.tls);
+  app.add_option("--auth-file", options.auth.access_file,
+                 "access file: who may do what, by bearer token or client certificate "
+                 "(docs/security.md; needs --tls-cert). Without it every caller may do "
+                 "everything")
+      ->envname("TASKWIRE_AUTH_FILE");
+  double reload_seconds = absl::ToDoubleSeconds(options.tls.reload_interval);
+  app.add_option("--reload-interval", reload_seconds,
+                 "seconds between looks at the certificate, key, CA and access files: a "
+                 "changed file takes effect without a restart")
+      ->envname("TASKWIRE_RELOAD_INTERVAL")->capture_default_str()->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--health-listen", options.health_listen,
+                 "extra plaintext address serving only gRPC health, for probes that cannot do "
+                 "TLS; empty: none")
+      ->envname("TASKWIRE_HEALTH_LISTEN");
   app.add_option("--ready-file", ready_file,
-                 "write {\"grpc\":ADDR,\"metrics\":ADDR} here once serving")
+                 "write {\"grpc\":ADDR,\"metrics\":ADDR,\"health\":ADDR} here once serving")
       ->envname("TASKWIRE_READY_FILE");
   taskwire::AddLogFlags(app, log);
   CLI11_PARSE(app, argc, argv);
@@ -118,6 +134,7 @@ int main(int argc, char** argv) {
   retry.initial_backoff = absl::Seconds(retry_initial);
   retry.max_backoff = absl::Seconds(retry_max);
   options.core.retention = absl::Hours(retention_hours);
+  options.tls.reload_interval = absl::Seconds(reload_seconds);
 
   auto server = taskwire::scheduler::SchedulerServer::Start(options);
   if (!server.ok()) {
@@ -127,7 +144,8 @@ int main(int argc, char** argv) {
   if (!ready_file.empty()) {
     const std::string json =
         absl::StrCat(R"({"grpc":)", taskwire::JsonString((*server)->address()),
-                     R"(,"metrics":)", taskwire::JsonString((*server)->metrics_address()), "}");
+                     R"(,"metrics":)", taskwire::JsonString((*server)->metrics_address()),
+                     R"(,"health":)", taskwire::JsonString((*server)->health_address()), "}");
     if (absl::Status s = taskwire::WriteReadyFile(ready_file, json); !s.ok()) {
       spdlog::critical("{}", s.ToString());
       return 1;

@@ -30,14 +30,27 @@ absl::Status SchedulerServer::Init() {
   core_ = std::make_unique<SchedulerCore>(clock_, *store_, events_, scheduler_metrics_.get(),
                                           options_.core);
   if (absl::Status s = core_->Recover(); !s.ok()) return s;
-  service_ = std::make_unique<SchedulerService>(*core_, events_, options_.service);
-  link_ = std::make_unique<ExecutorLinkService>(*core_, scheduler_metrics_.get());
+  if (!options_.auth.access_file.empty() && !options_.tls.tls()) {
+    return absl::InvalidArgumentError(
+        "--auth-file needs --tls-cert and --tls-key: bearer tokens must not travel in plaintext");
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
+  AuthorizerOptions auth = options_.auth;
+  auth.reload_interval = options_.tls.reload_interval;
+  absl::StatusOr<std::unique_ptr<Authorizer>> authorizer =
+      Authorizer::Create(std::move(auth), registry_.get());
+  if (!authorizer.ok()) return authorizer.status();
+  auth_ = std::move(*authorizer);
+  service_ = std::make_unique<SchedulerService>(*core_, events_, *auth_, options_.service);
+  link_ = std::make_unique<ExecutorLinkService>(*core_, *auth_, scheduler_metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen, *credentials, &port);
   // gRPC sets SO_REUSEPORT by default: a second scheduler on the same address would start
   // and silently take half the clients. A taken port must be a start-up error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -51,6 +64,8 @@ absl::Status SchedulerServer::Init() {
   }
   address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port);
   server_->GetHealthCheckService()->SetServingStatus(true);
+  if (absl::Status s = StartHealthListener(); !s.ok()) return s;
+  WarnAboutOpenAccess();
 
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
@@ -71,9 +86,44 @@ absl::Status SchedulerServer::Init() {
   // commit costs less than the thread hop, so there the calling thread commits and delivers.
   if (options_.store != "memory") core_->StartDeliveryThread();
   timers_ = std::thread([this] { TimerLoop(); });
-  spdlog::info("scheduler listening on {} (metrics: {})", address_,
-               metrics_ ? metrics_->address() : "off");
+  spdlog::info("scheduler listening on {} ({}; metrics: {}{})", address_,
+               options_.tls.tls() ? (options_.tls.client_ca_file.empty() ? "TLS" : "mTLS")
+                                  : "plaintext",
+               metrics_ ? metrics_->address() : "off",
+               health_ ? absl::StrCat("; health: ", health_address_) : "");
   return absl::OkStatus();
+}
+
+// Kubelet's gRPC probes cannot do TLS: this port answers grpc.health.v1 and nothing else.
+absl::Status SchedulerServer::StartHealthListener() {
+  if (options_.health_listen.empty()) return absl::OkStatus();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  health_ = builder.BuildAndStart();
+  if (health_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.health_listen,
+                                               ": the address is taken or not valid "
+                                               "(--health-listen)"));
+  }
+  health_address_ = absl::StrCat(
+      options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
+  health_->GetHealthCheckService()->SetServingStatus(true);
+  return absl::OkStatus();
+}
+
+void SchedulerServer::WarnAboutOpenAccess() const {
+  if (!options_.tls.tls()) {
+    spdlog::warn("*** OPEN ACCESS: no TLS and no --auth-file. Anyone who reaches {} can submit, "
+                 "read and cancel every task, and connect as an executor to receive every "
+                 "payload. Fine on loopback; elsewhere see docs/security.md ***",
+                 address_);
+  } else if (!auth_->enabled()) {
+    spdlog::warn("*** TLS without --auth-file: every client that completes the handshake{} may "
+                 "do everything, executors included. See docs/security.md ***",
+                 options_.tls.client_ca_file.empty() ? "" : " (with a certificate from the CA)");
+  }
 }
 
 // Calls the core's Tick when its next timer is due, when it reports an earlier one, and at
@@ -140,6 +190,10 @@ void SchedulerServer::Shutdown() {
     // Open streams (executors, watchers) are cancelled at the deadline.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     server_->Wait();
+  }
+  if (health_) {
+    health_->GetHealthCheckService()->SetServingStatus(false);
+    health_->Shutdown();
   }
   // After the server: calls still open until then may wait for a delivery.
   if (core_) core_->StopDeliveryThread();

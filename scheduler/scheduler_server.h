@@ -11,7 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/credentials.h"
 #include "common/metrics_server.h"
+#include "scheduler/auth/authorizer.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/scheduler_metrics.h"
@@ -30,6 +32,10 @@ class ExecutorLinkService;
 struct SchedulerServerOptions {
   std::string listen = "127.0.0.1:7070";       // port 0 picks a free one
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no metrics endpoint
+  // A plaintext listener with gRPC health only, for probes that cannot do TLS; empty: none.
+  std::string health_listen;
+  ServerSecurity tls;       // plaintext unless a certificate is given
+  AuthorizerOptions auth;   // no access file: every caller may do everything
   // "sqlite": durable, one file <data_dir>/taskwire.db; "memory": tasks die with the process
   // (tests, benchmarks). taskwire-scheduler defaults to sqlite; in-process tests keep memory.
   std::string store = "memory";
@@ -49,6 +55,7 @@ class SchedulerServer {
 
   // host:port of the gRPC listener and of /metrics (empty when disabled).
   const std::string& address() const { return address_; }
+  const std::string& health_address() const { return health_address_; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
   SchedulerCore& core() { return *core_; }
   prometheus::Registry& registry() { return *registry_; }
@@ -60,6 +67,8 @@ class SchedulerServer {
   explicit SchedulerServer(SchedulerServerOptions options);
   absl::Status Init();
   absl::Status OpenStore();  // store_ per options_.store; needs registry_
+  absl::Status StartHealthListener();
+  void WarnAboutOpenAccess() const;
   void TimerLoop();
 
   const SchedulerServerOptions options_;
@@ -70,11 +79,14 @@ class SchedulerServer {
   std::unique_ptr<SchedulerMetrics> scheduler_metrics_;
   EventHub events_;
   std::unique_ptr<SchedulerCore> core_;
+  std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<SchedulerService> service_;
   std::unique_ptr<ExecutorLinkService> link_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_;  // --health-listen
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
+  std::string health_address_;
   absl::Mutex timer_mu_;
   absl::Time wake_at_ ABSL_GUARDED_BY(timer_mu_) = absl::InfiniteFuture();
   bool timer_changed_ ABSL_GUARDED_BY(timer_mu_) = false;

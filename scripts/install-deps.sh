@@ -13,7 +13,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pkg-resources
-  procps curl ca-certificates
+  procps curl ca-certificates openssl
   # deploy tests (tests/deploy): a live Prometheus and promtool, YAML parsing
   prometheus python3-yaml
 )

@@ -3,12 +3,21 @@
 # executors on loopback (each its own process), submits a short demo with the CLI, and
 # keeps everything running until Ctrl-C, which stops them all cleanly.
 #   scripts/run.sh              build + demo + keep running
+#   scripts/run.sh --secure     the same with TLS and tokens (docs/security.md): a local CA,
+#                               certificates and tokens are made in the run's directory
 #   scripts/run.sh --no-wait    stop after the demo (used by the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wait_for_ctrl_c=1
-[ "${1:-}" = "--no-wait" ] && wait_for_ctrl_c=0
+secure=0
+for arg in "$@"; do
+  case $arg in
+    --no-wait) wait_for_ctrl_c=0 ;;
+    --secure) secure=1 ;;
+    *) echo "usage: $0 [--secure] [--no-wait]" >&2; exit 2 ;;
+  esac
+done
 
 GRPC_PORT=${TASKWIRE_PORT:-7070}
 METRICS_PORT=${TASKWIRE_METRICS_PORT:-9464}
@@ -37,10 +46,26 @@ await_file() {  # waits up to 15 s for a ready file
   exit 1
 }
 
+# Open on loopback by default; --secure: TLS, an access file, a token per role.
+scheduler_security=() executor_security=() cli_security=()
+if [ "$secure" = 1 ]; then
+  CERTS=$RUN_DIR/certs
+  echo "== making a local CA, the scheduler's certificate and tokens in $CERTS"
+  ./scripts/make-certs.sh "$CERTS" >/dev/null
+  ./scripts/new-token.sh --append "$CERTS/access.textproto" demo-admin admin >"$CERTS/admin.token"
+  ./scripts/new-token.sh --append "$CERTS/access.textproto" demo-executors executor default \
+    >"$CERTS/executor.token"
+  ./scripts/new-token.sh --append "$CERTS/access.textproto" demo-user submitter >"$CERTS/user.token"
+  scheduler_security=(--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key"
+                      --auth-file "$CERTS/access.textproto")
+  executor_security=(--tls-ca "$CERTS/ca.pem" --token-file "$CERTS/executor.token")
+  cli_security=(--tls-ca "$CERTS/ca.pem" --token-file "$CERTS/admin.token")
+fi
+
 echo "== starting scheduler on 127.0.0.1:$GRPC_PORT"
 "$BIN/scheduler/taskwire-scheduler" --listen "127.0.0.1:$GRPC_PORT" \
   --metrics-listen "127.0.0.1:$METRICS_PORT" --ready-file "$RUN_DIR/scheduler.json" \
-  --data-dir "$RUN_DIR/data" 2>"$RUN_DIR/scheduler.log" &
+  --data-dir "$RUN_DIR/data" "${scheduler_security[@]}" 2>"$RUN_DIR/scheduler.log" &
 pids+=($!)
 await_file "$RUN_DIR/scheduler.json" scheduler
 
@@ -49,13 +74,13 @@ for n in 1 2; do
     --slots 4 --config deploy/executor/process-tasks.textproto \
     --health-listen "127.0.0.1:$((GRPC_PORT + n))" \
     --metrics-listen "127.0.0.1:$((METRICS_PORT + n))" --ready-file "$RUN_DIR/executor-$n.json" \
-    2>"$RUN_DIR/executor-$n.log" &
+    "${executor_security[@]}" 2>"$RUN_DIR/executor-$n.log" &
   pids+=($!)
   await_file "$RUN_DIR/executor-$n.json" "executor-$n"
 done
 
 export TASKWIRE_SERVER="127.0.0.1:$GRPC_PORT"
-tw() { "$BIN/cli/taskwire" "$@"; }
+tw() { "$BIN/cli/taskwire" "${cli_security[@]}" "$@"; }
 # Executors announce themselves right after start; wait until both are linked.
 for _ in $(seq 1 200); do
   [ "$(tw executors --json 2>/dev/null | grep -c '"id"')" -ge 2 ] && break
@@ -91,6 +116,14 @@ flow chord --wait sha256:a sha256:b wc:ccc -- collect
 echo
 echo "== all tasks"
 tw list
+if [ "$secure" = 1 ]; then
+  echo
+  echo "\$ taskwire --token-file user.token list   (a submitter sees only its own tasks: none yet)"
+  "$BIN/cli/taskwire" --tls-ca "$CERTS/ca.pem" --token-file "$CERTS/user.token" list
+  echo
+  echo "\$ taskwire --token not-a-token list   (refused)"
+  "$BIN/cli/taskwire" --tls-ca "$CERTS/ca.pem" --token not-a-token list || true
+fi
 
 cat <<EOF2
 
@@ -101,6 +134,13 @@ taskwire is running:
   store            $RUN_DIR/data (SQLite; restart the scheduler with --data-dir to keep it)
   logs             $RUN_DIR
 EOF2
+if [ "$secure" = 1 ]; then
+  cat <<EOF2
+  TLS and tokens   CA $CERTS/ca.pem, access file $CERTS/access.textproto,
+                   tokens $CERTS/{admin,user,executor}.token (docs/security.md); try:
+                   $BIN/cli/taskwire --tls-ca $CERTS/ca.pem --token-file $CERTS/user.token submit echo --payload hi --wait
+EOF2
+fi
 if [ "$wait_for_ctrl_c" = 1 ]; then
   echo "Press Ctrl-C to stop."
   wait "${pids[0]}"

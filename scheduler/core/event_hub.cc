@@ -7,7 +7,12 @@ namespace taskwire::scheduler {
 bool EventFilter::Matches(const TaskEvent& e) const {
   if (!queue.empty() && queue != e.queue) return false;
   if (!type.empty() && type != e.type) return false;
+  if (!owner.empty() && owner != e.owner) return false;
   return states.empty() || std::find(states.begin(), states.end(), e.state) != states.end();
+}
+
+bool EventFilter::Matches(const WorkflowEvent& e) const {
+  return states.empty() && queue.empty() && type.empty() && (owner.empty() || owner == e.owner);
 }
 
 uint64_t EventHub::Subscribe(EventFilter filter, Callback callback) {
@@ -41,7 +46,9 @@ void EventHub::Publish(const EventBatch& events) {
     for (const TaskEvent& e : events.tasks) {
       if (sub->filter.Matches(e)) matched.tasks.push_back(e);
     }
-    if (sub->filter.WantsWorkflows()) matched.workflows = events.workflows;
+    for (const WorkflowEvent& e : events.workflows) {
+      if (sub->filter.Matches(e)) matched.workflows.push_back(e);
+    }
     if (!matched.empty()) sub->callback(std::move(matched));
   }
 }

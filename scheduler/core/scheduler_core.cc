@@ -423,6 +423,7 @@ absl::Status SchedulerCore::PrepareSubmit(std::vector<TaskSpec>& specs, SubmitPa
     if (specs[i].queue.empty()) specs[i].queue = std::string(kDefaultQueue);
     const std::string field = path == SubmitPath::kOne ? "task" : absl::StrCat("tasks[", i, "]");
     if (absl::Status s = ValidateTaskSpec(field, specs[i], options_.limits); !s.ok()) return s;
+    specs[i].idempotency_key = OwnedKey(specs[i].owner, specs[i].idempotency_key);
   }
 
   const absl::Time now = clock_.Now();
@@ -522,7 +523,7 @@ void SchedulerCore::AdoptSubmitted(std::vector<TaskRecord>& tasks, Effects& fx) 
 TaskEvent SchedulerCore::EventOf(const TaskRecord& task, std::string executor_id) const {
   TaskEvent e{task.id, task.spec->type, task.spec->queue, task.state,
               task.attempts.empty() ? 0 : task.attempts.back().number,
-              std::move(executor_id), clock_.Now(), task.error, {}, {}};
+              std::move(executor_id), clock_.Now(), task.error, {}, {}, task.spec->owner};
   if (!task.workflow_id.empty()) {
     e.workflow_id = task.workflow_id;
     if (auto it = workflows_.find(task.workflow_id); it != workflows_.end()) {
@@ -873,13 +874,14 @@ absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) co
       if (query.state && t.state != *query.state) continue;
       if (!query.queue.empty() && t.spec->queue != query.queue) continue;
       if (!query.type.empty() && t.spec->type != query.type) continue;
+      if (!query.owner.empty() && t.spec->owner != query.owner) continue;
       live.push_back(t);
     }
   }
   std::vector<TaskRecord> finished;
   if (!query.state || IsTerminal(*query.state)) {
     absl::StatusOr<std::vector<TaskRecord>> stored = store_.ListFinishedTasks(
-        FinishedTaskQuery{from, end, query.state, query.queue, query.type, wanted});
+        FinishedTaskQuery{from, end, query.state, query.queue, query.type, query.owner, wanted});
     if (!stored.ok()) {
       return absl::UnavailableError(
           absl::StrCat("listing finished tasks from the store failed: ", stored.status().message()));

@@ -116,6 +116,7 @@ struct TaskListQuery {
   std::optional<TaskState> state;
   std::string queue;
   std::string type;
+  std::string owner = {};  // empty: any
   int32_t page_size = 0;  // 0: default
   std::string page_token;
 };

@@ -68,18 +68,20 @@ absl::Status SchedulerCore::PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedW
                                                    " entries; the limit is ",
                                                    options_.limits.max_labels));
   }
-  const std::string& key = spec.idempotency_key;
-  if (key.size() > options_.limits.max_idempotency_key_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("workflow.idempotency_key is ", key.size(),
+  if (spec.idempotency_key.size() > options_.limits.max_idempotency_key_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("workflow.idempotency_key is ",
+                                                   spec.idempotency_key.size(),
                                                    " bytes; the limit is ",
                                                    options_.limits.max_idempotency_key_bytes));
   }
+  const std::string key = OwnedKey(spec.owner, spec.idempotency_key);
   const size_t n = spec.nodes.size();
   std::vector<const TaskSpec*> specs;
   specs.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     TaskSpec& task = spec.nodes[i].task;
     if (task.queue.empty()) task.queue = std::string(kDefaultQueue);
+    task.owner = spec.owner;  // the nodes are the workflow owner's tasks
     const std::string field = absl::StrCat("workflow.nodes[", i, "].task");
     if (absl::Status s = ValidateTaskSpec(field, task, options_.limits); !s.ok()) return s;
     if (!task.idempotency_key.empty()) {
@@ -131,6 +133,7 @@ absl::Status SchedulerCore::PrepareWorkflowSubmit(WorkflowSpec& spec, SubmittedW
   wf.created_at = now;
   wf.labels = std::move(spec.labels);
   wf.idempotency_key = key;
+  wf.owner = spec.owner;
   batch.tasks.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     WorkflowNodeSpec& node = spec.nodes[i];
@@ -160,6 +163,7 @@ absl::Status SchedulerCore::FinishWorkflowSubmit(StoreBatch& batch, const absl::
   if (!key.empty()) workflow_keys_in_commit_.erase(key);
   const std::string id = wf.id;
   const absl::Time created_at = wf.created_at;
+  std::string owner = wf.owner;
   const size_t n = batch.tasks.size();
   LiveWorkflow live;
   live.downstream = Downstream(wf.nodes);
@@ -170,7 +174,8 @@ absl::Status SchedulerCore::FinishWorkflowSubmit(StoreBatch& batch, const absl::
   Effects fx;
   AdoptSubmitted(batch.tasks, fx);
   if (events_.HasSubscribers()) {
-    fx.events.workflows.push_back(WorkflowEvent{id, WorkflowState::kRunning, created_at, {}, {}});
+    fx.events.workflows.push_back(WorkflowEvent{id, WorkflowState::kRunning, created_at, {}, {},
+                                                std::move(owner)});
   }
   Dispatch(fx);
   pending_.push_back(std::move(fx));
@@ -275,7 +280,8 @@ void SchedulerCore::WorkflowChanged(LiveWorkflow& wf, Effects& fx) {
   fx.saves.workflows.push_back(wf.record);
   if (events_.HasSubscribers()) {
     fx.events.workflows.push_back(WorkflowEvent{wf.record.id, wf.record.state, clock_.Now(),
-                                                wf.record.decided_by, wf.record.error});
+                                                wf.record.decided_by, wf.record.error,
+                                                wf.record.owner});
   }
 }
 

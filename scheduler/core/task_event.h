@@ -22,6 +22,7 @@ struct TaskEvent {
   std::string error;
   std::string workflow_id;  // workflow nodes only
   std::string node;
+  std::string owner = {};
 };
 
 struct WorkflowEvent {
@@ -30,6 +31,7 @@ struct WorkflowEvent {
   absl::Time time;
   std::string decided_by;
   std::string error;
+  std::string owner = {};
 };
 
 // What one delivery carries: task and workflow changes, each in the order they happened.
@@ -43,10 +45,12 @@ struct EventFilter {
   std::vector<TaskState> states;  // empty: any
   std::string queue;              // empty: any
   std::string type;               // empty: any
+  std::string owner = {};         // empty: any
 
   bool Matches(const TaskEvent& e) const;
-  // Workflow events carry no queue, type or task state: only an unfiltered watch gets them.
-  bool WantsWorkflows() const { return states.empty() && queue.empty() && type.empty(); }
+  // Workflow events carry no queue, type or task state: only a watch that filters on none
+  // of them gets them (of its owner's workflows, if it filters on the owner).
+  bool Matches(const WorkflowEvent& e) const;
 };
 
 }  // namespace taskwire::scheduler

@@ -79,8 +79,11 @@ struct TaskSpec {
   PackedTime not_before = absl::InfinitePast();  // ETA; InfinitePast: none
   PackedDuration countdown = absl::ZeroDuration();  // turned into not_before at submission
   PackedDuration expires_after = absl::ZeroDuration();  // zero: never expires
-  std::string idempotency_key;  // empty: none
+  std::string idempotency_key;  // empty: none; scoped to the owner (OwnedKey)
   PackedDuration retention = absl::ZeroDuration();  // zero: the scheduler's default
+  // The name of the credential that submitted it (the service sets it); empty when the
+  // scheduler runs without an access file. A submitter sees only what it owns.
+  std::string owner = {};
 };
 
 struct AttemptRecord {
@@ -146,8 +149,15 @@ struct WorkflowRecord {
   std::string error;
   std::vector<std::pair<std::string, std::string>> labels;
   absl::Time retain_until = absl::InfiniteFuture();
-  std::string idempotency_key;  // empty: none
+  std::string idempotency_key;  // empty: none; scoped to the owner (OwnedKey)
+  std::string owner = {};       // as TaskSpec::owner
 };
+
+// An idempotency key as the core keeps it: one owner's key cannot find another owner's
+// task. Without an owner (no access file) it is the key as submitted.
+std::string OwnedKey(absl::string_view owner, absl::string_view key);
+// The key as its owner submitted it.
+absl::string_view KeyAsSubmitted(absl::string_view owner, absl::string_view owned_key);
 
 // What the core answers about a task and a workflow.
 struct TaskView {

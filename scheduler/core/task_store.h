@@ -56,6 +56,7 @@ struct FinishedTaskQuery {
   std::optional<TaskState> state;  // a finished state; none: all of them
   std::string queue;               // empty: any
   std::string type;                // empty: any
+  std::string owner = {};          // empty: any
   size_t limit = 100;
 };
 

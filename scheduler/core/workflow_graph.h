@@ -25,6 +25,7 @@ struct WorkflowSpec {
   std::vector<WorkflowNodeSpec> nodes;
   std::vector<std::pair<std::string, std::string>> labels;
   std::string idempotency_key;  // empty: none
+  std::string owner = {};       // as TaskSpec::owner; given to every node
 };
 
 // For each node, the indices of its upstream nodes in its `after` order. Errors are

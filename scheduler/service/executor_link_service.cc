@@ -23,9 +23,10 @@ constexpr int kMaxAssignmentsPerMessage = 1024;
 // a mutex; the reading side is only touched by the one read in flight.
 class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage> {
  public:
-  LinkReactor(SchedulerCore& core, SchedulerMetrics* metrics, std::string peer)
-      : core_(core), metrics_(metrics), peer_(std::move(peer)),
-        outgoing_(std::make_shared<Outgoing>(this)) {
+  LinkReactor(SchedulerCore& core, SchedulerMetrics* metrics, grpc::CallbackServerContext* ctx,
+              Authorizer& auth, Caller caller)
+      : core_(core), metrics_(metrics), peer_(ctx->peer()), ctx_(ctx), auth_(auth),
+        caller_(std::move(caller)), outgoing_(std::make_shared<Outgoing>(this)) {
     StartRead(&in_);
   }
 
@@ -170,8 +171,18 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       if (!in_.has_hello()) {
         return absl::FailedPreconditionError("the first message on the link must be a hello");
       }
+      ExecutorHello hello = FromProto(in_.hello(), peer_);
+      std::vector<std::string> types;
+      for (const TaskTypeInfo& t : hello.task_types) types.push_back(t.name);
+      if (absl::Status s = auth_.CheckExecutorScope(
+              caller_, hello.queues.empty() ? std::vector<std::string>{std::string(kDefaultQueue)}
+                                            : hello.queues,
+              types, *ctx_);
+          !s.ok()) {
+        return s;
+      }
       absl::StatusOr<ExecutorSession> connected =
-          core_.ConnectExecutor(FromProto(in_.hello(), peer_), outgoing_);
+          core_.ConnectExecutor(std::move(hello), outgoing_);
       if (!connected.ok()) return connected.status();
       {
         absl::MutexLock lock(&session_mu_);
@@ -227,17 +238,30 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
   SchedulerCore& core_;
   SchedulerMetrics* const metrics_;
   const std::string peer_;
+  grpc::CallbackServerContext* const ctx_;  // lives as long as the call
+  Authorizer& auth_;
+  const Caller caller_;
   const std::shared_ptr<Outgoing> outgoing_;
   v1::ExecutorMessage in_;  // reused by every read, so protobuf keeps its allocations
   absl::Mutex session_mu_;
   std::optional<ExecutorSession> session_ ABSL_GUARDED_BY(session_mu_);  // after the hello
 };
 
+// Answers a Connect whose credentials were refused.
+class RejectedLink final
+    : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage> {
+ public:
+  explicit RejectedLink(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* ExecutorLinkService::Connect(
     grpc::CallbackServerContext* ctx) {
-  return new LinkReactor(core_, metrics_, ctx->peer());
+  absl::StatusOr<Caller> caller = auth_.Check(*ctx, "ExecutorLink", Access::kExecutor);
+  if (!caller.ok()) return new RejectedLink(ToGrpcStatus(caller.status()));
+  return new LinkReactor(core_, metrics_, ctx, auth_, std::move(*caller));
 }
 
 }  // namespace taskwire::scheduler

@@ -4,6 +4,7 @@
 #ifndef TASKWIRE_SCHEDULER_SERVICE_EXECUTOR_LINK_SERVICE_H_
 #define TASKWIRE_SCHEDULER_SERVICE_EXECUTOR_LINK_SERVICE_H_
 
+#include "scheduler/auth/authorizer.h"
 #include "scheduler/core/scheduler_core.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
 
@@ -13,14 +14,15 @@ class SchedulerMetrics;
 
 class ExecutorLinkService final : public v1::ExecutorLink::CallbackService {
  public:
-  ExecutorLinkService(SchedulerCore& core, SchedulerMetrics* metrics)
-      : core_(core), metrics_(metrics) {}
+  ExecutorLinkService(SchedulerCore& core, Authorizer& auth, SchedulerMetrics* metrics)
+      : core_(core), auth_(auth), metrics_(metrics) {}
 
   grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* Connect(
       grpc::CallbackServerContext* ctx) override;
 
  private:
   SchedulerCore& core_;
+  Authorizer& auth_;
   SchedulerMetrics* const metrics_;
 };
 

@@ -64,6 +64,7 @@ void ToProto(const WorkflowView& view, v1::Workflow* out) {
   out->set_decided_by(r.decided_by);
   out->set_error(r.error);
   for (const auto& [key, value] : r.labels) (*out->mutable_labels())[key] = value;
+  out->set_owner(r.owner);
   std::vector<bool> has_downstream(r.nodes.size(), false);
   for (const WorkflowNodeRecord& node : r.nodes) {
     for (uint32_t u : node.after) has_downstream[u] = true;
@@ -165,7 +166,9 @@ void ToProto(const TaskRecord& record, bool with_data, v1::Task* out) {
   if (record.spec->expires_after > absl::ZeroDuration()) {
     taskwire::ToProto(record.spec->expires_after, spec->mutable_expires_after());
   }
-  spec->set_idempotency_key(record.spec->idempotency_key);
+  spec->set_idempotency_key(
+      std::string(KeyAsSubmitted(record.spec->owner, record.spec->idempotency_key)));
+  out->set_owner(record.spec->owner);
   if (record.spec->retention > absl::ZeroDuration()) {
     taskwire::ToProto(record.spec->retention, spec->mutable_retention());
   }

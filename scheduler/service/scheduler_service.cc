@@ -343,11 +343,36 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
 }  // namespace
 
+absl::StatusOr<Caller> SchedulerService::Authorize(grpc::CallbackServerContext* ctx,
+                                                   Access access) {
+  return auth_.Check(*ctx, "Scheduler", access);
+}
+
+absl::Status SchedulerService::MayTouchTask(const Caller& caller,
+                                            grpc::CallbackServerContext* ctx,
+                                            const std::string& id) {
+  if (caller.SeesEverything()) return absl::OkStatus();
+  absl::StatusOr<TaskView> view = core_.GetTask(id);
+  if (!view.ok()) return view.status();
+  return auth_.CheckOwner(caller, view->record.spec->owner, *ctx, absl::StrCat("task ", id));
+}
+
+absl::Status SchedulerService::MayTouchWorkflow(const Caller& caller,
+                                                grpc::CallbackServerContext* ctx,
+                                                const std::string& id) {
+  if (caller.SeesEverything()) return absl::OkStatus();
+  absl::StatusOr<WorkflowView> view = core_.GetWorkflow(id);
+  if (!view.ok()) return view.status();
+  return auth_.CheckOwner(caller, view->record.owner, *ctx, absl::StrCat("workflow ", id));
+}
+
 // Submits answer from the core's callback once the tasks are stored (on the thread that
 // committed them), so no gRPC thread waits for the disk. SubmitWorkflow does the same.
 grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
   if (!wait.ok()) return Answer(ctx, wait.status());
   auto fill = [resp](const SchedulerCore::Submitted& submitted) {
@@ -356,6 +381,7 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
   };
   std::vector<TaskSpec> specs;
   specs.push_back(FromProto(v1::TaskSpec(req->task())));
+  specs.back().owner = caller->name();
   if (!req->has_wait()) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kOne,
@@ -382,9 +408,14 @@ grpc::ServerUnaryReactor* SchedulerService::Submit(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* SchedulerService::SubmitBatch(grpc::CallbackServerContext* ctx,
                                                         const v1::SubmitBatchRequest* req,
                                                         v1::SubmitBatchResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   std::vector<TaskSpec> specs;
   specs.reserve(req->tasks_size());
-  for (const v1::TaskSpec& t : req->tasks()) specs.push_back(FromProto(v1::TaskSpec(t)));
+  for (const v1::TaskSpec& t : req->tasks()) {
+    specs.push_back(FromProto(v1::TaskSpec(t)));
+    specs.back().owner = caller->name();
+  }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   core_.SubmitAsync(std::move(specs), SchedulerCore::SubmitPath::kBatch,
                     [reactor, resp](absl::StatusOr<SchedulerCore::Submitted> submitted) {
@@ -399,16 +430,27 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitBatch(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* SchedulerService::GetTask(grpc::CallbackServerContext* ctx,
                                                     const v1::GetTaskRequest* req,
                                                     v1::Task* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<TaskView> view = core_.GetTask(req->task_id());
-  if (view.ok()) ToProto(*view, resp);
-  return Answer(ctx, view.status());
+  if (!view.ok()) return Answer(ctx, view.status());
+  if (absl::Status s = auth_.CheckOwner(*caller, view->record.spec->owner, *ctx,
+                                        absl::StrCat("task ", req->task_id()));
+      !s.ok()) {
+    return Answer(ctx, s);
+  }
+  ToProto(*view, resp);
+  return Answer(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* SchedulerService::WaitTask(grpc::CallbackServerContext* ctx,
                                                      const v1::WaitTaskRequest* req,
                                                      v1::Task* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = MayTouchTask(*caller, ctx, req->task_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
   if (!timeout.ok()) return Answer(ctx, timeout.status());
   auto* reactor = new WaitReactor<TaskWait>(core_, resp);
@@ -419,7 +461,10 @@ grpc::ServerUnaryReactor* SchedulerService::WaitTask(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* SchedulerService::CancelTask(grpc::CallbackServerContext* ctx,
                                                        const v1::CancelTaskRequest* req,
                                                        v1::CancelTaskResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireTaskId(req->task_id()); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = MayTouchTask(*caller, ctx, req->task_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<TaskState> state = core_.CancelTask(req->task_id());
   if (state.ok()) resp->set_state(ToProto(*state));
   return Answer(ctx, state.status());
@@ -428,7 +473,10 @@ grpc::ServerUnaryReactor* SchedulerService::CancelTask(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* SchedulerService::ListTasks(grpc::CallbackServerContext* ctx,
                                                       const v1::ListTasksRequest* req,
                                                       v1::ListTasksResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   TaskListQuery query;
+  query.owner = caller->OwnerFilter();
   if (req->state() != v1::TASK_STATE_UNSPECIFIED) {
     query.state = FromProto(req->state());
     if (!query.state) {
@@ -450,7 +498,10 @@ grpc::ServerUnaryReactor* SchedulerService::ListTasks(grpc::CallbackServerContex
 
 grpc::ServerWriteReactor<v1::WatchTasksResponse>* SchedulerService::WatchTasks(
     grpc::CallbackServerContext* ctx, const v1::WatchTasksRequest* req) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return new RejectedWatch(ToGrpcStatus(caller.status()));
   EventFilter filter;
+  filter.owner = caller->OwnerFilter();
   for (int s : req->states()) {
     std::optional<TaskState> state = FromProto(static_cast<v1::TaskState>(s));
     if (state) filter.states.push_back(*state);
@@ -465,6 +516,9 @@ grpc::ServerWriteReactor<v1::WatchTasksResponse>* SchedulerService::WatchTasks(
 grpc::ServerUnaryReactor* SchedulerService::ListExecutors(grpc::CallbackServerContext* ctx,
                                                           const v1::ListExecutorsRequest* req,
                                                           v1::ListExecutorsResponse* resp) {
+  if (absl::StatusOr<Caller> caller = Authorize(ctx, Access::kAdmin); !caller.ok()) {
+    return Answer(ctx, caller.status());
+  }
   for (const ExecutorView& e : core_.ListExecutors()) ToProto(e, resp->add_executors());
   return Answer(ctx, absl::OkStatus());
 }
@@ -472,6 +526,8 @@ grpc::ServerUnaryReactor* SchedulerService::ListExecutors(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerContext* ctx,
                                                            const v1::SubmitWorkflowRequest* req,
                                                            v1::SubmitWorkflowResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   absl::StatusOr<absl::Duration> wait = WaitTimeout(req->has_wait(), req->wait(), "wait");
   if (!wait.ok()) return Answer(ctx, wait.status());
   auto fill = [resp](SubmittedWorkflow& submitted) {
@@ -480,6 +536,7 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerC
     resp->set_existing(submitted.existing);
   };
   WorkflowSpec spec = FromProto(v1::WorkflowSpec(req->workflow()));
+  spec.owner = caller->name();
   if (!req->has_wait()) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     core_.SubmitWorkflowAsync(std::move(spec),
@@ -506,16 +563,29 @@ grpc::ServerUnaryReactor* SchedulerService::SubmitWorkflow(grpc::CallbackServerC
 grpc::ServerUnaryReactor* SchedulerService::GetWorkflow(grpc::CallbackServerContext* ctx,
                                                         const v1::GetWorkflowRequest* req,
                                                         v1::Workflow* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
   absl::StatusOr<WorkflowView> view = core_.GetWorkflow(req->workflow_id());
-  if (view.ok()) ToProto(*view, resp);
-  return Answer(ctx, view.status());
+  if (!view.ok()) return Answer(ctx, view.status());
+  if (absl::Status s = auth_.CheckOwner(*caller, view->record.owner, *ctx,
+                                        absl::StrCat("workflow ", req->workflow_id()));
+      !s.ok()) {
+    return Answer(ctx, s);
+  }
+  ToProto(*view, resp);
+  return Answer(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* SchedulerService::WaitWorkflow(grpc::CallbackServerContext* ctx,
                                                          const v1::WaitWorkflowRequest* req,
                                                          v1::Workflow* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = MayTouchWorkflow(*caller, ctx, req->workflow_id()); !s.ok()) {
+    return Answer(ctx, s);
+  }
   absl::StatusOr<absl::Duration> timeout = WaitTimeout(req->has_timeout(), req->timeout());
   if (!timeout.ok()) return Answer(ctx, timeout.status());
   auto* reactor = new WaitReactor<WorkflowWait>(core_, resp);
@@ -526,7 +596,12 @@ grpc::ServerUnaryReactor* SchedulerService::WaitWorkflow(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* SchedulerService::CancelWorkflow(grpc::CallbackServerContext* ctx,
                                                            const v1::CancelWorkflowRequest* req,
                                                            v1::CancelWorkflowResponse* resp) {
+  absl::StatusOr<Caller> caller = Authorize(ctx, Access::kClient);
+  if (!caller.ok()) return Answer(ctx, caller.status());
   if (absl::Status s = RequireWorkflowId(req->workflow_id()); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = MayTouchWorkflow(*caller, ctx, req->workflow_id()); !s.ok()) {
+    return Answer(ctx, s);
+  }
   absl::StatusOr<WorkflowState> state = core_.CancelWorkflow(req->workflow_id());
   if (state.ok()) resp->set_state(ToProto(*state));
   return Answer(ctx, state.status());

@@ -4,6 +4,7 @@
 #ifndef TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
 #define TASKWIRE_SCHEDULER_SERVICE_SCHEDULER_SERVICE_H_
 
+#include "scheduler/auth/authorizer.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/scheduler_core.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
@@ -20,8 +21,9 @@ struct ServiceOptions {
 
 class SchedulerService final : public v1::Scheduler::CallbackService {
  public:
-  SchedulerService(SchedulerCore& core, EventHub& events, ServiceOptions options = {})
-      : core_(core), events_(events), options_(options) {}
+  SchedulerService(SchedulerCore& core, EventHub& events, Authorizer& auth,
+                   ServiceOptions options = {})
+      : core_(core), events_(events), auth_(auth), options_(options) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const v1::SubmitRequest* req,
                                    v1::SubmitResponse* resp) override;
@@ -57,8 +59,17 @@ class SchedulerService final : public v1::Scheduler::CallbackService {
                                            v1::CancelWorkflowResponse* resp) override;
 
  private:
+  // The caller, if it may call a method that needs `access`.
+  absl::StatusOr<Caller> Authorize(grpc::CallbackServerContext* ctx, Access access);
+  // OK if the caller may touch this task or workflow (submitters: only their own).
+  absl::Status MayTouchTask(const Caller& caller, grpc::CallbackServerContext* ctx,
+                            const std::string& id);
+  absl::Status MayTouchWorkflow(const Caller& caller, grpc::CallbackServerContext* ctx,
+                                const std::string& id);
+
   SchedulerCore& core_;
   EventHub& events_;
+  Authorizer& auth_;
   const ServiceOptions options_;
 };
 

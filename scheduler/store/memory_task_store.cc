@@ -196,6 +196,7 @@ absl::StatusOr<std::vector<TaskRecord>> MemoryTaskStore::ListFinishedTasks(
     if (!IsTerminal(t.state) || (query.state && t.state != *query.state)) continue;
     if (!query.queue.empty() && t.spec->queue != query.queue) continue;
     if (!query.type.empty() && t.spec->type != query.type) continue;
+    if (!query.owner.empty() && t.spec->owner != query.owner) continue;
     out.push_back(t);
   }
   return out;

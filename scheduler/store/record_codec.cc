@@ -129,6 +129,7 @@ void EncodeSpec(const TaskSpec& spec, pb::StoredTaskSpec* out) {
   out->set_expires_after_us(EncodeDuration(spec.expires_after));
   out->set_idempotency_key(spec.idempotency_key);
   out->set_retention_us(EncodeDuration(spec.retention));
+  out->set_owner(spec.owner);
 }
 
 std::shared_ptr<const TaskSpec> DecodeSpec(pb::StoredTaskSpec* in) {
@@ -150,6 +151,7 @@ std::shared_ptr<const TaskSpec> DecodeSpec(pb::StoredTaskSpec* in) {
   spec->expires_after = DecodeDuration(in->expires_after_us());
   spec->idempotency_key = std::move(*in->mutable_idempotency_key());
   spec->retention = DecodeDuration(in->retention_us());
+  spec->owner = std::move(*in->mutable_owner());
   return spec;
 }
 
@@ -304,6 +306,7 @@ std::string EncodeWorkflow(const WorkflowRecord& r) {
   EncodeLabels(r.labels, w.mutable_labels());
   w.set_retain_until_us(EncodeTime(r.retain_until));
   w.set_idempotency_key(r.idempotency_key);
+  w.set_owner(r.owner);
   return w.SerializeAsString();
 }
 
@@ -337,6 +340,7 @@ absl::StatusOr<WorkflowRecord> DecodeWorkflow(absl::string_view bytes) {
   r.labels = DecodeLabels(w.labels());
   r.retain_until = DecodeTime(w.retain_until_us());
   r.idempotency_key = std::move(*w.mutable_idempotency_key());
+  r.owner = std::move(*w.mutable_owner());
   return r;
 }
 

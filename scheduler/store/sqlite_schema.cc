@@ -75,6 +75,11 @@ const std::vector<SqliteMigration>& SqliteMigrations() {
           DELETE FROM task_specs WHERE seq = OLD.seq;
         END;
       )sql"},
+      // 5: who submitted each task (the access file's name), for a submitter's listing of
+      // its own finished tasks. Tasks stored before have none: only an admin lists them.
+      {5, R"sql(
+        ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+      )sql"},
   };
   return kMigrations;
 }

@@ -469,7 +469,8 @@ absl::Status SqliteTaskStore::PrepareStatements(Db& db) {
   TW_ASSIGN_OR_RETURN(
       db.insert_task,
       db.Prepare("INSERT INTO tasks (id, seq, version, state, workflow_id, record, queue, type, "
-                 "idempotency_key, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                 "idempotency_key, retain_until, owner) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                  "ON CONFLICT (id) DO NOTHING"));
   TW_ASSIGN_OR_RETURN(db.insert_spec, db.Prepare(kInsertSpec));
   TW_ASSIGN_OR_RETURN(db.update_task,
@@ -543,7 +544,8 @@ absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
       db.Prepare("SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs s "
                  "ON s.seq = t.seq WHERE t.seq >= ?1 AND t.seq < ?2 AND t.state >= 5 "
                  "AND (?3 = 0 OR t.state = ?3) AND (?4 = '' OR t.queue = ?4) "
-                 "AND (?5 = '' OR t.type = ?5) ORDER BY t.seq LIMIT ?6"));
+                 "AND (?5 = '' OR t.type = ?5) AND (?7 = '' OR t.owner = ?7) "
+                 "ORDER BY t.seq LIMIT ?6"));
   return absl::OkStatus();
 }
 
@@ -677,6 +679,7 @@ absl::Status SqliteTaskStore::WriteTask(const TaskRecord& r, absl::string_view r
   BindText(s, 8, r.spec->type);
   BindOptionalText(s, 9, r.spec->idempotency_key);
   BindRetainUntil(s, 10, finished, RetainUntilColumn(r));
+  BindText(s, 11, r.spec->owner);
   TW_RETURN_IF_ERROR(db.Run(s, absl::StrCat("writing task ", r.id)));
   if (sqlite3_changes(db.conn) > 0) {
     const std::string spec = EncodeTaskSpec(*r.spec);
@@ -930,6 +933,7 @@ absl::StatusOr<std::vector<TaskRecord>> SqliteTaskStore::ListFinishedTasks(
   BindText(s, 4, query.queue);
   BindText(s, 5, query.type);
   sqlite3_bind_int64(s, 6, static_cast<int64_t>(query.limit));
+  BindText(s, 7, query.owner);
   std::vector<TaskRecord> out;
   absl::Status status;
   int rc;

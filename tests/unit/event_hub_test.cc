@@ -131,6 +131,29 @@ TEST(EventHubTest, GivesWorkflowEventsOnlyToUnfilteredWatchers) {
   EXPECT_THAT(by_queue, IsEmpty());
 }
 
+TEST(EventHubTest, AnOwnersWatchGetsOnlyThatOwnersTasksAndWorkflows) {
+  EventHub hub;
+  std::vector<std::string> seen;
+  EventFilter alice;
+  alice.owner = "alice";
+  hub.Subscribe(alice, [&](EventBatch b) {
+    for (const TaskEvent& e : b.tasks) seen.push_back(e.task_id);
+    for (const WorkflowEvent& e : b.workflows) seen.push_back(e.workflow_id);
+  });
+  TaskEvent mine = Event("a", TaskState::kQueued);
+  mine.owner = "alice";
+  TaskEvent theirs = Event("b", TaskState::kQueued);
+  theirs.owner = "bob";
+  TaskEvent nobodys = Event("c", TaskState::kQueued);
+  EventBatch batch = Batch({mine, theirs, nobodys});
+  batch.workflows = {WorkflowEvent{"w-alice", WorkflowState::kRunning, absl::Now(), "", "", "alice"},
+                     WorkflowEvent{"w-bob", WorkflowState::kRunning, absl::Now(), "", "", "bob"}};
+
+  hub.Publish(batch);
+
+  EXPECT_THAT(seen, ::testing::ElementsAre("a", "w-alice"));
+}
+
 TEST(EventHubTest, KnowsWhetherAnyoneListens) {
   EventHub hub;
   EXPECT_FALSE(hub.HasSubscribers());

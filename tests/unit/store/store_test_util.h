@@ -87,6 +87,7 @@ inline TaskRecord FullTask() {
   spec->expires_after = absl::Minutes(10);
   spec->idempotency_key = "order-42";
   spec->retention = absl::Hours(48);
+  spec->owner = "alice";
 
   TaskRecord r;
   r.id = "t-000123";
@@ -152,6 +153,7 @@ inline WorkflowRecord FullWorkflow() {
   w.labels = {{"pipeline", "nightly"}, {"owner", "ops"}};
   w.retain_until = t0 + absl::Hours(24);
   w.idempotency_key = "nightly-2026-11-25";
+  w.owner = "ops";
   return w;
 }
 
@@ -173,6 +175,7 @@ inline void ExpectSameSpec(const TaskSpec& a, const TaskSpec& b) {
   EXPECT_EQ(a.expires_after, b.expires_after);
   EXPECT_EQ(a.idempotency_key, b.idempotency_key);
   EXPECT_EQ(a.retention, b.retention);
+  EXPECT_EQ(a.owner, b.owner);
 }
 
 inline void ExpectSameAttempt(const AttemptRecord& a, const AttemptRecord& b) {
@@ -228,6 +231,7 @@ inline void ExpectSameWorkflow(const WorkflowRecord& a, const WorkflowRecord& b)
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.idempotency_key, b.idempotency_key);
+  EXPECT_EQ(a.owner, b.owner);
   EXPECT_EQ(a.retain_until, b.retain_until);
 }
 

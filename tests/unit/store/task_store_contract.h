@@ -42,6 +42,12 @@ class TaskStoreContractTest : public ::testing::TestWithParam<StoreFactory> {
     r.retain_until = until;
     return r;
   }
+  static TaskRecord Owned(TaskRecord r, std::string owner) {
+    auto spec = std::make_shared<TaskSpec>(*r.spec);
+    spec->owner = std::move(owner);
+    r.spec = std::move(spec);
+    return r;
+  }
   static TaskRecord Keyed(TaskRecord r, std::string key) {
     auto spec = std::make_shared<TaskSpec>(*r.spec);
     spec->idempotency_key = std::move(key);
@@ -107,7 +113,7 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
                  Task("running", 2, 1, TaskState::kRunning),
                  Finished("b", 3, TaskState::kFailed, At(1), "gpu"),
                  Finished("c", 4, TaskState::kSucceeded, At(1), "default", "hash"),
-                 Finished("d", 5, TaskState::kSucceeded, At(1))};
+                 Owned(Finished("d", 5, TaskState::kSucceeded, At(1)), "alice")};
   MustCommit(batch);
   auto ids = [&](FinishedTaskQuery q) {
     absl::StatusOr<std::vector<TaskRecord>> page = store().ListFinishedTasks(q);
@@ -115,13 +121,14 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
     return page.ok() ? TaskIds(*page) : std::vector<std::string>{};
   };
   using ::testing::ElementsAre;
-  FinishedTaskQuery all, range, failed, gpu, hash, two;
+  FinishedTaskQuery all, range, failed, gpu, hash, two, alice;
   range.from_seq = 2;
   range.to_seq = 5;
   failed.state = TaskState::kFailed;
   gpu.queue = "gpu";
   hash.type = "hash";
   two.limit = 2;
+  alice.owner = "alice";
 
   EXPECT_THAT(ids(all), ElementsAre("a", "b", "c", "d"));
   EXPECT_THAT(ids(range), ElementsAre("b", "c"));
@@ -129,6 +136,7 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
   EXPECT_THAT(ids(gpu), ElementsAre("b"));
   EXPECT_THAT(ids(hash), ElementsAre("c"));
   EXPECT_THAT(ids(two), ElementsAre("a", "b"));
+  EXPECT_THAT(ids(alice), ElementsAre("d"));
 }
 
 TEST_P(TaskStoreContractTest, RetentionDeletesWhatIsDueInBatchesAndSaysWhenMoreIsDue) {
