@@ -1,14 +1,23 @@
 #include "executor/builtin_tasks.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/json_string.h"
 
@@ -125,9 +134,12 @@ absl::StatusOr<std::string> Sha256(const TaskContext& ctx) {
 constexpr size_t kMaxHttpBody = 1 << 20;
 
 struct HttpFetch {
+  CURL* curl;
   const CancelToken* token;
+  const FetchPolicy* policy;
   std::string body;
   size_t size = 0;
+  std::string refused;  // the first destination the policy refused, for the error
 };
 
 size_t OnHttpData(char* data, size_t size, size_t n, void* user) {
@@ -144,14 +156,84 @@ int OnHttpProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<HttpFetch*>(user)->token->stop_requested() ? 1 : 0;  // non-zero aborts
 }
 
-absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
+// The host of the URL libcurl is on: the request's, or the redirect's it follows (libcurl
+// moves its effective URL before connecting). Empty if it cannot tell.
+std::string CurrentHost(CURL* curl) {
+  char* url = nullptr;
+  if (curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == nullptr) {
+    return "";
+  }
+  std::unique_ptr<CURLU, void (*)(CURLU*)> parsed(curl_url(), curl_url_cleanup);
+  char* host = nullptr;
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(parsed.get(), CURLUPART_HOST, &host, CURLU_URLDECODE) != CURLUE_OK) {
+    return "";
+  }
+  std::string out(host);
+  curl_free(host);
+  return out;
+}
+
+// "169.254.169.254", or "metadata.internal (169.254.169.254)" when the URL named a host.
+std::string Destination(absl::string_view host, absl::string_view ip) {
+  absl::string_view bare = host;
+  if (absl::ConsumePrefix(&bare, "[")) absl::ConsumeSuffix(&bare, "]");
+  if (host.empty() || bare == ip) return std::string(ip);
+  if (ip.empty()) return absl::StrCat("host ", host);
+  return absl::StrCat(host, " (", ip, ")");
+}
+
+std::string SockaddrText(const curl_sockaddr& address) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (address.family == AF_INET && address.addrlen >= sizeof(sockaddr_in)) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address.addr)->sin_addr, text,
+              sizeof(text));
+  } else if (address.family == AF_INET6 && address.addrlen >= sizeof(sockaddr_in6)) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address.addr)->sin6_addr, text,
+              sizeof(text));
+  } else {
+    return absl::StrCat("an address of family ", address.family);
+  }
+  return text;
+}
+
+// Every connection libcurl opens comes here with its resolved address: the first request's,
+// each redirect's, each address tried in turn. A refused one fails like an unreachable
+// address; HttpGet tells the two apart by `refused`.
+curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* fetch = static_cast<HttpFetch*>(user);
+  const std::string host = CurrentHost(fetch->curl);
+  if (purpose != CURLSOCKTYPE_IPCXN ||
+      !fetch->policy->Allows(&address->addr, address->addrlen, host)) {
+    if (fetch->refused.empty()) fetch->refused = Destination(host, SockaddrText(*address));
+    return CURL_SOCKET_BAD;
+  }
+  // CLOEXEC: process tasks fork children, which must not inherit the connection.
+  const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+// Before each request, on the connection it uses (new or reused): the URL's host and the
+// connected address once more.
+int OnPrerequest(void* user, char* primary_ip, char*, int, int) {
+  auto* fetch = static_cast<HttpFetch*>(user);
+  const std::string host = CurrentHost(fetch->curl);
+  const absl::string_view ip = primary_ip == nullptr ? "" : primary_ip;
+  if (!fetch->policy->AllowsHost(host) || !fetch->policy->AllowsIp(ip, host)) {
+    if (fetch->refused.empty()) fetch->refused = Destination(host, ip);
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
+absl::StatusOr<std::string> HttpGet(const TaskContext& ctx, const FetchPolicy& policy) {
   const std::string url = ctx.input();
   if (!(url.starts_with("http://") || url.starts_with("https://"))) {
     return NotRetryable(absl::InvalidArgumentError("payload must be an http:// or https:// URL"));
   }
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return absl::InternalError("curl_easy_init failed");
-  HttpFetch fetch{ctx.token, {}, 0};
+  HttpFetch fetch{curl.get(), ctx.token, &policy, {}, 0, {}};
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
@@ -160,6 +242,14 @@ absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
   curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10'000L);
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  // A proxy from the environment (http_proxy ...) would be the only address libcurl
+  // connects to, and the policy would judge the proxy instead of the destination.
+  curl_easy_setopt(curl.get(), CURLOPT_PROXY, "");
+  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
+  curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETDATA, &fetch);
+  curl_easy_setopt(curl.get(), CURLOPT_PREREQFUNCTION, OnPrerequest);
+  curl_easy_setopt(curl.get(), CURLOPT_PREREQDATA, &fetch);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnHttpData);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &fetch);
@@ -167,6 +257,12 @@ absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
   curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, OnHttpProgress);
   curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &fetch);
   const CURLcode rc = curl_easy_perform(curl.get());
+  // A refusal only matters if the fetch failed: another address of the name may have passed.
+  if (rc != CURLE_OK && !fetch.refused.empty()) {
+    return NotRetryable(absl::PermissionDeniedError(
+        absl::StrCat("http.get: ", fetch.refused,
+                     " is denied by the executor's fetch policy (--fetch-deny/--fetch-allow)")));
+  }
   if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("http.get interrupted");
   if (rc != CURLE_OK) {
     return absl::UnavailableError(
@@ -179,15 +275,67 @@ absl::StatusOr<std::string> HttpGet(const TaskContext& ctx) {
 
 }  // namespace
 
-absl::Status RegisterBuiltinTasks(HandlerRegistry& registry) {
+const std::vector<std::string>& BuiltinTaskTypes() {
+  static const auto* const kTypes = new std::vector<std::string>{
+      "collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"};
+  return *kTypes;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseBuiltinList(absl::string_view list) {
+  const std::string known = absl::StrJoin(BuiltinTaskTypes(), ", ");
+  std::vector<std::string> names;
+  for (absl::string_view name : absl::StrSplit(list, ',')) {
+    name = absl::StripAsciiWhitespace(name);
+    if (!name.empty()) names.emplace_back(name);
+  }
+  if (names.size() == 1 && names[0] == "all") return BuiltinTaskTypes();
+  if (names.size() == 1 && names[0] == "none") return std::vector<std::string>{};
+  if (names.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--builtins is empty: give all, none, or some of: ", known));
+  }
+  std::vector<std::string> out;
+  for (const std::string& name : names) {
+    if (name == "all" || name == "none") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--builtins: '", name, "' stands alone, not in a list"));
+    }
+    const auto& all = BuiltinTaskTypes();
+    if (std::find(all.begin(), all.end(), name) == all.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--builtins: unknown built-in task type '", absl::CHexEscape(name),
+                       "'; the built-ins are: ", known, " (or all, none)"));
+    }
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  }
+  return out;
+}
+
+absl::Status RegisterBuiltinTasks(HandlerRegistry& registry, const BuiltinOptions& options) {
   curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread uses libcurl
-  for (auto& [name, handler] : std::vector<std::pair<std::string, Handler>>{
-           {"echo", Echo}, {"sleep", Sleep}, {"fail", Fail},
-           {"primes", Primes}, {"sha256", Sha256}, {"http.get", HttpGet},
-           {"collect", Collect}}) {
-    if (absl::Status s = registry.Register(name, std::move(handler)); !s.ok()) return s;
+  auto policy = std::make_shared<const FetchPolicy>(options.fetch_policy);
+  const absl::flat_hash_map<std::string, Handler> handlers = {
+      {"echo", Echo},
+      {"sleep", Sleep},
+      {"fail", Fail},
+      {"primes", Primes},
+      {"sha256", Sha256},
+      {"http.get", [policy](const TaskContext& ctx) { return HttpGet(ctx, *policy); }},
+      {"collect", Collect}};
+  for (const std::string& name : options.types) {
+    auto it = handlers.find(name);
+    if (it == handlers.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", name, "' is not a built-in task type; the built-ins are: ",
+                       absl::StrJoin(BuiltinTaskTypes(), ", ")));
+    }
+    if (absl::Status s = registry.Register(name, it->second); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status RegisterBuiltinTasks(HandlerRegistry& registry) {
+  return RegisterBuiltinTasks(registry, BuiltinOptions{});
 }
 
 }  // namespace taskwire::executor

@@ -11,20 +11,42 @@
 //   sha256    hex SHA-256 of the input
 //   collect   its upstream results as a JSON array of strings, in dependency order
 //             (AppendJsonString below); the payload is ignored
-//   http.get  fetches the input URL (http/https, 10 s limit); the result is
+//   http.get  fetches the input URL (http/https, 10 s limit, no proxy) where the fetch
+//             policy allows it (fetch_policy.h); the result is
 //             "status <code>\nsize <bytes>\n\n<body>" (body truncated at 1 MiB)
-// Input that cannot parse (a bad number, not a URL) fails not retryable.
+// Input that cannot parse (a bad number, not a URL) fails not retryable, and so does a
+// fetch the policy refuses (on the first address or any redirect).
+// Which of them an executor serves is the operator's choice (BuiltinOptions::types,
+// --builtins): clients name task types, so every type served is a capability handed out.
 #ifndef TASKWIRE_EXECUTOR_BUILTIN_TASKS_H_
 #define TASKWIRE_EXECUTOR_BUILTIN_TASKS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "executor/fetch_policy.h"
 #include "executor/handler_registry.h"
 
 namespace taskwire::executor {
 
+// The names of every built-in type, sorted.
+const std::vector<std::string>& BuiltinTaskTypes();
+
+// A --builtins value: "all", "none", or comma-separated names from BuiltinTaskTypes().
+// An unknown name is INVALID_ARGUMENT listing the known ones.
+absl::StatusOr<std::vector<std::string>> ParseBuiltinList(absl::string_view list);
+
+struct BuiltinOptions {
+  std::vector<std::string> types = BuiltinTaskTypes();  // each from BuiltinTaskTypes()
+  FetchPolicy fetch_policy;                              // for http.get
+};
+
+// Registers `options.types`; INVALID_ARGUMENT for a name that is not a built-in.
+absl::Status RegisterBuiltinTasks(HandlerRegistry& registry, const BuiltinOptions& options);
+// Every built-in, with the default fetch policy (no loopback, link-local, metadata).
 absl::Status RegisterBuiltinTasks(HandlerRegistry& registry);
 
 }  // namespace taskwire::executor

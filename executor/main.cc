@@ -1,4 +1,5 @@
-// taskwire-executor: the stock executor. It runs the built-in task types on a thread pool,
+// taskwire-executor: the stock executor. It runs the built-in task types of --builtins on a
+// thread pool (http.get within the fetch policy of --fetch-allow/--fetch-deny),
 // and the process task types of its --config file as subprocesses (docs/process-tasks.md);
 // a program of your own can do the same with its own HandlerRegistry (see README).
 #include <signal.h>
@@ -29,11 +30,18 @@ int main(int argc, char** argv) {
   double kill_grace = absl::ToDoubleSeconds(options.kill_grace);
   std::string ready_file;
   std::string config_path;
+  std::string builtins = "all";
+  std::string fetch_allow;
+  std::string fetch_deny;
 
   CLI::App app{"taskwire-executor: runs tasks that the scheduler assigns to it"};
   app.footer(
       "Every flag can also be set with the environment variable shown.\n"
-      "Built-in task types: echo, sleep, fail, primes, sha256, http.get (docs/tasks.md).\n"
+      "Built-in task types (--builtins): collect, echo, fail, http.get, primes, sha256, sleep\n"
+      "(docs/tasks.md). http.get fetches what clients name: it never connects to loopback,\n"
+      "link-local (169.254.169.254) or unspecified addresses unless --fetch-allow lists them\n"
+      "by address; once --fetch-allow is given, only what it lists is fetched; --fetch-deny\n"
+      "wins over both. Entries: 10.0.0.0/8, fd00::/8, 10.1.2.3, api.example.com, *.example.com.\n"
       "Process task types come from --config (docs/process-tasks.md).\n"
       "Health (grpc.health.v1): service \"\" = alive, \"ready\" = linked and not draining.\n"
       "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
@@ -53,6 +61,17 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path,
                  "executor config file (text format): process task types and slots per mode")
       ->envname("TASKWIRE_EXECUTOR_CONFIG");
+  app.add_option("--builtins", builtins,
+                 "built-in task types to serve: all, none, or a comma-separated list")
+      ->envname("TASKWIRE_BUILTINS")->capture_default_str();
+  app.add_option("--fetch-allow", fetch_allow,
+                 "comma-separated IPs, CIDRs and host names http.get may fetch; when given, "
+                 "nothing else (an address entry also lifts the default deny, e.g. 127.0.0.1)")
+      ->envname("TASKWIRE_FETCH_ALLOW");
+  app.add_option("--fetch-deny", fetch_deny,
+                 "comma-separated IPs, CIDRs and host names http.get never fetches, even if "
+                 "allowed; added to the default deny list")
+      ->envname("TASKWIRE_FETCH_DENY");
   app.add_option("--kill-grace", kill_grace,
                  "seconds between SIGTERM and SIGKILL when a process task times out or is "
                  "cancelled")
@@ -90,6 +109,20 @@ int main(int argc, char** argv) {
     std::cerr << "taskwire-executor: " << s.message() << "\n";
     return 2;
   }
+  taskwire::executor::BuiltinOptions builtin_options;
+  if (auto types = taskwire::executor::ParseBuiltinList(builtins); types.ok()) {
+    builtin_options.types = *std::move(types);
+  } else {
+    spdlog::critical("{}", types.status().message());
+    return 2;
+  }
+  if (auto policy = taskwire::executor::FetchPolicy::Parse(fetch_allow, fetch_deny);
+      policy.ok()) {
+    builtin_options.fetch_policy = *std::move(policy);
+  } else {
+    spdlog::critical("{}", policy.status().message());
+    return 2;
+  }
   options.drain_grace = absl::Seconds(drain_grace);
   options.max_backoff = absl::Seconds(max_backoff);
   options.kill_grace = absl::Seconds(kill_grace);
@@ -108,9 +141,13 @@ int main(int argc, char** argv) {
   }
 
   taskwire::executor::HandlerRegistry registry;
-  if (absl::Status s = taskwire::executor::RegisterBuiltinTasks(registry); !s.ok()) {
+  if (absl::Status s = taskwire::executor::RegisterBuiltinTasks(registry, builtin_options);
+      !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return 1;
+  }
+  if (registry.Find("http.get") != nullptr) {
+    spdlog::info("http.get fetch policy: {}", builtin_options.fetch_policy.Describe());
   }
   auto executor = taskwire::executor::Executor::Start(options, registry);
   if (!executor.ok()) {

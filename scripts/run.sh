@@ -71,7 +71,7 @@ await_file "$RUN_DIR/scheduler.json" scheduler
 
 for n in 1 2; do
   "$BIN/executor/taskwire-executor" --scheduler "127.0.0.1:$GRPC_PORT" --id "executor-$n" \
-    --slots 4 --config deploy/executor/process-tasks.textproto \
+    --slots 4 --config deploy/executor/process-tasks.textproto --fetch-allow 127.0.0.1 \
     --health-listen "127.0.0.1:$((GRPC_PORT + n))" \
     --metrics-listen "127.0.0.1:$((METRICS_PORT + n))" --ready-file "$RUN_DIR/executor-$n.json" \
     "${executor_security[@]}" 2>"$RUN_DIR/executor-$n.log" &

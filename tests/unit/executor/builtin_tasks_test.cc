@@ -1,5 +1,8 @@
 // The built-in task types, called directly through a registry filled by
-// RegisterBuiltinTasks. http.get talks only to servers the test starts on 127.0.0.1:0.
+// RegisterBuiltinTasks, and the choice of which to register (--builtins). http.get talks
+// only to servers the test starts on 127.0.0.1:0 (and [::1]:0, 127.0.0.2:0 that its fetch
+// policy must keep it from), allowed by the fixture's policy; the metadata address it is
+// refused before any connection.
 #include "executor/builtin_tasks.h"
 
 #include <arpa/inet.h>
@@ -8,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -27,24 +31,38 @@ using ::taskwire::testing::IsOkAndHolds;
 using ::taskwire::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-// A TCP socket bound to 127.0.0.1 on a port the kernel picks; closed on destruction.
+// A TCP socket bound to a loopback address (127.0.0.1 unless told: 127.0.0.2, ::1) on a
+// port the kernel picks; closed on destruction.
 class LoopbackSocket {
  public:
-  LoopbackSocket() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      ADD_FAILURE() << "cannot bind a socket on 127.0.0.1";
+  explicit LoopbackSocket(std::string ip = "127.0.0.1") : ip_(std::move(ip)) {
+    const bool v6 = ip_.find(':') != std::string::npos;
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+    if (v6) {
+      auto* addr = reinterpret_cast<sockaddr_in6*>(&storage);
+      addr->sin6_family = AF_INET6;
+      inet_pton(AF_INET6, ip_.c_str(), &addr->sin6_addr);
+      len = sizeof(sockaddr_in6);
+    } else {
+      auto* addr = reinterpret_cast<sockaddr_in*>(&storage);
+      addr->sin_family = AF_INET;
+      inet_pton(AF_INET, ip_.c_str(), &addr->sin_addr);
+      len = sizeof(sockaddr_in);
+    }
+    auto* addr = reinterpret_cast<sockaddr*>(&storage);
+    if (fd_ < 0 || ::bind(fd_, addr, len) != 0) {
+      ADD_FAILURE() << "cannot bind a socket on " << ip_;
       return;
     }
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    ::getsockname(fd_, addr, &len);
+    port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port
+                     : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
   }
   ~LoopbackSocket() {
     if (fd_ >= 0) ::close(fd_);
@@ -55,11 +73,18 @@ class LoopbackSocket {
   int fd() const { return fd_; }
   int port() const { return port_; }
   std::string Url(absl::string_view path) const {
-    return absl::StrCat("http://127.0.0.1:", port_, path);
+    const bool v6 = ip_.find(':') != std::string::npos;
+    return absl::StrCat("http://", v6 ? "[" : "", ip_, v6 ? "]" : "", ":", port_, path);
+  }
+  // Whether a connection waits to be accepted (the socket listens).
+  bool HasPendingConnection() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, /*timeout_ms=*/0) == 1;
   }
 
  private:
-  int fd_;
+  std::string ip_;
+  int fd_ = -1;
   int port_ = 0;
 };
 
@@ -119,9 +144,36 @@ class OneShotHttpServer {
   std::thread thread_;
 };
 
+// A redirect to `location`, once.
+std::string RedirectTo(absl::string_view location) {
+  return absl::StrCat("HTTP/1.1 302 Found\r\nLocation: ", location,
+                      "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+constexpr char kDenied[] =
+    " is denied by the executor's fetch policy (--fetch-deny/--fetch-allow)";
+
 class BuiltinTasksTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_THAT(RegisterBuiltinTasks(registry_), IsOk()); }
+  // Every built-in; http.get may fetch the test's servers on 127.0.0.1, nothing else local.
+  void SetUp() override { ASSERT_THAT(Register(registry_, "127.0.0.1", ""), IsOk()); }
+
+  static absl::Status Register(HandlerRegistry& registry, absl::string_view allow,
+                               absl::string_view deny) {
+    absl::StatusOr<FetchPolicy> policy = FetchPolicy::Parse(allow, deny);
+    if (!policy.ok()) return policy.status();
+    BuiltinOptions options;
+    options.fetch_policy = *std::move(policy);
+    return RegisterBuiltinTasks(registry, options);
+  }
+  // http.get of `url` through a registry of its own with this policy.
+  absl::StatusOr<std::string> GetWithPolicy(absl::string_view allow, absl::string_view deny,
+                                            std::string url) {
+    HandlerRegistry registry;
+    if (absl::Status s = Register(registry, allow, deny); !s.ok()) return s;
+    return (*registry.Find("http.get"))(
+        TaskContext{"task-1", 1, "http.get", std::move(url), &token_, {}});
+  }
 
   absl::StatusOr<std::string> Run(const std::string& type, std::string payload) {
     return Run(type, std::move(payload), token_);
@@ -152,6 +204,50 @@ TEST_F(BuiltinTasksTest, RegistersEveryBuiltinType) {
 
 TEST_F(BuiltinTasksTest, RegisteringTwiceIntoOneRegistryFailsWithAlreadyExists) {
   EXPECT_THAT(RegisterBuiltinTasks(registry_), StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST(BuiltinListTest, AllNamesEveryBuiltinAndNoneNoBuiltin) {
+  EXPECT_THAT(ParseBuiltinList("all"), IsOkAndHolds(BuiltinTaskTypes()));
+  EXPECT_THAT(ParseBuiltinList(" none "), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(BuiltinTaskTypes(),
+              ElementsAre("collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"));
+}
+
+TEST(BuiltinListTest, AListKeepsItsOrderAndDropsRepeatsAndBlanks) {
+  EXPECT_THAT(ParseBuiltinList("sha256, echo,,echo,"), IsOkAndHolds(ElementsAre("sha256", "echo")));
+}
+
+TEST(BuiltinListTest, AnUnknownNameIsAnErrorListingTheKnownOnes) {
+  EXPECT_THAT(ParseBuiltinList("echo,http.post"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown built-in task type 'http.post'; the built-ins are: "
+                                 "collect, echo, fail, http.get, primes, sha256, sleep")));
+  EXPECT_THAT(ParseBuiltinList("Echo"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(BuiltinListTest, AllAndNoneStandAloneAndAnEmptyListIsAnError) {
+  EXPECT_THAT(ParseBuiltinList("all,echo"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("stands alone")));
+  EXPECT_THAT(ParseBuiltinList("none,none"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseBuiltinList(" , "),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+}
+
+TEST(BuiltinListTest, OnlyTheChosenTypesAreRegistered) {
+  HandlerRegistry registry;
+  BuiltinOptions options;
+  options.types = {"sha256", "echo"};
+  ASSERT_THAT(RegisterBuiltinTasks(registry, options), IsOk());
+  EXPECT_THAT(registry.Types(), ElementsAre("echo", "sha256"));
+  EXPECT_EQ(registry.Find("http.get"), nullptr);
+}
+
+TEST(BuiltinListTest, RegisteringAnUnknownTypeFailsWithInvalidArgument) {
+  HandlerRegistry registry;
+  BuiltinOptions options;
+  options.types = {"echo", "rm-rf"};
+  EXPECT_THAT(RegisterBuiltinTasks(registry, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'rm-rf'")));
 }
 
 TEST_F(BuiltinTasksTest, EchoReturnsThePayload) {
@@ -364,6 +460,92 @@ TEST_F(BuiltinTasksTest, HttpGetToAClosedPortFailsWithUnavailable) {
   LoopbackSocket closed;
   EXPECT_THAT(Run("http.get", closed.Url("/")),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr(closed.Url("/"))));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetRefusesLoopbackUnderTheDefaultPolicyWithoutConnecting) {
+  HandlerRegistry registry;
+  ASSERT_THAT(RegisterBuiltinTasks(registry), IsOk());
+  LoopbackSocket server;
+  ASSERT_EQ(::listen(server.fd(), 1), 0);
+  const absl::StatusOr<std::string> result = (*registry.Find("http.get"))(
+      TaskContext{"task-1", 1, "http.get", server.Url("/metrics"), &token_, {}});
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
+                               absl::StrCat("http.get: 127.0.0.1", kDenied)));
+  EXPECT_TRUE(IsNotRetryable(result.status()));
+  EXPECT_FALSE(server.HasPendingConnection());
+}
+
+// Refused in the open-socket callback, before a connect: no network needed.
+TEST_F(BuiltinTasksTest, HttpGetRefusesTheMetadataAddressNotRetryable) {
+  const absl::StatusOr<std::string> result =
+      Run("http.get", "http://169.254.169.254/latest/meta-data/");
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
+                               absl::StrCat("http.get: 169.254.169.254", kDenied)));
+  EXPECT_TRUE(IsNotRetryable(result.status()));
+}
+
+TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectFromAnAllowedServerToADeniedAddress) {
+  for (const char* denied : {"::1", "127.0.0.2"}) {
+    LoopbackSocket target(denied);
+    ASSERT_EQ(::listen(target.fd(), 1), 0);
+    OneShotHttpServer redirector(RedirectTo(target.Url("/secret")));
+    const absl::StatusOr<std::string> result = Run("http.get", redirector.Url("/"));
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
+                                 absl::StrCat("http.get: ", denied, kDenied)));
+    EXPECT_TRUE(IsNotRetryable(result.status()));
+    EXPECT_THAT(redirector.request(), StartsWith("GET / HTTP/1.1\r\n"));
+    EXPECT_FALSE(target.HasPendingConnection()) << denied;
+  }
+}
+
+// localhost's addresses are allowed; the name is not.
+TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectToADeniedHostName) {
+  LoopbackSocket target;
+  ASSERT_EQ(::listen(target.fd(), 1), 0);
+  OneShotHttpServer redirector(
+      RedirectTo(absl::StrCat("http://LocalHost:", target.port(), "/")));
+  HandlerRegistry registry;
+  ASSERT_THAT(Register(registry, "127.0.0.1,::1", "localhost"), IsOk());
+  const absl::StatusOr<std::string> result = (*registry.Find("http.get"))(
+      TaskContext{"task-1", 1, "http.get", redirector.Url("/"), &token_, {}});
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("LocalHost (")));
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(kDenied)));
+  EXPECT_FALSE(target.HasPendingConnection());
+}
+
+// A host name entry never lifts the default deny: the name's owner decides what it
+// resolves to.
+TEST_F(BuiltinTasksTest, HttpGetAllowedByHostNameStillRefusesALoopbackAddress) {
+  LoopbackSocket server;
+  ASSERT_EQ(::listen(server.fd(), 1), 0);
+  EXPECT_THAT(GetWithPolicy("localhost", "", absl::StrCat("http://localhost:", server.port())),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(kDenied)));
+  EXPECT_FALSE(server.HasPendingConnection());
+}
+
+TEST_F(BuiltinTasksTest, HttpGetDenyBeatsAllow) {
+  LoopbackSocket server;
+  ASSERT_EQ(::listen(server.fd(), 1), 0);
+  EXPECT_THAT(GetWithPolicy("127.0.0.1", "127.0.0.0/8", server.Url("/")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       absl::StrCat("http.get: 127.0.0.1", kDenied)));
+}
+
+// A proxy would be the only address libcurl connects to; the policy must see the target.
+TEST_F(BuiltinTasksTest, HttpGetIgnoresProxiesFromTheEnvironment) {
+  LoopbackSocket proxy;
+  ASSERT_EQ(::listen(proxy.fd(), 1), 0);
+  OneShotHttpServer server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  const std::string proxy_url = proxy.Url("");
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
+    ::setenv(name, proxy_url.c_str(), 1);
+  }
+  const absl::StatusOr<std::string> result = Run("http.get", server.Url("/"));
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
+    ::unsetenv(name);
+  }
+  EXPECT_THAT(result, IsOkAndHolds("status 200\nsize 2\n\nok"));
+  EXPECT_FALSE(proxy.HasPendingConnection());
 }
 
 }  // namespace

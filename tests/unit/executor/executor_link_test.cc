@@ -2,7 +2,8 @@
 // 127.0.0.1:0 (the integration tier of attempt_table_test): a refusal as a duplicate or
 // of a bad Hello stops the dialling and reports fatal; an oversized result fails its own
 // attempt without breaking the link; a silent scheduler makes the executor redial; every
-// dial carries the same incarnation. Waits are bounded and on events.
+// dial carries the same incarnation; the Hello lists only the built-ins chosen. Waits are
+// bounded and on events.
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "executor/builtin_tasks.h"
 #include "executor/executor.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -164,6 +166,27 @@ TEST_F(ExecutorLinkTest, AHelloRefusedAsInvalidIsFatal) {
   EXPECT_THAT(std::string(executor_->fatal_status().message()),
               HasSubstr("slots must be at least 1"));
   EXPECT_EQ(fake_->hellos().size(), 1u);
+}
+
+// What --builtins leaves out is not announced, so the scheduler never assigns it here.
+TEST_F(ExecutorLinkTest, TheHelloAnnouncesOnlyTheChosenBuiltins) {
+  Serve([this](int, Stream* stream) {
+    stream->Write(Welcome());
+    fake_->ReadAll(stream);
+    return grpc::Status::OK;
+  });
+  BuiltinOptions builtins;
+  absl::StatusOr<std::vector<std::string>> types = ParseBuiltinList("sha256,sleep");
+  ASSERT_TRUE(types.ok()) << types.status();
+  builtins.types = *types;
+  ASSERT_TRUE(RegisterBuiltinTasks(registry_, builtins).ok());
+  StartExecutor(Options());
+  ASSERT_TRUE(fake_->AwaitHellos(1));
+  const std::vector<v1::Hello> hellos = fake_->hellos();
+  std::vector<std::string> announced;
+  for (const v1::TaskTypeInfo& t : hellos[0].task_types()) announced.push_back(t.name());
+  // echo and big are the fixture's own handlers.
+  EXPECT_THAT(announced, ::testing::UnorderedElementsAre("big", "echo", "sha256", "sleep"));
 }
 
 TEST_F(ExecutorLinkTest, AnOtherRefusalIsRetriedAndEveryDialCarriesTheSameIncarnation) {
