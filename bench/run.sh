@@ -27,6 +27,9 @@
 #                    work directory) or memory (not durable)
 #   QUIET_WAIT       seconds to wait before each measurement for a machine at least 90 % idle
 #                    (default 0: the cores are shared, see the load lines)
+#   SECURE=1         TLS on every connection and a bearer token on every call, checked
+#                    against an access file (docs/security.md); certificates and tokens are
+#                    made in the work directory. Compare with a run without it.
 #   KEEP_LOGS=1      keep the work directory (process logs)
 # Each measurement reports the CPU that every process used during it, what other work on the
 # machine took, and the host's steal time: re-measure when it warns. Every process it starts
@@ -97,6 +100,21 @@ await_file() {  # up to 15 s for a ready file
 }
 
 RUN=0
+# SECURE=1: what each process adds to its command line.
+SCHED_SEC=() EXEC_SEC=() CLIENT_SEC=()
+if [ "${SECURE:-0}" = 1 ]; then
+  ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  "$ROOT/scripts/make-certs.sh" "$WORK/certs" >/dev/null
+  "$ROOT/scripts/new-token.sh" --append "$WORK/certs/access.textproto" bench admin \
+    >"$WORK/certs/bench.token" 2>/dev/null
+  "$ROOT/scripts/new-token.sh" --append "$WORK/certs/access.textproto" bench-executor executor '*' \
+    >"$WORK/certs/executor.token" 2>/dev/null
+  SCHED_SEC=(--tls-cert "$WORK/certs/server.pem" --tls-key "$WORK/certs/server.key"
+             --auth-file "$WORK/certs/access.textproto")
+  EXEC_SEC=(--tls-ca "$WORK/certs/ca.pem" --token-file "$WORK/certs/executor.token")
+  CLIENT_SEC=(--tls-ca "$WORK/certs/ca.pem" --token-file "$WORK/certs/bench.token")
+fi
+
 SCHED_PID=
 SCHED_ADDR=
 EXEC_PID=
@@ -105,7 +123,7 @@ start_scheduler() {  # [DATA_DIR]: default a fresh one
   local ready=$WORK/scheduler-$RUN.json
   "$SCHEDULER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file "$ready" \
     --store "$STORE" --data-dir "${1:-$WORK/data-$RUN}" --max-waiting-tasks $((FILL_TASKS + 1000)) \
-    --log-level warn ${SCHEDULER_ARGS:-} >"$WORK/scheduler-$RUN.log" 2>&1 &
+    --log-level warn "${SCHED_SEC[@]}" ${SCHEDULER_ARGS:-} >"$WORK/scheduler-$RUN.log" 2>&1 &
   SCHED_PID=$!
   PIDS+=("$SCHED_PID")
   await_file "$ready" "scheduler-$RUN"
@@ -115,7 +133,7 @@ start_scheduler() {  # [DATA_DIR]: default a fresh one
 start_executor() {  # slots
   local ready=$WORK/executor-$RUN.json
   "$EXECUTOR" --scheduler "$SCHED_ADDR" --slots "$1" --health-listen '' --metrics-listen '' \
-    --ready-file "$ready" --log-level warn >"$WORK/executor-$RUN.log" 2>&1 &
+    --ready-file "$ready" --log-level warn "${EXEC_SEC[@]}" >"$WORK/executor-$RUN.log" 2>&1 &
   EXEC_PID=$!
   PIDS+=("$EXEC_PID")
   await_file "$ready" "executor-$RUN"
@@ -207,7 +225,7 @@ budget_ok() {
 
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 
-echo "== taskwire bench  $(date -Iseconds)  store: $STORE  build: $BUILD_DIR ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null | sed 's/^$/default: RelWithDebInfo/'))"
+echo "== taskwire bench  $(date -Iseconds)  store: $STORE  secure: ${SECURE:-0}  build: $BUILD_DIR ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null | sed 's/^$/default: RelWithDebInfo/'))"
 echo
 
 # --- 1. throughput -----------------------------------------------------------------------
@@ -218,7 +236,7 @@ want throughput && for slots in $SLOTS_LIST; do
     load_note
     start_scheduler
     start_executor "$slots"
-    measure 90 "$BENCH" throughput --server "$SCHED_ADDR" --tasks "$THROUGHPUT_TASKS" --batch 500 \
+    measure 90 "$BENCH" throughput "${CLIENT_SEC[@]}" --server "$SCHED_ADDR" --tasks "$THROUGHPUT_TASKS" --batch 500 \
       --in-flight 4 --type "$THROUGHPUT_TYPE" --payload "$PAYLOAD" --deadline 60 --json
     stop_all
     echo
@@ -231,11 +249,11 @@ echo "== latency: $LATENCY_TASKS echo tasks one at a time, executor --slots $LAT
 load_note
 start_scheduler
 start_executor "$LATENCY_SLOTS"
-measure 90 "$BENCH" latency --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
+measure 90 "$BENCH" latency "${CLIENT_SEC[@]}" --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
   --payload x --deadline 60 --reference-calls 1000 --json
 echo
 echo "== latency, for comparison: the same with two calls, Submit then WaitTask"
-measure 90 "$BENCH" latency --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
+measure 90 "$BENCH" latency "${CLIENT_SEC[@]}" --server "$SCHED_ADDR" --tasks "$LATENCY_TASKS" --warmup 100 --type echo \
   --payload x --deadline 60 --wait waittask --json
 stop_all
 echo
@@ -247,7 +265,7 @@ echo "== memory: $FILL_TASKS queued tasks, no executor"
 load_note
 start_scheduler
 rss0=$(kib "$SCHED_PID" VmRSS)
-measure 150 "$BENCH" fill --server "$SCHED_ADDR" --tasks "$FILL_TASKS" --batch 10000 --in-flight 2 \
+measure 150 "$BENCH" fill "${CLIENT_SEC[@]}" --server "$SCHED_ADDR" --tasks "$FILL_TASKS" --batch 10000 --in-flight 2 \
   --type nobody.serves.this --payload x --deadline 120 --json
 sleep 1  # let the allocator settle
 rss=$(kib "$SCHED_PID" VmRSS)
@@ -280,7 +298,7 @@ start_executor 128
 echo "scheduler VmRSS before: $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB"
 for round in $(seq 1 "$HISTORY_ROUNDS"); do
   budget_ok || break
-  measure 150 "$BENCH" throughput --server "$SCHED_ADDR" --tasks "$HISTORY_TASKS" --batch 500 \
+  measure 150 "$BENCH" throughput "${CLIENT_SEC[@]}" --server "$SCHED_ADDR" --tasks "$HISTORY_TASKS" --batch 500 \
     --in-flight 4 --type echo --payload x --deadline 120
   sleep 1  # let the allocator settle
   echo "after round $round ($((round * HISTORY_TASKS)) tasks finished): scheduler VmRSS $(( $(kib "$SCHED_PID" VmRSS) / 1024 )) MiB, VmHWM $(( $(kib "$SCHED_PID" VmHWM) / 1024 )) MiB"
