@@ -23,6 +23,41 @@ namespace {
 
 constexpr absl::string_view kPageTokenPrefix = "tw1:";
 
+// Why a stored running workflow cannot be run as it is; empty if it can. The core indexes
+// nodes and tasks through each other without checks, so a recovered workflow must hold
+// together: each node's task loaded and naming that node, each task that names the
+// workflow one of its nodes, edges within the workflow, the deciding node one of its own.
+std::string WorkflowDefect(const WorkflowRecord& wf, const std::vector<const TaskRecord*>& claimed,
+                           const absl::node_hash_map<std::string, TaskRecord>& tasks) {
+  const size_t n = wf.nodes.size();
+  for (uint32_t i = 0; i < n; ++i) {
+    const WorkflowNodeRecord& node = wf.nodes[i];
+    auto it = tasks.find(node.task_id);
+    if (it == tasks.end()) {
+      return absl::StrCat("the task ", Quote(node.task_id), " of node ", i, " is missing");
+    }
+    if (it->second.workflow_id != wf.id || it->second.node_index != i) {
+      return absl::StrCat("the task ", Quote(node.task_id), " of node ", i,
+                          " does not name that node");
+    }
+    for (uint32_t u : node.after) {
+      if (u >= n || u == i) return absl::StrCat("node ", i, " depends on node ", u);
+    }
+  }
+  for (const TaskRecord* t : claimed) {
+    if (t->node_index >= n || wf.nodes[t->node_index].task_id != t->id) {
+      return absl::StrCat("task ", Quote(t->id), " names node ", t->node_index,
+                          ", which is not its own");
+    }
+  }
+  if (!wf.decided_by.empty() &&
+      std::none_of(wf.nodes.begin(), wf.nodes.end(),
+                   [&](const WorkflowNodeRecord& node) { return node.name == wf.decided_by; })) {
+    return absl::StrCat("it was decided by ", Quote(wf.decided_by), ", which is not a node");
+  }
+  return {};
+}
+
 std::string EncodePageToken(uint64_t seq) {
   return absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, seq));
 }
@@ -270,7 +305,23 @@ absl::Status SchedulerCore::Recover() {
     next_seq_ = std::max(next_seq_, stored->max_seq + 1);
     // What finished before the restart is in the store alone; its retention starts now.
     ScheduleSweep(clock_.Now(), fx);
+    tasks_.reserve(tasks_.size() + stored->tasks.size());
+    for (TaskRecord& r : stored->tasks) Adopt(std::move(r), fx, /*counted=*/false);
+    // The node tasks that name each workflow, to check the workflow against them.
+    absl::flat_hash_map<absl::string_view, std::vector<const TaskRecord*>> claimed;
+    for (const auto& [id, task] : tasks_) {
+      if (!task.workflow_id.empty()) claimed[task.workflow_id].push_back(&task);
+    }
+    const std::vector<const TaskRecord*> none;
     for (WorkflowRecord& r : stored->workflows) {
+      auto named = claimed.find(r.id);
+      if (std::string defect =
+              WorkflowDefect(r, named == claimed.end() ? none : named->second, tasks_);
+          !defect.empty()) {
+        // Its node tasks stay, as tasks of no running workflow.
+        spdlog::error("store: skipping workflow {}: {}", r.id, defect);
+        continue;
+      }
       if (!r.idempotency_key.empty()) {
         SubmittedWorkflow ids{r.id, {}, false};
         for (const WorkflowNodeRecord& node : r.nodes) ids.task_ids.push_back(node.task_id);
@@ -282,8 +333,6 @@ absl::Status SchedulerCore::Recover() {
       const std::string id = wf.record.id;
       workflows_.emplace(id, std::move(wf));
     }
-    tasks_.reserve(tasks_.size() + stored->tasks.size());
-    for (TaskRecord& r : stored->tasks) Adopt(std::move(r), fx, /*counted=*/false);
     for (auto& [id, wf] : workflows_) ReconcileWorkflow(wf, fx);
     Dispatch(fx);
     pending_.push_back(std::move(fx));
