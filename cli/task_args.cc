@@ -15,6 +15,10 @@ absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text) {
   if (absl::SimpleAtod(text, &seconds)) {
     if (!std::isfinite(seconds)) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not finite"));
     d = absl::Seconds(seconds);
+    // Past absl::Duration's range (about 292 billion years) it saturates to infinity.
+    if (d == absl::InfiniteDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too long"));
+    }
   } else if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", text, "' is not a duration (seconds, or e.g. 300ms, 10s, 1m30s, 1h)"));

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "google/protobuf/stubs/logging.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/store/memory_task_store.h"
@@ -121,6 +122,8 @@ void Recover(std::optional<TaskRecord> task, std::optional<WorkflowRecord> workf
 }  // namespace taskwire::scheduler
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // Protobuf logs a line for each string field with invalid UTF-8: too many to read.
+  google::protobuf::SetLogHandler(nullptr);
   // Recovery logs errors about the records it repairs or skips: that is its job.
   taskwire::fuzz::QuietLogs();
   return 0;
