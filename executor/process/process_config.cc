@@ -31,6 +31,7 @@ constexpr uint32_t kMaxSlots = 4096;
 constexpr uint64_t kMaxOutputBytes = 64 << 20;  // the executor link's default message bound
 constexpr uint64_t kMaxStderrTail = 1 << 20;
 constexpr uint64_t kMinAddressSpace = 16 << 20;  // below this, most programs die before main
+constexpr double kMinTimeoutSeconds = 0.001;
 constexpr double kMaxTimeoutSeconds = 30 * 24 * 3600;
 constexpr size_t kMaxFileBytes = 1 << 20;
 
@@ -157,9 +158,13 @@ absl::StatusOr<ProcessCommand> ConvertTask(const cfg::ProcessTask& in, const Par
     out.working_dir = in.working_dir();
   }
   const double timeout = in.timeout_seconds();
-  if (!std::isfinite(timeout) || timeout < 0 || timeout > kMaxTimeoutSeconds) {
+  // A positive value below the minimum ends every attempt as it starts (1e-300 even
+  // became a zero duration).
+  if (!std::isfinite(timeout) || timeout < 0 || timeout > kMaxTimeoutSeconds ||
+      (timeout > 0 && timeout < kMinTimeoutSeconds)) {
     return fail("timeout_seconds", -1, "",
-                absl::StrCat("must be 0 (none) or up to ", kMaxTimeoutSeconds, " seconds"));
+                absl::StrCat("must be 0 (none) or from ", kMinTimeoutSeconds, " up to ",
+                             kMaxTimeoutSeconds, " seconds"));
   }
   if (timeout > 0) out.timeout = absl::Seconds(timeout);
   out.framed_stdin = in.stdin_format() == cfg::STDIN_FORMAT_FRAMED;

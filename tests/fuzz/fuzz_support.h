@@ -88,6 +88,8 @@ inline void FailOnErrorLogs() {
 // Only drops the logs, for targets whose code logs errors about bad input on purpose.
 inline void QuietLogs() { spdlog::set_level(spdlog::level::off); }
 
+}  // namespace taskwire::fuzz
+
 // A CHECK for invariants the targets assert themselves: live in every build type.
 #define TASKWIRE_FUZZ_CHECK(cond, what)                                           \
   do {                                                                            \
@@ -97,7 +99,5 @@ inline void QuietLogs() { spdlog::set_level(spdlog::level::off); }
       std::abort();                                                               \
     }                                                                             \
   } while (0)
-
-}  // namespace taskwire::fuzz
 
 #endif  // TASKWIRE_TESTS_FUZZ_FUZZ_SUPPORT_H_
