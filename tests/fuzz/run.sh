@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ALL=(task_spec workflow_spec record_codec executor_config cli_args executor_link)
+ALL=(task_spec workflow_spec record_codec executor_config cli_args executor_link access_file
+     fetch_policy)
 limit=(-max_total_time=60)
 if [ $# -gt 0 ]; then
   case "$1" in
