@@ -307,10 +307,13 @@ absl::Status SchedulerCore::Recover() {
     ScheduleSweep(clock_.Now(), fx);
     tasks_.reserve(tasks_.size() + stored->tasks.size());
     for (TaskRecord& r : stored->tasks) Adopt(std::move(r), fx, /*counted=*/false);
-    // The node tasks that name each workflow, to check the workflow against them.
+    // The node tasks that name each workflow, to check the workflow against them (a pass
+    // over every task, so only when there are workflows).
     absl::flat_hash_map<absl::string_view, std::vector<const TaskRecord*>> claimed;
-    for (const auto& [id, task] : tasks_) {
-      if (!task.workflow_id.empty()) claimed[task.workflow_id].push_back(&task);
+    if (!stored->workflows.empty()) {
+      for (const auto& [id, task] : tasks_) {
+        if (!task.workflow_id.empty()) claimed[task.workflow_id].push_back(&task);
+      }
     }
     const std::vector<const TaskRecord*> none;
     for (WorkflowRecord& r : stored->workflows) {
