@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
                  "most dependencies in one workflow")
       ->envname("TASKWIRE_MAX_WORKFLOW_EDGES")->capture_default_str()->check(CLI::PositiveNumber);
   taskwire::AddServerTlsFlags(app, options.tls);
-  app.add_option("--auth-file", options.auth.access_file,
+  app.add_option("--auth-file", options.access_file,
                  "access file: who may do what, by bearer token or client certificate "
                  "(docs/security.md; needs --tls-cert). Without it every caller may do "
                  "everything")

@@ -30,17 +30,15 @@ absl::Status SchedulerServer::Init() {
   core_ = std::make_unique<SchedulerCore>(clock_, *store_, events_, scheduler_metrics_.get(),
                                           options_.core);
   if (absl::Status s = core_->Recover(); !s.ok()) return s;
-  if (!options_.auth.access_file.empty() && !options_.tls.tls()) {
+  if (!options_.access_file.empty() && !options_.tls.tls()) {
     return absl::InvalidArgumentError(
         "--auth-file needs --tls-cert and --tls-key: bearer tokens must not travel in plaintext");
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
-  AuthorizerOptions auth = options_.auth;
-  auth.reload_interval = options_.tls.reload_interval;
   absl::StatusOr<std::unique_ptr<Authorizer>> authorizer =
-      Authorizer::Create(std::move(auth), registry_.get());
+      Authorizer::Create(options_.access_file, options_.tls.reload_interval, registry_.get());
   if (!authorizer.ok()) return authorizer.status();
   auth_ = std::move(*authorizer);
   service_ = std::make_unique<SchedulerService>(*core_, events_, *auth_, options_.service);

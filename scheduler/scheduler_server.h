@@ -35,7 +35,9 @@ struct SchedulerServerOptions {
   // A plaintext listener with gRPC health only, for probes that cannot do TLS; empty: none.
   std::string health_listen;
   ServerSecurity tls;       // plaintext unless a certificate is given
-  AuthorizerOptions auth;   // no access file: every caller may do everything
+  // The access file (scheduler/auth/); none: every caller may do everything. Looked at
+  // again every tls.reload_interval, as the certificate files are.
+  std::string access_file;
   // "sqlite": durable, one file <data_dir>/taskwire.db; "memory": tasks die with the process
   // (tests, benchmarks). taskwire-scheduler defaults to sqlite; in-process tests keep memory.
   std::string store = "memory";

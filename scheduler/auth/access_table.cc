@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/credentials.h"
+#include "common/quote.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "taskwire/config/v1/access.pb.h"
@@ -82,7 +83,7 @@ absl::StatusOr<AccessTable> AccessTable::Parse(absl::string_view text, absl::str
     auto fail = [&](absl::string_view problem) {
       return absl::InvalidArgumentError(
           absl::StrCat(origin, ": entry ", i + 1,
-                       e.name().empty() ? "" : absl::StrCat(" (", e.name().substr(0, 64), ")"),
+                       e.name().empty() ? "" : absl::StrCat(" (", Quote(e.name()), ")"),
                        ": ", problem));
     };
     if (e.name().empty() || e.name().size() > kMaxNameBytes || !IsPrintableName(e.name())) {

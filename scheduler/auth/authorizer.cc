@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/server_context.h"
 #include "prometheus/counter.h"
@@ -45,17 +46,20 @@ std::string FileStamp(const std::string& path, std::error_code& ec) {
 
 const std::string& Caller::name() const { return principal_ ? principal_->name : NoName(); }
 
-absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(AuthorizerOptions options,
+absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(std::string access_file,
+                                                               absl::Duration reload_interval,
                                                                prometheus::Registry* registry) {
-  std::unique_ptr<Authorizer> auth(new Authorizer(std::move(options), registry));
+  std::unique_ptr<Authorizer> auth(
+      new Authorizer(std::move(access_file), reload_interval, registry));
   if (!auth->enabled()) return auth;
   if (absl::Status s = auth->Load(); !s.ok()) return s;
   auth->watcher_ = std::thread([a = auth.get()] { a->WatchLoop(); });
   return auth;
 }
 
-Authorizer::Authorizer(AuthorizerOptions options, prometheus::Registry* registry)
-    : options_(std::move(options)) {
+Authorizer::Authorizer(std::string access_file, absl::Duration reload_interval,
+                       prometheus::Registry* registry)
+    : access_file_(std::move(access_file)), reload_interval_(reload_interval) {
   if (registry != nullptr) {
     failures_ = &prometheus::BuildCounter()
                      .Name("taskwire_auth_failures_total")
@@ -75,23 +79,23 @@ Authorizer::~Authorizer() {
 
 absl::Status Authorizer::Load() {
   std::error_code ec;
-  const std::string stamp = FileStamp(options_.access_file, ec);
+  const std::string stamp = FileStamp(access_file_, ec);
   if (ec) {
     return absl::NotFoundError(
-        absl::StrCat("--auth-file ", options_.access_file, ": ", ec.message()));
+        absl::StrCat("--auth-file ", access_file_, ": ", ec.message()));
   }
   {
     absl::MutexLock lock(&mu_);
     if (stamp == loaded_stamp_ || stamp == rejected_stamp_) return absl::OkStatus();
   }
-  std::ifstream in(options_.access_file, std::ios::binary);
+  std::ifstream in(access_file_, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("--auth-file ", options_.access_file,
+    return absl::NotFoundError(absl::StrCat("--auth-file ", access_file_,
                                             ": cannot be read"));
   }
-  absl::StatusOr<AccessTable> table = AccessTable::Parse(text.str(), options_.access_file);
+  absl::StatusOr<AccessTable> table = AccessTable::Parse(text.str(), access_file_);
   if (!table.ok()) {
     absl::MutexLock lock(&mu_);
     rejected_stamp_ = stamp;  // said once, not at every look
@@ -103,7 +107,7 @@ absl::Status Authorizer::Load() {
     const bool first = table_ == nullptr;
     table_ = std::make_shared<const AccessTable>(std::move(*table));
     loaded_stamp_ = stamp;
-    spdlog::info("access file {} {}: {} entries", options_.access_file,
+    spdlog::info("access file {} {}: {} entries", access_file_,
                  first ? "loaded" : "reloaded", entries);
   }
   return absl::OkStatus();
@@ -113,7 +117,7 @@ void Authorizer::WatchLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.reload_interval);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), reload_interval_);
       if (stopping_) return;
     }
     // A bad edit keeps the last good table: access does not open up or close by accident.
@@ -157,9 +161,9 @@ absl::StatusOr<Caller> Authorizer::Check(const grpc::ServerContextBase& ctx,
     who = table->ByCertificateSubject(absl::string_view(subject[0].data(), subject[0].size()));
     if (who == nullptr) {
       return Fail(absl::UnauthenticatedError(absl::StrCat(
-                      "the client certificate's subject \"",
-                      absl::string_view(subject[0].data(), subject[0].size()),
-                      "\" is not in the scheduler's access file")),
+                      "the client certificate's subject ",
+                      Quote(absl::string_view(subject[0].data(), subject[0].size())),
+                      " is not in the scheduler's access file")),
                   ctx, service, "unknown");
     }
   }

@@ -58,19 +58,16 @@ class Caller {
   const Principal* principal_ = nullptr;
 };
 
-struct AuthorizerOptions {
-  std::string access_file;  // empty: everyone may do everything
-  absl::Duration reload_interval = absl::Seconds(10);
-};
-
 class Authorizer {
  public:
-  // Reads the access file (an error if it cannot) and watches it for changes.
-  static absl::StatusOr<std::unique_ptr<Authorizer>> Create(AuthorizerOptions options,
+  // Reads the access file (an error if it cannot) and looks at it again every
+  // `reload_interval`. An empty path: everyone may do everything.
+  static absl::StatusOr<std::unique_ptr<Authorizer>> Create(std::string access_file,
+                                                           absl::Duration reload_interval,
                                                            prometheus::Registry* registry);
   ~Authorizer();
 
-  bool enabled() const { return !options_.access_file.empty(); }
+  bool enabled() const { return !access_file_.empty(); }
 
   // UNAUTHENTICATED without known credentials, PERMISSION_DENIED when the role does not
   // allow `access`. `service` names the gRPC service in the metric and the log.
@@ -87,13 +84,15 @@ class Authorizer {
                                   const grpc::ServerContextBase& ctx);
 
  private:
-  Authorizer(AuthorizerOptions options, prometheus::Registry* registry);
+  Authorizer(std::string access_file, absl::Duration reload_interval,
+             prometheus::Registry* registry);
   absl::Status Load();  // reads the file when it changed
   void WatchLoop();
   absl::Status Fail(absl::Status status, const grpc::ServerContextBase& ctx,
                     absl::string_view service, absl::string_view reason);
 
-  const AuthorizerOptions options_;
+  const std::string access_file_;
+  const absl::Duration reload_interval_;
   prometheus::Family<prometheus::Counter>* failures_ = nullptr;
 
   absl::Mutex mu_;

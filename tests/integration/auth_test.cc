@@ -88,7 +88,7 @@ class AuthTest : public ::testing::Test {
     options.tls.key_file = File("server.key");
     if (mtls) options.tls.client_ca_file = File("ca.pem");
     options.tls.reload_interval = absl::Seconds(1);
-    options.auth.access_file = File("access.textproto");
+    options.access_file = File("access.textproto");
     auto server = SchedulerServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
