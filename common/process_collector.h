@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/memory_limit.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -102,9 +103,12 @@ inline absl::StatusOr<std::optional<double>> ParseMaxOpenFiles(absl::string_view
 
 class ProcessCollector : public prometheus::Collectable {
  public:
-  // Reads <proc_root>/self/{stat,limits,fd} and <proc_root>/stat; tests pass a fake tree.
-  explicit ProcessCollector(std::string proc_root = "/proc")
+  // Reads <proc_root>/self/{stat,limits,fd,cgroup}, <proc_root>/{stat,meminfo} and the
+  // memory limits under <cgroup_root>; tests pass fake trees.
+  explicit ProcessCollector(std::string proc_root = "/proc",
+                            std::string cgroup_root = "/sys/fs/cgroup")
       : proc_root_(std::move(proc_root)),
+        cgroup_root_(std::move(cgroup_root)),
         ticks_per_second_(static_cast<double>(sysconf(_SC_CLK_TCK))),
         page_size_(static_cast<double>(sysconf(_SC_PAGESIZE))) {}
 
@@ -142,10 +146,29 @@ class ProcessCollector : public prometheus::Collectable {
             prometheus::MetricType::Gauge, **max);
       }
     }
+    if (std::optional<double> limit = MemoryLimit()) {
+      Add(families, "taskwire_memory_limit_bytes",
+          "Memory this process may use: its cgroup's limit, else the machine's memory",
+          prometheus::MetricType::Gauge, *limit);
+    }
     return families;
   }
 
  private:
+  std::optional<double> MemoryLimit() const {
+    std::optional<double> limit;
+    if (std::optional<std::string> cgroup = ReadFile(proc_root_ + "/self/cgroup")) {
+      for (const std::string& file : CgroupMemoryLimitFiles(*cgroup, cgroup_root_)) {
+        std::optional<std::string> text = ReadFile(file);
+        std::optional<double> here = text ? ParseCgroupMemoryLimit(*text) : std::nullopt;
+        if (here && (!limit || *here < *limit)) limit = here;
+      }
+    }
+    if (limit) return limit;
+    std::optional<std::string> meminfo = ReadFile(proc_root_ + "/meminfo");
+    return meminfo ? ParseMemTotal(*meminfo) : std::nullopt;
+  }
+
   static std::optional<std::string> ReadFile(const std::string& path) {
     std::ifstream in(path);
     if (!in) return std::nullopt;
@@ -180,6 +203,7 @@ class ProcessCollector : public prometheus::Collectable {
   }
 
   std::string proc_root_;
+  std::string cgroup_root_;
   double ticks_per_second_;
   double page_size_;
 };

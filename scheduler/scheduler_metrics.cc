@@ -5,6 +5,10 @@
 
 #include "common/duration_buckets.h"
 
+#ifndef TASKWIRE_VERSION
+#define TASKWIRE_VERSION "unknown"
+#endif
+
 namespace taskwire::scheduler {
 
 SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_label_values)
@@ -51,6 +55,21 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                    .Help("Tasks in state RUNNING")
                    .Register(registry)
                    .Add({})),
+      pending_(prometheus::BuildGauge()
+                   .Name("taskwire_tasks_pending")
+                   .Help("Workflow nodes in state PENDING, waiting for their dependencies")
+                   .Register(registry)
+                   .Add({})),
+      scheduled_(prometheus::BuildGauge()
+                     .Name("taskwire_tasks_scheduled")
+                     .Help("Tasks in state SCHEDULED: a countdown, an ETA or a retry's backoff")
+                     .Register(registry)
+                     .Add({})),
+      retained_(prometheus::BuildGauge()
+                    .Name("taskwire_tasks_retained")
+                    .Help("Finished tasks kept in memory until --retention evicts them")
+                    .Register(registry)
+                    .Add({})),
       attempts_lost_(prometheus::BuildCounter()
                          .Name("taskwire_attempts_lost_total")
                          .Help("Attempts whose executor went away before answering")
@@ -113,6 +132,32 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                     .Add({{"direction", "out"}})) {
   other_queues_.queue = std::string(LabelLimiter::kOther);
   other_queues_.other_types.type = std::string(LabelLimiter::kOther);
+  prometheus::BuildGauge()
+      .Name("taskwire_scheduler_build_info")
+      .Help("Always 1; the version label says which build runs")
+      .Register(registry)
+      .Add({{"version", TASKWIRE_VERSION}})
+      .Set(1);
+}
+
+void SchedulerMetrics::TasksInStateChanged(TaskState state, double delta) {
+  switch (state) {
+    case TaskState::kPending:
+      pending_.Increment(delta);
+      break;
+    case TaskState::kScheduled:
+      scheduled_.Increment(delta);
+      break;
+    case TaskState::kQueued:  // taskwire_queue_depth, by queue
+    case TaskState::kRunning:  // taskwire_tasks_running
+      break;
+    case TaskState::kSucceeded:
+    case TaskState::kFailed:
+    case TaskState::kCancelled:
+    case TaskState::kExpired:
+      retained_.Increment(delta);
+      break;
+  }
 }
 
 namespace {

@@ -38,6 +38,7 @@ class SchedulerMetrics final : public CoreMetrics {
   void QueueOldestAge(absl::string_view queue, double seconds) override;
   void QueueExecutorsChanged(absl::string_view queue, double delta) override;
   void RunningChanged(double delta) override { running_.Increment(delta); }
+  void TasksInStateChanged(TaskState state, double delta) override;
   void AttemptLost() override { attempts_lost_.Increment(); }
   void StaleResult() override { stale_results_.Increment(); }
   void WorkflowSubmitted(size_t nodes) override;
@@ -95,6 +96,9 @@ class SchedulerMetrics final : public CoreMetrics {
   prometheus::Family<prometheus::Gauge>& oldest_age_;
   prometheus::Family<prometheus::Gauge>& queue_executors_;
   prometheus::Gauge& running_;
+  prometheus::Gauge& pending_;
+  prometheus::Gauge& scheduled_;
+  prometheus::Gauge& retained_;
   prometheus::Counter& attempts_lost_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Counter& workflows_submitted_;

@@ -30,6 +30,9 @@ class CoreMetrics {
   virtual void QueueOldestAge(absl::string_view queue, double seconds) {}
   virtual void QueueExecutorsChanged(absl::string_view queue, double delta) {}
   virtual void RunningChanged(double delta) {}
+  // Tasks held in `state` changed by `delta`: on entering and leaving it, on recovery and
+  // when retention evicts a finished task.
+  virtual void TasksInStateChanged(TaskState state, double delta) {}
   virtual void AttemptLost() {}
   virtual void StaleResult() {}
   virtual void WorkflowSubmitted(size_t nodes) {}

@@ -390,6 +390,7 @@ void SchedulerCore::Adopt(TaskRecord&& record, Effects& fx, bool counted) {
   TaskRecord& task = it->second;
   by_seq_.emplace(task.seq, &task);
   if (!task.spec->idempotency_key.empty()) by_idempotency_key_[task.spec->idempotency_key] = id;
+  metrics_.TasksInStateChanged(task.state, 1);
   const StateRoles roles = RolesOf(task.state);
   if (roles.waiting && !counted) admission_.Count(task.spec->queue, +1);
   if (roles.ready) {
@@ -601,6 +602,8 @@ void SchedulerCore::SetState(TaskRecord& task, TaskState state) {
   const StateRoles was = RolesOf(task.state);
   const StateRoles is = RolesOf(state);
   const std::string& queue = task.spec->queue;
+  metrics_.TasksInStateChanged(task.state, -1);
+  metrics_.TasksInStateChanged(state, 1);
   task.state = state;
   if (was.waiting != is.waiting) admission_.Count(queue, is.waiting ? +1 : -1);
   if (was.ready != is.ready) {

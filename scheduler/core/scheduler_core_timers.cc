@@ -83,11 +83,13 @@ void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskReco
     EvictTask(r.id, evicted);
     if (options_.recent_results == 0) continue;
     // Kept a while longer as a recent result; the oldest one leaves the cache instead.
+    metrics_.TasksInStateChanged(evicted.back().state, 1);
     recent_.insert_or_assign(r.id, std::move(evicted.back()));
     evicted.pop_back();
     recent_order_.push_back(r.id);
     if (recent_order_.size() > options_.recent_results) {
       auto oldest = recent_.find(recent_order_.front());
+      metrics_.TasksInStateChanged(oldest->second.state, -1);
       evicted.push_back(std::move(oldest->second));
       recent_.erase(oldest);
       recent_order_.pop_front();
@@ -115,6 +117,7 @@ void SchedulerCore::EvictTask(const std::string& id, std::vector<TaskRecord>& ev
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
   const TaskRecord& task = it->second;
+  metrics_.TasksInStateChanged(task.state, -1);
   by_seq_.erase(task.seq);
   if (!task.spec->idempotency_key.empty()) {
     auto key = by_idempotency_key_.find(task.spec->idempotency_key);

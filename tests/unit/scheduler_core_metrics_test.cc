@@ -124,6 +124,44 @@ TEST_F(MetricsTest, CountsCancelsLostAttemptsAndStaleResults) {
   EXPECT_EQ(StateOf(lost), TaskState::kQueued);
 }
 
+// What memory sizing and "how many ETA tasks" need: tasks waiting for a time or for their
+// dependencies, and finished tasks still held in memory (the recent results; the rest are
+// read from the store).
+TEST_F(MetricsTest, CountsScheduledPendingAndRetainedTasks) {
+  CoreOptions options = TestOptions();
+  options.recent_results = 2;
+  RebuildCore(options, metrics_.get());
+  TaskSpec later = Spec("echo");
+  later.countdown = absl::Minutes(1);
+  Submit(later);
+  ASSERT_TRUE(core()
+                  .SubmitWorkflow(WorkflowSpec{{WorkflowNodeSpec{"a", Spec("echo"), {}},
+                                                WorkflowNodeSpec{"b", Spec("echo"), {"a"}}},
+                                               {},
+                                               {}})
+                  .ok());
+  EXPECT_THAT(Value("taskwire_tasks_scheduled"), Optional(1.0));
+  EXPECT_THAT(Value("taskwire_tasks_pending"), Optional(1.0));
+  EXPECT_THAT(Value("taskwire_tasks_retained"), Optional(0.0));
+
+  clock_.Advance(absl::Minutes(2));  // the countdown ends
+  core().Tick();
+  EXPECT_THAT(Value("taskwire_tasks_scheduled"), Optional(0.0));
+  TestExecutor e = Connect("e1", {"echo"}, /*slots=*/4);
+  SubmitAll(std::vector<TaskSpec>(2, Spec("echo")));
+  for (int round = 0; round < 10; ++round) {
+    while (std::optional<AssignmentOut> a = e.channel->TakeOne()) Succeed(e, *a);
+  }
+
+  EXPECT_THAT(Value("taskwire_tasks_pending"), Optional(0.0));
+  EXPECT_THAT(Value("taskwire_tasks_finished_total",
+                    {{"queue", "default"}, {"type", "echo"}, {"outcome", "succeeded"}}),
+              Optional(5.0));
+  // Three standalone tasks finished; two stay as recent results. The workflow's nodes
+  // left memory with their stored workflow.
+  EXPECT_THAT(Value("taskwire_tasks_retained"), Optional(2.0));
+}
+
 TEST_F(MetricsTest, CountsMessagesSentToExecutors) {
   TestExecutor e = Connect("e1", {"echo"}, /*slots=*/4);
   SubmitAll(std::vector<TaskSpec>(4, Spec("echo")));  // one batch, one message

@@ -78,6 +78,30 @@ TEST(ParseMaxOpenFilesTest, ReadsTheSoftLimitAndUnlimited) {
   EXPECT_FALSE(ParseMaxOpenFiles("Max processes 5 5 processes\n").ok());
 }
 
+TEST(CgroupMemoryLimitTest, ParsesLimitsAndTheirAbsence) {
+  EXPECT_EQ(ParseCgroupMemoryLimit("2147483648\n"), std::optional<double>(2147483648));
+  EXPECT_EQ(ParseCgroupMemoryLimit("max\n"), std::nullopt);
+  EXPECT_EQ(ParseCgroupMemoryLimit("9223372036854771712\n"), std::nullopt);  // v1's none
+  EXPECT_EQ(ParseCgroupMemoryLimit("garbage"), std::nullopt);
+  EXPECT_EQ(ParseMemTotal("MemTotal:       24683748 kB\nMemFree: 1 kB\n"),
+            std::optional<double>(24683748.0 * 1024));
+  EXPECT_EQ(ParseMemTotal("MemFree: 1 kB\n"), std::nullopt);
+}
+
+TEST(CgroupMemoryLimitTest, ListsTheCgroupAndItsAncestorsOnEitherVersion) {
+  EXPECT_EQ(CgroupMemoryLimitFiles("0::/kubepods/pod1/c1\n", "/cg"),
+            (std::vector<std::string>{"/cg/kubepods/pod1/c1/memory.max",
+                                      "/cg/kubepods/pod1/memory.max", "/cg/kubepods/memory.max",
+                                      "/cg/memory.max"}));
+  EXPECT_EQ(CgroupMemoryLimitFiles("0::/\n", "/cg"), (std::vector<std::string>{"/cg/memory.max"}));
+  // Hybrid: the memory controller's v1 line wins over the unified one.
+  EXPECT_EQ(CgroupMemoryLimitFiles("5:cpu,cpuacct:/\n4:memory:/docker/abc\n0::/\n", "/cg"),
+            (std::vector<std::string>{"/cg/memory/docker/abc/memory.limit_in_bytes",
+                                      "/cg/memory/docker/memory.limit_in_bytes",
+                                      "/cg/memory/memory.limit_in_bytes"}));
+  EXPECT_TRUE(CgroupMemoryLimitFiles("garbage", "/cg").empty());
+}
+
 class FakeProcTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -119,6 +143,25 @@ TEST_F(FakeProcTest, ExportsEveryMetricWithItsTypeAndValue) {
   }
 }
 
+TEST_F(FakeProcTest, MemoryLimitIsTheSmallestOfTheCgroupsElseTheMachines) {
+  const std::filesystem::path cgroup = root_ / "cgroup";
+  std::filesystem::create_directories(cgroup / "kubepods" / "pod1");
+  Write("meminfo", "MemTotal:       1000 kB\n");
+  auto limit = [&] {
+    auto families = ProcessCollector(root_, cgroup).Collect();
+    auto by_name = ByName(families);
+    auto it = by_name.find("taskwire_memory_limit_bytes");
+    return it == by_name.end() ? -1.0 : Value(*it->second);
+  };
+  EXPECT_EQ(limit(), 1000 * 1024.0) << "no cgroup file: the machine's memory";
+  Write("self/cgroup", "0::/kubepods/pod1\n");
+  Write("cgroup/kubepods/pod1/memory.max", "max\n");
+  Write("cgroup/kubepods/memory.max", "3000\n");
+  EXPECT_EQ(limit(), 3000) << "a parent's limit applies to its children";
+  Write("cgroup/kubepods/pod1/memory.max", "2000\n");
+  EXPECT_EQ(limit(), 2000);
+}
+
 TEST_F(FakeProcTest, DropsOnlyTheMetricsOfAnUnreadableFile) {
   Write("self/stat", "garbage");
   Write("self/limits", "Max open files 64 64 files\n");
@@ -133,7 +176,9 @@ TEST(ProcessCollectorTest, FollowsThisProcessOnTheRealProc) {
   ProcessCollector collector;
   auto before_families = collector.Collect();
   auto before = ByName(before_families);
-  ASSERT_EQ(before.size(), 7u) << "every metric should be readable from /proc/self";
+  ASSERT_EQ(before.size(), 8u) << "every metric should be readable from /proc/self";
+  EXPECT_GT(Value(*before["taskwire_memory_limit_bytes"]),
+            Value(*before["process_resident_memory_bytes"]));
   EXPECT_GT(Value(*before["process_resident_memory_bytes"]), 0);
   EXPECT_GE(Value(*before["process_threads"]), 1);
   EXPECT_GT(Value(*before["process_start_time_seconds"]), 1.5e9);
