@@ -27,12 +27,16 @@ sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 import harness  # noqa: E402
 import promql  # noqa: E402
 from google.protobuf import duration_pb2  # noqa: E402
-from prometheus_server import SCRAPE_TIMEOUT, Prometheus  # noqa: E402
+from prometheus_server import NAMESPACE, SCRAPE_TIMEOUT, Prometheus  # noqa: E402
 
 PROMTOOL = os.environ.get('TASKWIRE_PROMTOOL_BIN', shutil.which('promtool') or '/usr/bin/promtool')
 RATE_INTERVAL = '1m'         # stands for Grafana's $__rate_interval
 # Values for the Grafana variables: one concrete selection, and "All" (allValue .*).
-VARIABLE_SETS = [{'queue': 'default', 'type': 'echo'}, {'queue': '.*', 'type': '.*'}]
+# The concrete set is one install as the kubernetes-pods job labels it (prometheus_server).
+VARIABLE_SETS = [
+    {'namespace': NAMESPACE, 'job': 'kubernetes-pods', 'queue': 'default', 'type': 'echo'},
+    {'namespace': '.*', 'job': '.*', 'queue': '.*', 'type': '.*'},
+]
 ORPHAN_QUEUE = 'orphan'      # tasks wait here: no executor serves it
 K8S_CONFIG = os.path.join(promql.SOURCE_ROOT, 'k8s', 'base', 'executor.textproto')
 # Scheduler metrics announced in docs/metrics.md that the dashboard and rules
@@ -184,10 +188,23 @@ class PrometheusLiveTest(harness.SharedClusterTestCase):
         self.assertFalse(missing, f'no series for {missing}')
 
     def test_dashboard_variables_list_the_workload_values(self):
-        expected = {'queue': {'default', ORPHAN_QUEUE}, 'type': {'echo', 'fail', 'sha256'}}
+        # namespace and job list the labels of the targets that export a build_info (the
+        # scheduler's is pending until it lands); queue and type, what the workload used.
+        build_info = {'scheduler': 'taskwire_scheduler_build_info',
+                      'executor': 'taskwire_executor_build_info'}
+        serving = {address for service, addresses in self.metrics.items()
+                   if build_info[service] not in self.pending for address in addresses}
+        labels = [t['labels'] for t in self.prometheus.api('targets')['data']['activeTargets']
+                  if t['labels']['instance'] in serving]
+        expected = {'namespace': {l['namespace'] for l in labels if 'namespace' in l},
+                    'job': {l['job'] for l in labels},
+                    'queue': {'default', ORPHAN_QUEUE}, 'type': {'echo', 'fail', 'sha256'}}
+        self.assertTrue(expected['job'])
         for name, query in promql.dashboard_variables().items():
-            metric, label = query[len('label_values('):-1].split(', ')
-            values = set(self.prometheus.api(f'label/{label}/values', **{'match[]': metric})['data'])
+            selector, _, label = query[len('label_values('):-1].rpartition(', ')
+            selector = promql.substitute(selector, {'namespace': '.*', 'job': '.*'})
+            values = set(self.prometheus.api(f'label/{label}/values',
+                                             **{'match[]': selector})['data'])
             self.assertTrue(expected[name] <= values, f'${name} ({query}) lists {values}')
 
     def test_promtool_check_metrics_passes_on_both_services(self):

@@ -7,6 +7,11 @@ import unittest
 
 import promql
 
+# Every selector carries it, so that two installs in one Prometheus stay apart.
+INSTALL_FILTER = 'namespace=~"$namespace", job=~"$job"'
+# A metric name and its matchers, if any.
+SELECTOR = re.compile(r'\b((?:taskwire|process)_[a-z0-9_]+)\b(\{[^}]*\}|)')
+
 
 class WithBoolTest(unittest.TestCase):
     def test_adds_bool_to_every_comparison_outside_matchers(self):
@@ -38,7 +43,7 @@ class SourcesTest(unittest.TestCase):
     def test_finds_the_dashboard_queries_variables_and_alerts(self):
         targets = promql.dashboard_targets()
         self.assertGreaterEqual(len(targets), 20)
-        self.assertEqual(set(promql.dashboard_variables()), {'queue', 'type'})
+        self.assertEqual(set(promql.dashboard_variables()), {'namespace', 'job', 'queue', 'type'})
         self.assertGreaterEqual(len(promql.alert_rules()), 5)
 
     def test_metric_names(self):
@@ -86,6 +91,38 @@ class DashboardStructureTest(unittest.TestCase):
             self.assertIn(metric, exprs)
         self.assertTrue(re.search(r'queue=~"\$queue"', exprs))
         self.assertTrue(re.search(r'type=~"\$type"', exprs))
+
+    # Issue 13: two installs in one Prometheus, any scrape job name.
+
+    def test_namespace_and_job_variables_list_the_installs_and_default_to_all(self):
+        variables = {v['name']: v for v in self.dashboard['templating']['list']}
+        self.assertEqual(list(variables), ['datasource', 'namespace', 'job', 'queue', 'type'])
+        for name in ('namespace', 'job'):
+            v = variables[name]
+            self.assertIn('taskwire_scheduler_build_info', v['definition'], name)
+            self.assertTrue(v['includeAll'], name)
+            # .* also matches a missing label: series without a namespace stay visible.
+            self.assertEqual(v['allValue'], '.*', name)
+            self.assertEqual(v['current']['value'], ['$__all'], name)
+        for name in ('queue', 'type'):  # chained: the values of the chosen install only
+            self.assertIn(INSTALL_FILTER, variables[name]['definition'], name)
+
+    def test_every_selector_is_filtered_by_namespace_and_job(self):
+        for p in self.panels:
+            for t in p['targets']:
+                for name, braces in SELECTOR.findall(t['expr']):
+                    self.assertIn(INSTALL_FILTER, braces, f'{p["title"]}: {name}')
+
+    def test_no_query_depends_on_a_job_name(self):
+        # Under the Kubernetes `kubernetes-pods` job every pod has that job name; the
+        # services are picked out by their own metrics (build_info) instead.
+        queries = [t['expr'] for p in self.panels for t in p['targets']]
+        queries += [v['definition'] for v in self.dashboard['templating']['list']
+                    if v['type'] == 'query']
+        for q in queries:
+            self.assertNotIn('taskwire-', q)
+            for op, value in re.findall(r'\bjob\s*(=~|!~|!=|=)\s*"([^"]*)"', q):
+                self.assertEqual((op, value), ('=~', '$job'), q)
 
 
 if __name__ == '__main__':
