@@ -124,6 +124,28 @@ class DashboardStructureTest(unittest.TestCase):
             for op, value in re.findall(r'\bjob\s*(=~|!~|!=|=)\s*"([^"]*)"', q):
                 self.assertEqual((op, value), ('=~', '$job'), q)
 
+    def test_failed_is_red_and_succeeded_green_wherever_outcomes_are_plotted(self):
+        by_outcome = [p for p in self.panels
+                      if any('{{outcome}}' in t.get('legendFormat', '') for t in p['targets'])]
+        self.assertGreaterEqual(len(by_outcome), 3)
+        for p in by_outcome:
+            colors = {o['matcher']['options']: prop['value']['fixedColor']
+                      for o in p['fieldConfig']['overrides'] if o['matcher']['id'] == 'byName'
+                      for prop in o['properties'] if prop['id'] == 'color'}
+            self.assertEqual(colors.get('failed'), 'red', p['title'])
+            self.assertEqual(colors.get('succeeded'), 'green', p['title'])
+
+    def test_store_commit_errors_have_their_own_red_panel_per_second(self):
+        def reads(p, metric):
+            return any(metric in t['expr'] for t in p['targets'])
+        errors = [p for p in self.panels if reads(p, 'taskwire_store_commit_errors_total')]
+        self.assertEqual(len(errors), 1)
+        self.assertFalse(reads(errors[0], 'taskwire_store_size_bytes'))
+        defaults = errors[0]['fieldConfig']['defaults']
+        self.assertEqual(defaults['unit'], 'ops')
+        self.assertEqual(defaults['color'], {'mode': 'fixed', 'fixedColor': 'red'})
+        self.assertIn('rate(taskwire_store_commit_errors_total', errors[0]['targets'][0]['expr'])
+
 
 if __name__ == '__main__':
     unittest.main()
