@@ -146,6 +146,63 @@ class DashboardStructureTest(unittest.TestCase):
         self.assertEqual(defaults['color'], {'mode': 'fixed', 'fixedColor': 'red'})
         self.assertIn('rate(taskwire_store_commit_errors_total', errors[0]['targets'][0]['expr'])
 
+    # The numbers an operator coming from Flower looks for first.
+
+    def stat_reading(self, metric, also='', unit=None):
+        found = [p for p in self.panels if p['type'] == 'stat'
+                 and all(metric in t['expr'] and also in t['expr'] for t in p['targets'])
+                 and unit in (None, p['fieldConfig']['defaults']['unit'])]
+        self.assertEqual(len(found), 1, f'one stat panel reading {metric} {also} in {unit}')
+        return found[0]
+
+    def test_stat_panels_for_the_headline_numbers_form_the_top_row(self):
+        stats = [self.stat_reading('taskwire_executors_connected'),
+                 self.stat_reading('taskwire_queue_depth'),
+                 self.stat_reading('taskwire_tasks_running'),
+                 self.stat_reading('taskwire_tasks_scheduled'),
+                 self.stat_reading('taskwire_tasks_finished_total', 'outcome="failed"'),
+                 self.stat_reading('taskwire_tasks_finished_total', unit='ops'),
+                 self.stat_reading('taskwire_queue_oldest_age_seconds')]
+        self.assertEqual(self.dashboard['panels'][0]['type'], 'row')
+        for p in stats:
+            self.assertEqual(p['gridPos']['y'], 1, p['title'])
+            self.assertEqual(p['fieldConfig']['defaults']['color'], {'mode': 'thresholds'})
+            self.assertTrue(p['fieldConfig']['defaults']['thresholds']['steps'], p['title'])
+
+    def test_stat_thresholds_are_the_alert_levels(self):
+        alerts = dict(promql.alert_rules())
+
+        def level(alert):  # the first `> N` of the rule
+            return float(re.search(r'>\s*([0-9.]+)', alerts[alert]).group(1))
+
+        def steps(p):
+            return [(s['color'], s['value']) for s in p['fieldConfig']['defaults']['thresholds']['steps']]
+
+        failure = self.stat_reading('taskwire_tasks_finished_total', 'outcome="failed"')
+        self.assertEqual(failure['fieldConfig']['defaults']['unit'], 'percentunit')
+        self.assertEqual(steps(failure), [('green', None),
+                                          ('red', level('TaskwireTaskFailureRatioHigh'))])
+        oldest = self.stat_reading('taskwire_queue_oldest_age_seconds')
+        self.assertEqual(oldest['fieldConfig']['defaults']['unit'], 's')
+        self.assertEqual(steps(oldest)[:2], [('green', None),
+                                             ('orange', level('TaskwireQueueBacklogGrowing'))])
+        self.assertEqual(steps(oldest)[2][0], 'red')
+        self.assertEqual(steps(self.stat_reading('taskwire_executors_connected')),
+                         [('red', None), ('green', 1)])
+
+    def test_memory_limit_is_a_dashed_line_on_the_memory_panel(self):
+        memory = [p for p in self.panels
+                  if any('process_resident_memory_bytes' in t['expr'] for t in p['targets'])
+                  and p['type'] == 'timeseries']
+        self.assertEqual(len(memory), 1)
+        limit = [t['refId'] for t in memory[0]['targets']
+                 if 'taskwire_memory_limit_bytes' in t['expr']]
+        self.assertEqual(len(limit), 1)
+        dashed = [o for o in memory[0]['fieldConfig']['overrides']
+                  if o['matcher'] == {'id': 'byFrameRefID', 'options': limit[0]}]
+        self.assertIn({'id': 'custom.lineStyle', 'value': {'fill': 'dash', 'dash': [10, 10]}},
+                      dashed[0]['properties'])
+
 
 if __name__ == '__main__':
     unittest.main()
