@@ -203,6 +203,35 @@ class DashboardStructureTest(unittest.TestCase):
         self.assertIn({'id': 'custom.lineStyle', 'value': {'fill': 'dash', 'dash': [10, 10]}},
                       dashed[0]['properties'])
 
+    def test_executors_table_has_one_row_per_executor_from_its_own_metrics(self):
+        tables = [p for p in self.panels if p['type'] == 'table']
+        self.assertEqual(len(tables), 1)
+        table = tables[0]
+        exprs = ' '.join(t['expr'] for t in table['targets'])
+        for metric in ('taskwire_executor_build_info', 'taskwire_executor_connected',
+                       'taskwire_executor_local_slots', 'taskwire_executor_attempts_total',
+                       'taskwire_executor_reconnects_total', 'process_resident_memory_bytes'):
+            self.assertIn(metric, exprs)
+        for outcome in ('succeeded', 'failed'):
+            self.assertIn(f'outcome="{outcome}"', exprs)
+        self.assertIn('version', exprs)
+        for t in table['targets']:
+            self.assertEqual((t['format'], t['instant']), ('table', True), t['refId'])
+            # The merge joins rows on the labels all results share: every aggregation keeps
+            # exactly the executor's identity (and its version, in one column).
+            for by in re.findall(r'\bby \(([^)]*)\)', t['expr']):
+                self.assertIn(by, ('namespace, job, instance', 'namespace, job, instance, version'),
+                              t['expr'])
+        self.assertEqual([x['id'] for x in table['transformations']], ['merge', 'organize'])
+        organize = table['transformations'][1]['options']
+        for t in table['targets']:  # each value column is named, or hidden
+            value = f'Value #{t["refId"]}'
+            self.assertTrue(value in organize['renameByName'] or organize['excludeByName'].get(value))
+        failed = next(t['refId'] for t in table['targets'] if 'outcome="failed"' in t['expr'])
+        overrides = {o['matcher']['options']: o['properties']
+                     for o in table['fieldConfig']['overrides']}
+        self.assertIn({'id': 'color', 'value': {'mode': 'fixed', 'fixedColor': 'red'}},
+                      overrides[organize['renameByName'][f'Value #{failed}']])
 
 if __name__ == '__main__':
     unittest.main()
