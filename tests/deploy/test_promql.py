@@ -70,6 +70,10 @@ class DashboardStructureTest(unittest.TestCase):
                     self.assertNotIn((x, y), cells, f'{p["title"]} overlaps another panel')
                     cells.add((x, y))
 
+    def test_every_panel_has_a_short_description(self):
+        for p in self.panels:
+            self.assertTrue(10 < len(p.get('description', '')) <= 250, p['title'])
+
     def test_every_query_uses_the_datasource_variable_and_known_variables(self):
         defined = {v['name'] for v in self.dashboard['templating']['list']} | {'__rate_interval'}
         for p in self.panels:
