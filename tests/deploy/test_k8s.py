@@ -472,6 +472,61 @@ def problems_of(objects, expect_service_monitor):
 
 
 # --------------------------------------------------------------------------------------
+# Images: the base's manifests name placeholders (taskwire-scheduler, taskwire-executor);
+# the base's `images:` block is the one place that turns them into registry names and tags.
+
+# What an overlay runs instead of the base's images, by placeholder.
+IMAGE_OVERRIDES = {
+    'overlays/dev': {'taskwire-scheduler': 'taskwire-scheduler:dev',
+                     'taskwire-executor': 'taskwire-executor:dev'},
+}
+
+
+def base_images():
+    """placeholder -> 'newName:newTag', from the `images:` block of k8s/base."""
+    with open(os.path.join(K8S, 'base', 'kustomization.yaml')) as f:
+        images = yaml.safe_load(f).get('images', [])
+    return {i['name']: f'{i.get("newName", i["name"])}:{i["newTag"]}' for i in images}
+
+
+def pod_containers(objects):
+    """(kind, name, container) -> container, for every container of every pod template."""
+    found = {}
+    for o in objects:
+        pod = o.get('spec', {}).get('template', {}).get('spec')
+        for c in (pod.get('initContainers', []) + pod.get('containers', [])) if pod else []:
+            found[(o['kind'], o['metadata']['name'], c['name'])] = c
+    return found
+
+
+def placeholder_images():
+    """(kind, name, container) -> the image as the base's manifests write it."""
+    objects = []
+    for path in sorted(glob.glob(os.path.join(K8S, 'base', '*.yaml'))):
+        with open(path) as f:
+            objects += [o for o in yaml.safe_load_all(f) if o]
+    return {key: c['image'] for key, c in pod_containers(objects).items()}
+
+
+def expected_images(name):
+    """(kind, name, container) -> the image kustomization `name` must render."""
+    images = base_images()
+    images.update(IMAGE_OVERRIDES.get(name, {}))
+    return {key: images.get(placeholder, f'{placeholder} (not in the images: block)')
+            for key, placeholder in placeholder_images().items()}
+
+
+def image_problems(name, objects):
+    rendered = {key: c['image'] for key, c in pod_containers(objects).items()}
+    expected = expected_images(name)
+    return [f'{kind} {workload} container {container}: image {rendered.get(key)}, '
+            f'expected {expected.get(key)}'
+            for key in sorted(set(rendered) | set(expected))
+            for kind, workload, container in [key]
+            if rendered.get(key) != expected.get(key)]
+
+
+# --------------------------------------------------------------------------------------
 # Tests
 
 
@@ -511,6 +566,39 @@ class KustomizeTest(unittest.TestCase):
         for name in kustomizations():
             with self.subTest(name):
                 self.assertEqual(comparable(render(name, KUBECTL_V2)), comparable(render(name)))
+
+
+class ImagesTest(unittest.TestCase):
+    def test_the_base_manifests_name_placeholders_that_the_images_block_maps(self):
+        placeholders = set(placeholder_images().values())
+        self.assertEqual(placeholders, {'taskwire-scheduler', 'taskwire-executor'})
+        self.assertLessEqual(placeholders, set(base_images()))
+        for placeholder, image in base_images().items():
+            self.assertRegex(image, r'^[a-z0-9.-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+$', placeholder)
+        for overrides in IMAGE_OVERRIDES.values():
+            self.assertLessEqual(set(overrides), placeholders)
+
+    def check_images(self, kubectl):
+        for name in kustomizations():
+            with self.subTest(name):
+                problems = image_problems(name, render(name, kubectl))
+                self.assertFalse(problems, f'{kubectl} kustomize {name}:\n' + '\n'.join(problems))
+
+    def test_every_container_runs_the_expected_image(self):
+        self.check_images(KUBECTL)
+
+    def test_every_container_runs_the_expected_image_with_kustomize_v2(self):
+        if not KUBECTL_V2 or not os.access(KUBECTL_V2, os.X_OK):
+            self.skipTest('KUBECTL_V2 names no kubectl 1.20 (see deploy_kubectl_v2)')
+        self.check_images(KUBECTL_V2)
+
+    def test_an_overlay_left_with_the_base_tags_is_caught(self):
+        # An overlay's `images:` matches the base's newName; one that names the placeholder
+        # matches nothing and the base's tag is rendered (the dev overlay's old mistake).
+        objects = render('overlays/dev')
+        for container in pod_containers(objects).values():
+            container['image'] = base_images()[container['image'].split(':')[0]]
+        self.assertIn('expected taskwire-scheduler:dev', '\n'.join(image_problems('overlays/dev', objects)))
 
 
 class CheckersCatchMistakesTest(unittest.TestCase):
