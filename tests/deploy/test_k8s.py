@@ -578,6 +578,15 @@ class ImagesTest(unittest.TestCase):
         for overrides in IMAGE_OVERRIDES.values():
             self.assertLessEqual(set(overrides), placeholders)
 
+    def test_the_docs_override_the_names_the_base_gives(self):
+        # docs/deploy.md shows an overlay's `images:`: its entries must name the base's
+        # newName, or they match nothing.
+        with open(os.path.join(SOURCE_ROOT, 'docs', 'deploy.md')) as f:
+            named = re.findall(r'- name: (\S+)[^\n]*\n\s+newName:', f.read())
+        self.assertTrue(named)
+        new_names = {image.rpartition(':')[0] for image in base_images().values()}
+        self.assertLessEqual(set(named), new_names)
+
     def check_images(self, kubectl):
         for name in kustomizations():
             with self.subTest(name):
