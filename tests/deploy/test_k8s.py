@@ -445,6 +445,18 @@ def problems_of(objects, expect_service_monitor):
                    for p in by_kind(objects, 'PodDisruptionBudget')):
             problems.append('no PodDisruptionBudget selects the executor pods')
 
+    for hpa in by_kind(objects, 'HorizontalPodAutoscaler'):
+        ref = hpa['spec']['scaleTargetRef']
+        target = one(objects, ref['kind'], ref['name'])
+        if target is None:
+            problems.append(f'HorizontalPodAutoscaler {hpa["metadata"]["name"]} scales '
+                            f'{ref["kind"]} {ref["name"]}, which is not rendered')
+        elif 'replicas' in target['spec']:
+            problems.append(f'{ref["kind"]} {ref["name"]} sets replicas '
+                            f'{target["spec"]["replicas"]} although HorizontalPodAutoscaler '
+                            f'{hpa["metadata"]["name"]} scales it: every apply would reset '
+                            f'the count')
+
     monitors = by_kind(objects, 'ServiceMonitor')
     if not expect_service_monitor:
         if monitors:
@@ -653,6 +665,8 @@ class CheckersCatchMistakesTest(unittest.TestCase):
             lambda o: executor_pod(o).update(terminationGracePeriodSeconds=30)))
         self.assertIn('replicas 3', broken(
             lambda o: one(o, 'StatefulSet', 'taskwire-scheduler')['spec'].update(replicas=3)))
+        self.assertIn('Deployment taskwire-executor sets replicas 2 although', broken(
+            lambda o: one(o, 'Deployment', 'taskwire-executor')['spec'].update(replicas=2)))
         self.assertIn('no PodDisruptionBudget', broken(
             lambda o: o.remove(by_kind(o, 'PodDisruptionBudget')[0])))
 
