@@ -441,9 +441,17 @@ def problems_of(objects, expect_service_monitor):
                                                    'name': 'taskwire-executor'}]
         if len(hpas) != 1:
             problems.append('no HorizontalPodAutoscaler targets the executor Deployment')
-        if not any(matches(p['spec']['selector'], labels)
-                   for p in by_kind(objects, 'PodDisruptionBudget')):
+        budgets = [p for p in by_kind(objects, 'PodDisruptionBudget')
+                   if matches(p['spec']['selector'], labels)]
+        if not budgets:
             problems.append('no PodDisruptionBudget selects the executor pods')
+        for budget in budgets:
+            # Executors are unready while the scheduler is down; with the default policy
+            # their budget would block every node drain then.
+            if budget['spec'].get('unhealthyPodEvictionPolicy') != 'AlwaysAllow':
+                problems.append(f'PodDisruptionBudget {budget["metadata"]["name"]}: '
+                                f'unhealthyPodEvictionPolicy is not AlwaysAllow (unready '
+                                f'executors would block node drains)')
 
     for hpa in by_kind(objects, 'HorizontalPodAutoscaler'):
         ref = hpa['spec']['scaleTargetRef']
@@ -667,6 +675,9 @@ class CheckersCatchMistakesTest(unittest.TestCase):
             lambda o: one(o, 'StatefulSet', 'taskwire-scheduler')['spec'].update(replicas=3)))
         self.assertIn('Deployment taskwire-executor sets replicas 2 although', broken(
             lambda o: one(o, 'Deployment', 'taskwire-executor')['spec'].update(replicas=2)))
+        self.assertIn('unhealthyPodEvictionPolicy is not AlwaysAllow', broken(
+            lambda o: by_kind(o, 'PodDisruptionBudget')[0]['spec'].pop(
+                'unhealthyPodEvictionPolicy')))
         self.assertIn('no PodDisruptionBudget', broken(
             lambda o: o.remove(by_kind(o, 'PodDisruptionBudget')[0])))
 
