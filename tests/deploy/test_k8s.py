@@ -376,6 +376,73 @@ def secure_problems(objects, expected):
     return problems
 
 
+# The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/
+# common-labels): on every object and pod template. Selectors keep only the name, as they
+# always had: a workload's selector is immutable, and version changes with every release.
+RECOMMENDED_LABELS = ('app.kubernetes.io/name', 'app.kubernetes.io/part-of',
+                      'app.kubernetes.io/instance', 'app.kubernetes.io/version')
+COMPONENTS = {'taskwire-scheduler': 'scheduler', 'taskwire-executor': 'executor'}
+SPREAD_KEYS = {'topology.kubernetes.io/zone', 'kubernetes.io/hostname'}
+
+
+def release_version():
+    """The version the manifests are of: the base's image tag (one for both images)."""
+    tags = {image.rpartition(':')[2] for image in base_images().values()}
+    return tags.pop() if len(tags) == 1 else f'(the base\'s images have tags {sorted(tags)})'
+
+
+def label_problems(objects):
+    problems = []
+    version = release_version()
+
+    def check(where, labels):
+        for key in RECOMMENDED_LABELS:
+            if key not in labels:
+                problems.append(f'{where}: no label {key}')
+        if labels.get('app.kubernetes.io/part-of', 'taskwire') != 'taskwire':
+            problems.append(f'{where}: part-of {labels["app.kubernetes.io/part-of"]}')
+        if labels.get('app.kubernetes.io/version', version) != version:
+            problems.append(f'{where}: version {labels["app.kubernetes.io/version"]}, the '
+                            f'images are {version}')
+        component = COMPONENTS.get(labels.get('app.kubernetes.io/name'))
+        if component and labels.get('app.kubernetes.io/component') != component:
+            problems.append(f'{where}: component {labels.get("app.kubernetes.io/component")}, '
+                            f'not {component}')
+
+    for o in objects:
+        where = f'{o["kind"]} {o["metadata"]["name"]}'
+        check(where, o['metadata'].get('labels', {}))
+        template = o.get('spec', {}).get('template')
+        if template:
+            check(f'{where} pod template', template['metadata'].get('labels', {}))
+        selectors = []
+        if o['kind'] in ('StatefulSet', 'Deployment', 'PodDisruptionBudget'):
+            selectors.append(o['spec']['selector'].get('matchLabels', {}))
+        if o['kind'] == 'Service':
+            selectors.append(o['spec'].get('selector', {}))
+        for selector in selectors:
+            if set(selector) != {'app.kubernetes.io/name'}:
+                problems.append(f'{where}: selector {selector} is not the name alone (selectors '
+                                f'are immutable; version changes every release)')
+    return problems
+
+
+def spread_problems(pod, labels):
+    """Executors spread over zones and nodes, as a preference."""
+    problems = []
+    constraints = pod.get('topologySpreadConstraints', [])
+    keys = {c['topologyKey'] for c in constraints}
+    if keys != SPREAD_KEYS:
+        problems.append(f'executor spreads over {sorted(keys)}, not {sorted(SPREAD_KEYS)}')
+    for c in constraints:
+        if c.get('whenUnsatisfiable') != 'ScheduleAnyway':
+            problems.append(f'executor spread over {c["topologyKey"]} is '
+                            f'{c.get("whenUnsatisfiable")}: pods could stay Pending')
+        if not matches(c.get('labelSelector', {}), labels) or not c.get('labelSelector'):
+            problems.append(f'executor spread over {c["topologyKey"]} does not select its pods')
+    return problems
+
+
 def problems_of(objects, expect_service_monitor):
     """Every broken invariant of one rendered kustomization, as readable strings."""
     problems = []
@@ -386,6 +453,7 @@ def problems_of(objects, expect_service_monitor):
         if o['kind'] != 'Namespace' and o['metadata'].get('namespace') not in namespaces:
             problems.append(f'{o["kind"]} {o["metadata"]["name"]} is outside the namespace')
 
+    problems += label_problems(objects)
     workloads = by_kind(objects, 'StatefulSet') + by_kind(objects, 'Deployment')
     for w in workloads:
         where = f'{w["kind"]} {w["metadata"]["name"]}'
@@ -441,6 +509,7 @@ def problems_of(objects, expect_service_monitor):
                                                    'name': 'taskwire-executor'}]
         if len(hpas) != 1:
             problems.append('no HorizontalPodAutoscaler targets the executor Deployment')
+        problems += spread_problems(pod, labels)
         budgets = [p for p in by_kind(objects, 'PodDisruptionBudget')
                    if matches(p['spec']['selector'], labels)]
         if not budgets:
@@ -678,6 +747,24 @@ class CheckersCatchMistakesTest(unittest.TestCase):
         self.assertIn('unhealthyPodEvictionPolicy is not AlwaysAllow', broken(
             lambda o: by_kind(o, 'PodDisruptionBudget')[0]['spec'].pop(
                 'unhealthyPodEvictionPolicy')))
+        self.assertIn('Service taskwire-executor: no label app.kubernetes.io/instance', broken(
+            lambda o: one(o, 'Service', 'taskwire-executor')['metadata']['labels'].pop(
+                'app.kubernetes.io/instance')))
+        self.assertIn('StatefulSet taskwire-scheduler pod template: no label '
+                      'app.kubernetes.io/version', broken(
+                          lambda o: one(o, 'StatefulSet', 'taskwire-scheduler')['spec'][
+                              'template']['metadata']['labels'].pop('app.kubernetes.io/version')))
+        self.assertIn('HorizontalPodAutoscaler taskwire-executor: component None', broken(
+            lambda o: by_kind(o, 'HorizontalPodAutoscaler')[0]['metadata']['labels'].pop(
+                'app.kubernetes.io/component')))
+        self.assertIn('selector', broken(
+            lambda o: one(o, 'Deployment', 'taskwire-executor')['spec']['selector'][
+                'matchLabels'].update({'app.kubernetes.io/version': '0.1.0'})))
+        self.assertIn("executor spreads over ['kubernetes.io/hostname']", broken(
+            lambda o: executor_pod(o)['topologySpreadConstraints'].pop(0)))
+        self.assertIn('pods could stay Pending', broken(
+            lambda o: executor_pod(o)['topologySpreadConstraints'][1].update(
+                whenUnsatisfiable='DoNotSchedule')))
         self.assertIn('no PodDisruptionBudget', broken(
             lambda o: o.remove(by_kind(o, 'PodDisruptionBudget')[0])))
 
