@@ -12,6 +12,7 @@ filled (CMake sets it).
 
 import copy
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -29,6 +30,9 @@ KUBECTL = os.environ.get('KUBECTL', shutil.which('kubectl') or 'kubectl')
 KUBECTL_V2 = os.environ.get('KUBECTL_V2', '')
 NODE = os.environ.get('NODE', shutil.which('node') or shutil.which('nodejs') or 'node')
 VALIDATOR = os.path.join(HERE, 'validate_k8s.js')
+OPERATOR = os.path.join(K8S, 'overlays', 'prometheus-operator')
+ALERTS = os.path.join(SOURCE_ROOT, 'deploy', 'prometheus', 'alerts.yml')
+DASHBOARD = os.path.join(SOURCE_ROOT, 'deploy', 'grafana', 'dashboards', 'taskwire.json')
 DEFAULT_DRAIN_GRACE = 30.0   # taskwire-executor --drain-grace default (docs/operations.md)
 
 
@@ -697,6 +701,75 @@ class ImagesTest(unittest.TestCase):
         for container in pod_containers(objects).values():
             container['image'] = base_images()[container['image'].split(':')[0]]
         self.assertIn('expected taskwire-scheduler:dev', '\n'.join(image_problems('overlays/dev', objects)))
+
+
+def load_generator():
+    """k8s/overlays/prometheus-operator/generate.py as a module."""
+    spec = importlib.util.spec_from_file_location('generate', os.path.join(OPERATOR, 'generate.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class OperatorOverlayTest(unittest.TestCase):
+    """The prometheus-operator overlay ships deploy/prometheus/alerts.yml and the Grafana
+    dashboard through files generate.py writes; they must never drift from their sources."""
+
+    def test_the_generated_files_are_what_generate_py_writes_now(self):
+        done = subprocess.run([sys.executable, '-B', os.path.join(OPERATOR, 'generate.py'),
+                               '--check'], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, f'{done.stdout}{done.stderr}')
+
+    def check_rendering(self, kubectl):
+        objects = render('overlays/prometheus-operator', kubectl)
+        with open(ALERTS) as f:
+            groups = yaml.safe_load(f)
+        with open(DASHBOARD) as f:
+            dashboard = f.read()
+        rules = by_kind(objects, 'PrometheusRule')
+        self.assertEqual(len(rules), 1, [o['metadata']['name'] for o in rules])
+        self.assertEqual(rules[0]['spec'], groups)   # every group, alert and expression
+        alerts = {r['alert'] for g in rules[0]['spec']['groups'] for r in g['rules']}
+        self.assertTrue(alerts and alerts == {r['alert'] for g in groups['groups']
+                                              for r in g['rules'] if 'alert' in r}, alerts)
+        boards = [o for o in by_kind(objects, 'ConfigMap')
+                  if o['metadata'].get('labels', {}).get('grafana_dashboard') == '1']
+        self.assertEqual(len(boards), 1, boards)
+        self.assertEqual(list(boards[0]['data']), ['taskwire.json'])
+        self.assertEqual(boards[0]['data']['taskwire.json'], dashboard)
+        release = load_generator().RELEASE
+        for o in by_kind(objects, 'ServiceMonitor') + rules:
+            self.assertEqual(o['metadata']['labels'].get('release'), release,
+                             f'{o["kind"]} {o["metadata"]["name"]}')
+
+    def test_the_overlay_renders_every_alert_and_the_dashboard(self):
+        self.check_rendering(KUBECTL)
+
+    def test_the_overlay_renders_every_alert_and_the_dashboard_with_kustomize_v2(self):
+        if not KUBECTL_V2 or not os.access(KUBECTL_V2, os.X_OK):
+            self.skipTest('KUBECTL_V2 names no kubectl 1.20 (see deploy_kubectl_v2)')
+        self.check_rendering(KUBECTL_V2)
+
+    def test_the_generator_embeds_any_text_exactly(self):
+        generate = load_generator()
+        for text in ['{"a": 1}', '{\n  "a": 1\n}\n', '{\n  "a": 1\n}\n\n', '{\n   \n}\n',
+                     '{\n\t"a": "\u00e9"\n}\n', '  {"a": 1}\n', '{"a": "x #y: z"}\n']:
+            with self.subTest(text=text):
+                config_map = yaml.safe_load(generate.dashboard_config_map(text, '1.0'))
+                self.assertEqual(config_map['data']['taskwire.json'], text)
+        rules = ('# a comment\ngroups:\n  - name: g\n    rules:\n      - alert: A\n'
+                 '        expr: |\n          up\n\n          \n            == 0\n'
+                 '        for: 1m\n')
+        rule = yaml.safe_load(generate.prometheus_rule(rules, '1.0'))
+        self.assertEqual(rule['spec'], yaml.safe_load(rules))
+
+    def test_the_generator_refuses_a_rule_file_it_cannot_indent(self):
+        generate = load_generator()
+        for text in ['---\ngroups: []\n', 'groups: []\nother: 1\n', 'groups:\n\t- name: g\n',
+                     '{"groups": []}\n']:
+            with self.subTest(text=text):
+                with self.assertRaises(generate.SourceError):
+                    generate.prometheus_rule(text, '1.0')
 
 
 class CheckersCatchMistakesTest(unittest.TestCase):
