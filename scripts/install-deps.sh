@@ -14,8 +14,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pkg-resources
   procps curl ca-certificates openssl
-  # deploy tests (tests/deploy): a live Prometheus and promtool, YAML parsing
-  prometheus python3-yaml
+  # deploy tests (tests/deploy): a live Prometheus and promtool, YAML parsing, the images'
+  # init (the executor runs under it as PID 1 of a PID namespace)
+  prometheus python3-yaml tini
 )
 # Only when missing: a newer kubectl, or a NodeSource node that bundles npm, must not be
 # replaced by Debian's older packages (kubernetes-client 1.20 renders the manifests too).

@@ -7,15 +7,25 @@ makes).
 The library check needs TASKWIRE_SCHEDULER_BIN and TASKWIRE_EXECUTOR_BIN (set by CMake) and
 the apt package lists of the machine (`apt-cache depends`), as scripts/install-deps.sh
 leaves them.
+
+ImageEntrypointTest runs the real executor the way the image does: under the image's
+ENTRYPOINT (tini) as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`), and
+checks that an orphaned grandchild of a process task is reaped, that SIGTERM reaches the
+executor, and that the image's HEALTHCHECK commands pass. It needs /usr/bin/tini
+(scripts/install-deps.sh installs it), unshare permission (root, or unprivileged user
+namespaces) and TASKWIRE_CLI_BIN; it skips, saying why, where one is missing.
 """
 
+import base64
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import yaml
@@ -33,6 +43,10 @@ BUILD_TOOLS = re.compile(r'(^|\s)(build-essential|cmake|ninja-build|g\+\+|gcc|cl
 # What the Kubernetes manifests expect of the images (k8s/base).
 K8S_UID = '10001'
 PORTS = {'scheduler': {'7070', '9464'}, 'executor': {'7071', '9465'}}
+# The gRPC port each image's health check asks, and the health service it names.
+HEALTH = {'scheduler': ('7070', None), 'executor': ('7071', 'ready')}
+INIT = '/usr/bin/tini'         # the images' PID 1 (Debian's package tini)
+CLI_IN_IMAGE = '/usr/local/bin/taskwire'
 
 
 def parse_dockerfile(path=DOCKERFILE):
@@ -116,8 +130,28 @@ class DockerfileTest(unittest.TestCase):
                 exposed = set(' '.join(a for i, a in chain if i == 'EXPOSE').split())
                 self.assertEqual(exposed, PORTS[target])
                 self.assertTrue([a for i, a in chain if i == 'HEALTHCHECK'], f'{target}: no HEALTHCHECK')
-                entry = [json.loads(a) for i, a in chain if i == 'ENTRYPOINT'][-1]
-                self.assertEqual(entry, [f'taskwire-{target}'])
+                self.assertEqual(entrypoint(self.stages, target), [INIT, '--', f'taskwire-{target}'])
+
+    def test_the_runtime_installs_tini_and_no_curl(self):
+        # tini reaps orphans and forwards signals as PID 1; the health checks use the CLI,
+        # so nothing needs curl (libcurl4 stays: the fetch task links it).
+        installed = apt_installed(stage_chain(self.stages, 'runtime'))
+        self.assertIn('tini', installed)
+        self.assertNotIn('curl', installed)
+
+    def test_health_checks_ask_the_grpc_health_service_with_the_cli(self):
+        for target in ('scheduler', 'executor'):
+            with self.subTest(target):
+                check = health_check(self.stages, target)
+                # env -i: the server's TASKWIRE_TLS_* and token settings are not the check's.
+                self.assertEqual(check[:3], ['env', '-i', CLI_IN_IMAGE], check)
+                options = check[3:]
+                port, service = HEALTH[target]
+                self.assertEqual(options[:2], ['--server', f'127.0.0.1:{port}'], check)
+                self.assertEqual(options[2:4], ['--rpc-timeout', '3'], check)
+                self.assertEqual(options[4:], ['health'] + (['--service', service] if service else []))
+                copies = [a for i, a in stage_chain(self.stages, target) if i == 'COPY']
+                self.assertTrue(any(a.split()[-1] == CLI_IN_IMAGE for a in copies), copies)
 
     def test_runtime_packages_cover_every_library_the_binaries_link(self):
         binaries = [os.environ.get('TASKWIRE_SCHEDULER_BIN'), os.environ.get('TASKWIRE_EXECUTOR_BIN')]
@@ -138,6 +172,17 @@ class DockerfileTest(unittest.TestCase):
         owners = owning_packages(libraries)
         missing = {lib: owners[lib] for lib in libraries if owners[lib] not in available}
         self.assertFalse(missing, f'libraries whose packages the runtime stage does not install: {missing}')
+
+
+def entrypoint(stages, target):
+    return [json.loads(a) for i, a in stage_chain(stages, target) if i == 'ENTRYPOINT'][-1]
+
+
+def health_check(stages, target):
+    """The exec-form command of the stage's last HEALTHCHECK."""
+    check = [a for i, a in stage_chain(stages, target) if i == 'HEALTHCHECK'][-1]
+    options, _, command = check.partition(' CMD ')
+    return json.loads(command)
 
 
 def linked_libraries(binary):
@@ -230,6 +275,21 @@ class ComposeTest(unittest.TestCase):
         dashboards = by_target[provider['options']['path']]
         self.assertTrue(os.path.isfile(os.path.join(dashboards, 'taskwire.json')))
 
+    def test_health_checks_need_nothing_but_the_cli(self):
+        # The images hold no curl: a check is the taskwire CLI (the secure variant's
+        # included), run directly or through env.
+        with open(COMPOSE_SECURE) as f:
+            secure = yaml.safe_load(f)['services']
+        for name, service in list(self.services.items()) + list(secure.items()):
+            test = service.get('healthcheck', {}).get('test')
+            if test and name.startswith(('scheduler', 'executor')):
+                with self.subTest(name):
+                    self.assertEqual(test[0], 'CMD', test)
+                    words = test[1:]
+                    if words[:2] == ['env', '-i']:
+                        words = words[2:]
+                    self.assertIn(words[0], ('taskwire', CLI_IN_IMAGE), test)
+
     def test_taskwire_services_are_hardened_and_published_on_loopback_only(self):
         for name, service in self.services.items():
             for port in service.get('ports', []):
@@ -314,6 +374,200 @@ class ComposeSecureTest(unittest.TestCase):
 
     def test_the_ca_key_is_mounted_nowhere(self):
         self.assertFalse([s for s in self.secrets.values() if 'ca.key' in s['file']])
+
+
+# --------------------------------------------------------------------------------------
+# The real executor under the image's entrypoint, as PID 1 of a PID namespace
+
+# A process task whose child starts a grandchild that leaves the task's process group
+# (setsid), prints its pid (as the namespace numbers it) and sleeps a second; the child exits
+# at once, so the grandchild is orphaned to PID 1 and exits a second later. Absolute paths:
+# a process task gets no PATH.
+ORPHAN_CONFIG = """process_slots: 1
+process_tasks {
+  type: "orphan"
+  argv: ["/bin/sh", "-c", "( /usr/bin/setsid /bin/sh -c 'echo $$; exec /bin/sleep 1 </dev/null >/dev/null 2>&1' & ) | /usr/bin/head -n 1"]
+  timeout_seconds: 20
+}
+"""
+ORPHAN_TIMEOUT = 10.0   # seconds for the grandchild to end (it sleeps 1 s) and be reaped
+STOP_TIMEOUT = 20.0     # seconds for the executor to drain and exit after SIGTERM
+
+
+def new_pid_namespace_prefix():
+    """The unshare command that runs a program as PID 1 of a new PID namespace (with its own
+    /proc), or (None, why) where this machine does not allow it."""
+    errors = []
+    for prefix in (['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'],
+                   ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc',
+                    '--kill-child']):
+        try:
+            done = subprocess.run(prefix + ['/bin/true'], capture_output=True, text=True,
+                                  timeout=30)
+        except OSError as e:
+            return None, f'unshare cannot run: {e}'
+        if done.returncode == 0:
+            return prefix, None
+        errors.append(f'{" ".join(prefix)}: {done.stderr.strip()}')
+    return None, 'unshare is not permitted here (' + '; '.join(errors) + ')'
+
+
+def proc_status(pid):
+    """The fields of /proc/PID/status, or None if the process is gone."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            return dict(line.rstrip('\n').split(':\t', 1) for line in f if ':\t' in line)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            status = proc_status(entry)
+            if status and status.get('PPid') == str(pid):
+                found.append(int(entry))
+    return found
+
+
+def wait_for(predicate, timeout, pause=0.02):
+    """Polls `predicate` until it returns a true value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(pause)   # polling /proc: there is no event to wait on
+
+
+class ImageEntrypointTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
+        import harness  # noqa: E402 (needs grpc; only this class does)
+        cls.harness = harness
+        cls.prefix, cls.why_not = new_pid_namespace_prefix()
+
+    def setUp(self):
+        if self.prefix is None:
+            self.skipTest(self.why_not)
+        for path, what in ((self.harness.SCHEDULER_BIN, 'TASKWIRE_SCHEDULER_BIN'),
+                           (self.harness.EXECUTOR_BIN, 'TASKWIRE_EXECUTOR_BIN')):
+            if not os.path.isfile(path):
+                self.fail(f'no binary at {path}: set {what} (CMake does)')
+        self.cluster = self.harness.Cluster('image-entrypoint')
+        self.addCleanup(self.cluster.remove)
+        self.addCleanup(self.cluster.close)
+        self.cluster.start_scheduler('--store', 'memory')
+        self.config = os.path.join(self.cluster.dir, 'orphan.textproto')
+        with open(self.config, 'w') as f:
+            f.write(ORPHAN_CONFIG)
+
+    def image_command(self, target):
+        """The stage's ENTRYPOINT with the binary from the build tree."""
+        command = entrypoint(parse_dockerfile(), target)
+        if command[0] == INIT and not os.access(INIT, os.X_OK):
+            self.skipTest(f'{INIT} is not installed here (scripts/install-deps.sh installs '
+                          f'the package tini): the image\'s entrypoint cannot run')
+        binary = {'taskwire-executor': self.harness.EXECUTOR_BIN,
+                  'taskwire-scheduler': self.harness.SCHEDULER_BIN}
+        return [binary.get(word, word) for word in command]
+
+    def start_executor(self, command, executor_id):
+        """Runs `command` + the executor's flags as PID 1 of a new PID namespace; returns
+        (harness process of unshare, host pid of the namespace's PID 1)."""
+        argv = self.prefix + command + [
+            '--scheduler', self.cluster.address, '--id', executor_id, '--slots', '1',
+            '--queues', 'default', '--config', self.config, '--drain-grace', '2',
+            # No metrics listener: its exposer takes 2 s to stop.
+            '--health-listen', '127.0.0.1:0', '--metrics-listen', '']
+        process = self.harness.Process(f'executor-{executor_id}', argv, self.cluster.dir)
+        # unshare ignores SIGTERM: the test stops the namespace's PID 1 itself.
+        process.expect_exit = True
+        self.cluster.executors[executor_id] = process
+        self.addCleanup(self.stop, process)
+        process.wait_ready()
+        self.cluster.wait_executor_ready(executor_id)
+        pid1 = wait_for(lambda: children(process.pid), 5.0)
+        self.assertEqual(len(pid1 or []), 1, f'unshare {process.pid} has children {pid1}')
+        self.assertEqual(proc_status(pid1[0])['NSpid'].split()[-1], '1')
+        return process, pid1[0]
+
+    def stop(self, process):
+        """SIGTERM to the namespace's PID 1 and the exit code of unshare (its exit code),
+        or None if it had to be killed."""
+        if process.returncode is not None:
+            return process.returncode
+        for pid in children(process.pid):
+            os.kill(pid, signal.SIGTERM)
+        code = process.wait_exit(STOP_TIMEOUT)
+        if code is None:
+            process.kill()
+        return code
+
+    def orphan(self, pid1):
+        """Runs the orphan task; returns the host pid of the grandchild it left behind
+        (reparented to the namespace's PID 1)."""
+        result = self.cluster.cli('--json', 'submit', 'orphan', '--wait')
+        self.assertEqual(result.returncode, 0, str(result))
+        task = result.json()
+        self.assertEqual(task['state'], 'TASK_STATE_SUCCEEDED', str(result))
+        inner = base64.b64decode(task['output']).decode().strip()
+        self.assertRegex(inner, r'^\d+$', str(result))
+        for pid in children(pid1):
+            status = proc_status(pid)
+            if status and status.get('NSpid', '').split()[-1] == inner:
+                return pid
+        self.fail(f'no child of PID 1 ({pid1}) has the pid {inner} in the namespace; '
+                  f'its children: {[(p, proc_status(p)) for p in children(pid1)]}')
+
+    def test_under_the_image_entrypoint_an_orphaned_grandchild_is_reaped(self):
+        command = self.image_command('executor')
+        self.assertEqual(command[0], INIT)
+        _, pid1 = self.start_executor(command, 'with-init')
+        grandchild = self.orphan(pid1)
+        gone = wait_for(lambda: proc_status(grandchild) is None, ORPHAN_TIMEOUT)
+        status = proc_status(grandchild)
+        self.assertTrue(gone, f'the orphan {grandchild} is still there after '
+                              f'{ORPHAN_TIMEOUT}s: {status and status.get("State")}')
+
+    def test_without_an_init_the_executor_as_pid_1_leaves_a_zombie(self):
+        # Why the images run tini, and proof that the check above can see a zombie: the
+        # executor reaps its own children only, not the orphans PID 1 inherits.
+        _, pid1 = self.start_executor([self.harness.EXECUTOR_BIN], 'without-init')
+        grandchild = self.orphan(pid1)
+
+        def state():
+            status = proc_status(grandchild)
+            return status and status['State'].startswith('Z') and status['State']
+        self.assertTrue(wait_for(state, ORPHAN_TIMEOUT),
+                        f'the orphan did not become a zombie: {proc_status(grandchild)}; if '
+                        f'the executor now reaps orphans as PID 1, say so in the Dockerfile')
+
+    def test_sigterm_to_pid_1_reaches_the_executor_which_drains_and_exits_0(self):
+        process, _ = self.start_executor(self.image_command('executor'), 'stopped')
+        self.assertEqual(self.stop(process), 0, process.log_tail())
+        self.assertIn('drained', process.log_text())
+
+    def test_the_image_health_checks_pass_against_the_live_servers(self):
+        cli = self.harness.CLI_BIN
+        done = subprocess.run([cli, '--help'], capture_output=True, text=True, timeout=30)
+        if not re.search(r'^\s+health\s', done.stdout, re.M):
+            self.skipTest(f'{cli} has no `health` command yet: the HEALTHCHECKs are checked '
+                          f'statically only')
+        process, _ = self.start_executor(self.image_command('executor'), 'health')
+        addresses = {'scheduler': self.cluster.address, 'executor': process.ready['health']}
+        for target in ('scheduler', 'executor'):
+            with self.subTest(target):
+                check = health_check(parse_dockerfile(), target)
+                check = [cli if word == CLI_IN_IMAGE else word for word in check]
+                check[check.index('--server') + 1] = addresses[target]
+                done = subprocess.run(check, capture_output=True, text=True, timeout=30)
+                self.assertEqual(done.returncode, 0, f'{check}: {done.stdout}{done.stderr}')
+        check[check.index('--server') + 1] = '127.0.0.1:1'
+        done = subprocess.run(check, capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 3, f'{check} (nothing listens): {done.stderr}')
 
 
 if __name__ == '__main__':
