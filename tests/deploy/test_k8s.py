@@ -34,6 +34,11 @@ OPERATOR = os.path.join(K8S, 'overlays', 'prometheus-operator')
 ALERTS = os.path.join(SOURCE_ROOT, 'deploy', 'prometheus', 'alerts.yml')
 DASHBOARD = os.path.join(SOURCE_ROOT, 'deploy', 'grafana', 'dashboards', 'taskwire.json')
 DEFAULT_DRAIN_GRACE = 30.0   # taskwire-executor --drain-grace default (docs/operations.md)
+DEFAULT_MAX_WAITING = 1_000_000  # taskwire-scheduler --max-waiting-tasks default
+# What a full backlog costs the scheduler (docs/deploy.md, "Memory"): per waiting task with a
+# small payload, including the extra of a restart that loads them all, plus the process.
+BACKLOG_BYTES_PER_TASK = 1229     # ~1.2 KiB
+PROCESS_BYTES = 64 << 20
 
 
 def kustomizations():
@@ -127,6 +132,14 @@ def setting(container, flag, env):
 
 def matches(selector, labels):
     return all(labels.get(k) == v for k, v in selector.get('matchLabels', {}).items())
+
+
+def quantity_bytes(quantity):
+    """A Kubernetes memory quantity ('2Gi', '512Mi', '1G', '1000') in bytes."""
+    units = {'Ki': 1 << 10, 'Mi': 1 << 20, 'Gi': 1 << 30, 'Ti': 1 << 40,
+             'k': 10**3, 'M': 10**6, 'G': 10**9, 'T': 10**12}
+    number, unit = re.fullmatch(r'([0-9.]+)([A-Za-z]*)', str(quantity)).groups()
+    return int(float(number) * units.get(unit, 1))
 
 
 def container_problems(where, pod_spec, container):
@@ -482,6 +495,15 @@ def problems_of(objects, expect_service_monitor):
                   for m in c.get('volumeMounts', [])]
         if not claims or not set(claims) <= set(mounts):
             problems.append(f'scheduler claims {claims} not all mounted ({mounts})')
+        container = spec['template']['spec']['containers'][0]
+        waiting = int(setting(container, '--max-waiting-tasks', 'TASKWIRE_MAX_WAITING_TASKS') or
+                      DEFAULT_MAX_WAITING)
+        limit = container.get('resources', {}).get('limits', {}).get('memory')
+        needed = PROCESS_BYTES + waiting * BACKLOG_BYTES_PER_TASK
+        if limit and quantity_bytes(limit) < needed:
+            problems.append(f'scheduler memory limit {limit} cannot hold a full backlog of '
+                            f'{waiting} waiting tasks (~{needed >> 20} MiB): an OOM kill '
+                            f'would reload it and be killed again')
         if one(objects, 'Service', spec.get('serviceName')) is None:
             problems.append(f'scheduler serviceName {spec.get("serviceName")} has no Service')
         service = one(objects, 'Service', 'taskwire-scheduler')
@@ -838,6 +860,8 @@ class CheckersCatchMistakesTest(unittest.TestCase):
         self.assertIn('pods could stay Pending', broken(
             lambda o: executor_pod(o)['topologySpreadConstraints'][1].update(
                 whenUnsatisfiable='DoNotSchedule')))
+        self.assertIn('cannot hold a full backlog of 1000000 waiting tasks', broken(
+            lambda o: scheduler_container(o)['resources']['limits'].update(memory='1Gi')))
         self.assertIn('no PodDisruptionBudget', broken(
             lambda o: o.remove(by_kind(o, 'PodDisruptionBudget')[0])))
 
