@@ -130,7 +130,8 @@ class DockerfileTest(unittest.TestCase):
                 exposed = set(' '.join(a for i, a in chain if i == 'EXPOSE').split())
                 self.assertEqual(exposed, PORTS[target])
                 self.assertTrue([a for i, a in chain if i == 'HEALTHCHECK'], f'{target}: no HEALTHCHECK')
-                self.assertEqual(entrypoint(self.stages, target), [INIT, '--', f'taskwire-{target}'])
+                self.assertEqual(entrypoint(self.stages, target),
+                                 [INIT, '--', f'taskwire-{target}'])
 
     def test_the_runtime_installs_tini_and_no_curl(self):
         # tini reaps orphans and forwards signals as PID 1; the health checks use the CLI,
@@ -149,7 +150,8 @@ class DockerfileTest(unittest.TestCase):
                 port, service = HEALTH[target]
                 self.assertEqual(options[:2], ['--server', f'127.0.0.1:{port}'], check)
                 self.assertEqual(options[2:4], ['--rpc-timeout', '3'], check)
-                self.assertEqual(options[4:], ['health'] + (['--service', service] if service else []))
+                self.assertEqual(options[4:],
+                                 ['health'] + (['--service', service] if service else []))
                 copies = [a for i, a in stage_chain(self.stages, target) if i == 'COPY']
                 self.assertTrue(any(a.split()[-1] == CLI_IN_IMAGE for a in copies), copies)
 

@@ -722,7 +722,8 @@ class ImagesTest(unittest.TestCase):
         objects = render('overlays/dev')
         for container in pod_containers(objects).values():
             container['image'] = base_images()[container['image'].split(':')[0]]
-        self.assertIn('expected taskwire-scheduler:dev', '\n'.join(image_problems('overlays/dev', objects)))
+        self.assertIn('expected taskwire-scheduler:dev',
+                      '\n'.join(image_problems('overlays/dev', objects)))
 
 
 def load_generator():
