@@ -752,7 +752,8 @@ class OperatorOverlayTest(unittest.TestCase):
         rules = by_kind(objects, 'PrometheusRule')
         self.assertEqual(len(rules), 1, [o['metadata']['name'] for o in rules])
         self.assertEqual(rules[0]['spec'], groups)   # every group, alert and expression
-        alerts = {r['alert'] for g in rules[0]['spec']['groups'] for r in g['rules']}
+        alerts = {r['alert'] for g in rules[0]['spec']['groups'] for r in g['rules']
+                  if 'alert' in r}
         self.assertTrue(alerts and alerts == {r['alert'] for g in groups['groups']
                                               for r in g['rules'] if 'alert' in r}, alerts)
         boards = [o for o in by_kind(objects, 'ConfigMap')
