@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "executor/link_proto.h"
 #include "executor/process/process_metrics.h"
 #include "executor/process/process_runner.h"
@@ -130,7 +131,7 @@ LinkOptions Executor::MakeLinkOptions() const {
   link.max_message_bytes = options_.max_message_bytes;
   link.hello.set_executor_id(id_);
   link.hello.set_incarnation(incarnation_);
-  link.hello.set_version(TASKWIRE_VERSION);
+  link.hello.set_version(kVersion);
   // One credit window for every mode: the runners bound each mode's share locally.
   link.hello.set_slots(options_.thread_slots + process_slots_);
   for (const std::string& q : options_.queues) link.hello.add_queues(q);

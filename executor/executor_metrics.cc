@@ -1,10 +1,7 @@
 #include "executor/executor_metrics.h"
 
 #include "common/duration_buckets.h"
-
-#ifndef TASKWIRE_VERSION
-#define TASKWIRE_VERSION "unknown"
-#endif
+#include "common/version.h"
 
 namespace taskwire::executor {
 namespace {
@@ -61,7 +58,7 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& registry, uint32_t slots)
       .Name("taskwire_executor_build_info")
       .Help("Always 1; the version label is the executor's build")
       .Register(registry)
-      .Add({{"version", TASKWIRE_VERSION}})
+      .Add({{"version", kVersion}})
       .Set(1);
 }
 

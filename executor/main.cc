@@ -16,6 +16,7 @@
 #include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
+#include "common/version.h"
 #include "executor/builtin_tasks.h"
 #include "executor/executor.h"
 #include "executor/process/process_config.h"
@@ -103,6 +104,8 @@ int main(int argc, char** argv) {
                  "write {\"health\":ADDR,\"metrics\":ADDR} here once started")
       ->envname("TASKWIRE_READY_FILE");
   taskwire::AddLogFlags(app, log);
+  app.set_version_flag("--version", absl::StrCat("taskwire-executor ", taskwire::kVersion),
+                       "print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {

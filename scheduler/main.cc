@@ -9,6 +9,7 @@
 #include "common/log_flags.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
+#include "common/version.h"
 #include "scheduler/scheduler_server.h"
 
 int main(int argc, char** argv) {
@@ -119,6 +120,8 @@ int main(int argc, char** argv) {
                  "write {\"grpc\":ADDR,\"metrics\":ADDR,\"health\":ADDR} here once serving")
       ->envname("TASKWIRE_READY_FILE");
   taskwire::AddLogFlags(app, log);
+  app.set_version_flag("--version", absl::StrCat("taskwire-scheduler ", taskwire::kVersion),
+                       "print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {
