@@ -35,6 +35,14 @@ absl::Status ValidateTaskSpec(absl::string_view field, const TaskSpec& spec,
       !s.ok()) {
     return s;
   }
+  // A command-line option that became a task word (`chord a -- b --wait`) would make a task
+  // that no executor serves and that waits forever.
+  if (spec.type.front() == '-') {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".type ", Quote(spec.type),
+                     " starts with '-'; task types cannot (a command-line option in the wrong "
+                     "place?)"));
+  }
   if (auto s = ValidateName(absl::StrCat(field, ".queue"), spec.queue, limits.max_name_bytes);
       !s.ok()) {
     return s;

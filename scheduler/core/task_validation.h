@@ -31,7 +31,8 @@ inline constexpr absl::string_view kDefaultQueue = "default";
 // A task type or queue name: 1..max bytes of [A-Za-z0-9_.:-].
 absl::Status ValidateName(absl::string_view field, absl::string_view name, size_t max_bytes);
 
-// `field` is the request path of the spec, e.g. "task" or "tasks[3]".
+// `field` is the request path of the spec, e.g. "task" or "tasks[3]". Besides ValidateName,
+// a type must not start with '-'.
 absl::Status ValidateTaskSpec(absl::string_view field, const TaskSpec& spec,
                               const TaskLimits& limits);
 

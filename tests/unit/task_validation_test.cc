@@ -81,6 +81,20 @@ TEST(ValidateTaskSpecTest, NamesTheTypeField) {
               StatusIs(kInvalid, HasSubstr("tasks[1].type")));
 }
 
+TEST(ValidateTaskSpecTest, RejectsATypeThatStartsWithADash) {
+  for (const char* type : {"-", "--wait", "-x"}) {
+    TaskSpec spec = ValidSpec();
+    spec.type = type;
+    EXPECT_THAT(ValidateTaskSpec("workflow.nodes[1].task", spec, TaskLimits{}),
+                StatusIs(kInvalid, AllOf(HasSubstr("workflow.nodes[1].task.type"),
+                                         HasSubstr(type), HasSubstr("starts with '-'"))))
+        << "type '" << type << "'";
+  }
+  TaskSpec inner = ValidSpec();
+  inner.type = "a-b";  // a dash inside is fine
+  EXPECT_THAT(ValidateTaskSpec("task", inner, TaskLimits{}), IsOk());
+}
+
 TEST(ValidateTaskSpecTest, NamesTheQueueField) {
   TaskSpec spec = ValidSpec();
   spec.queue = "no/slashes";
