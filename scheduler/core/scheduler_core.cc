@@ -849,9 +849,12 @@ std::string SchedulerCore::WaitingReason(const TaskRecord& task) const {
   if (serving == draining) {
     return absl::StrCat("every executor serving '", task.spec->type, "' is draining");
   }
-  return absl::StrCat("waiting for a free slot on one of ", serving - draining,
-                      " executors serving '", task.spec->type, "'; ",
-                      ready_.LaneSize(lane), " tasks queued in this lane");
+  const size_t open = serving - draining;
+  const size_t queued = ready_.LaneSize(lane);
+  return absl::StrCat("waiting for a free slot on ",
+                      open == 1 ? "the one executor" : absl::StrCat("one of ", open, " executors"),
+                      " serving '", task.spec->type, "'; ", queued,
+                      queued == 1 ? " task" : " tasks", " queued in this lane");
 }
 
 absl::StatusOr<TaskState> SchedulerCore::CancelTask(absl::string_view id) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/quote.h"
@@ -288,9 +289,21 @@ void SchedulerCore::WorkflowChanged(LiveWorkflow& wf, Effects& fx) {
 WorkflowView SchedulerCore::ViewOf(const LiveWorkflow& wf) const {
   WorkflowView view{wf.record, {}};
   view.nodes.reserve(wf.record.nodes.size());
+  view.waiting_reasons.reserve(wf.record.nodes.size());
+  // Nodes of one lane wait for the same reason: look at the executors once per lane.
+  absl::flat_hash_map<LaneKey, std::string> reasons;
   for (const WorkflowNodeRecord& node : wf.record.nodes) {
     auto it = tasks_.find(node.task_id);
-    if (it != tasks_.end()) view.nodes.push_back(it->second);
+    if (it == tasks_.end()) continue;
+    const TaskRecord& task = it->second;
+    view.nodes.push_back(task);
+    std::string reason;
+    if (task.state == TaskState::kQueued) {
+      auto [lane, added] = reasons.try_emplace(LaneKey{task.spec->queue, task.spec->type});
+      if (added) lane->second = WaitingReason(task);
+      reason = lane->second;
+    }
+    view.waiting_reasons.push_back(std::move(reason));
   }
   return view;
 }

@@ -169,6 +169,9 @@ struct TaskView {
 struct WorkflowView {
   WorkflowRecord record;
   std::vector<TaskRecord> nodes;  // in node order
+  // As TaskView::waiting_reason, one per node (empty when the workflow came from the store:
+  // it has ended, so no node waits).
+  std::vector<std::string> waiting_reasons = {};
 };
 
 }  // namespace taskwire::scheduler

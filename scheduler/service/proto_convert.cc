@@ -75,6 +75,9 @@ void ToProto(const WorkflowView& view, v1::Workflow* out) {
     for (uint32_t u : r.nodes[i].after) status->add_after(r.nodes[u].name);
     ToProto(view.nodes[i], /*with_data=*/true, status->mutable_task());
     status->mutable_task()->set_node(r.nodes[i].name);
+    if (i < view.waiting_reasons.size()) {
+      status->mutable_task()->set_waiting_reason(view.waiting_reasons[i]);
+    }
     if (r.state == WorkflowState::kSucceeded && !has_downstream[i]) {
       v1::WorkflowResult* result = out->add_results();
       result->set_node(r.nodes[i].name);

@@ -75,6 +75,8 @@ TEST_F(WorkflowTest, RejectsInvalidGraphsNamingTheProblem) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
   EXPECT_THAT(submit({Node("a"), Node("b", {"a"}, "bad type!")}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("workflow.nodes[1].task.type")));
+  EXPECT_THAT(submit({Node("a"), Node("b", {"a"}, "--wait")}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("starts with '-'")));
   CoreOptions options = TestOptions();
   options.limits.max_workflow_nodes = 2;
   options.limits.max_workflow_edges = 1;
@@ -105,6 +107,21 @@ TEST_F(WorkflowTest, RunsAChainInOrderPassingEachResultToTheNext) {
   EXPECT_EQ(view.record.state, WorkflowState::kSucceeded);
   ASSERT_THAT(view.nodes, SizeIs(3));
   EXPECT_EQ(view.nodes[0].output, "c-out");
+}
+
+TEST_F(WorkflowTest, ViewSaysWhyAQueuedNodeWaits) {
+  TestExecutor e = Connect("e", {"echo"}, /*slots=*/10);
+  SubmittedWorkflow wf = SubmitWf({Node("a", {}, "nobody"), Node("b", {}, "nobody"),
+                                   Node("c", {"a"}), Node("d")});
+  RunAll(e);  // d succeeds
+
+  WorkflowView view = Wf(wf.workflow_id);
+  ASSERT_THAT(view.waiting_reasons, SizeIs(4));
+  EXPECT_THAT(view.waiting_reasons[0],
+              HasSubstr("no connected executor serves task type 'nobody' on queue 'default'"));
+  EXPECT_EQ(view.waiting_reasons[1], view.waiting_reasons[0]);
+  EXPECT_EQ(view.waiting_reasons[2], "");  // pending: waits for its upstream, not a slot
+  EXPECT_EQ(view.waiting_reasons[3], "");  // finished
 }
 
 TEST_F(WorkflowTest, FansOutAndInWithResultsInDependencyOrder) {
