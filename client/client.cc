@@ -43,16 +43,6 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
-                                                           const ChannelSecurity& security) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(security, args);
-  if (!credentials.ok()) return credentials.status();
-  return grpc::CreateCustomChannel(target, *credentials, args);
-}
-
 constexpr std::array<std::pair<v1::TaskState, std::string_view>, 9> kStateNames = {{
     {v1::TASK_STATE_UNSPECIFIED, "unspecified"},
     {v1::TASK_STATE_PENDING, "pending"},
@@ -66,6 +56,16 @@ constexpr std::array<std::pair<v1::TaskState, std::string_view>, 9> kStateNames 
 }};
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
+                                                           const ChannelSecurity& security) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(security, args);
+  if (!credentials.ok()) return credentials.status();
+  return grpc::CreateCustomChannel(target, *credentials, args);
+}
 
 // No security set up: plaintext credentials, which cannot fail.
 Client::Client(const ClientOptions& options)

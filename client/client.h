@@ -116,6 +116,12 @@ class Client {
   const absl::Duration rpc_timeout_;
 };
 
+// The channel every Client::Create uses: `security` as common/credentials.h says, and a
+// receive limit large enough for big task outputs. For other services on the same
+// scheduler or executor (grpc.health.v1) with the same TLS and token.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
+                                                           const ChannelSecurity& security);
+
 // A spec with only the type and payload set: the default queue, priority 0, no timeout.
 v1::TaskSpec MakeTask(std::string type, std::string payload = {});
 
