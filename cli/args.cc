@@ -32,20 +32,49 @@ std::string StateNameList() {
   return list;
 }
 
-CLI::Validator Seconds(bool allow_zero) {
+absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text) {
+  double seconds = 0;
+  absl::Duration d;
+  if (absl::SimpleAtod(text, &seconds)) {
+    if (!std::isfinite(seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not finite"));
+    }
+    d = absl::Seconds(seconds);
+    // Past absl::Duration's range (about 292 billion years) it saturates to infinity.
+    if (d == absl::InfiniteDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too long"));
+    }
+  } else if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", text, "' is not a duration (seconds, or e.g. 300ms, 10s, 1m30s, 1h)"));
+  }
+  if (d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("duration '", text, "' is negative"));
+  }
+  return d;
+}
+
+CLI::Validator Duration(bool allow_zero) {
   return CLI::Validator(
       [allow_zero](std::string& text) -> std::string {
-        double seconds = 0;
-        if (!absl::SimpleAtod(text, &seconds) || !std::isfinite(seconds)) {
-          return absl::StrCat("'", text, "' is not a number of seconds");
-        }
-        if (seconds < 0 || (!allow_zero && seconds == 0)) {
-          return absl::StrCat("seconds must be ", allow_zero ? "zero or more" : "more than zero",
-                              ", got ", text);
+        absl::StatusOr<absl::Duration> d = ParseDurationArg(text);
+        if (!d.ok()) return std::string(d.status().message());
+        if (!allow_zero && *d == absl::ZeroDuration()) {
+          return absl::StrCat("the duration must be more than zero, got '", text, "'");
         }
         return {};
       },
       "");
+}
+
+CLI::Option* AddDurationOption(CLI::App& app, const std::string& name, absl::Duration& target,
+                               const std::string& help, bool allow_zero) {
+  // CLI11 runs the check before the function: the parse below cannot fail.
+  return app
+      .add_option_function<std::string>(
+          name, [&target](const std::string& text) { target = *ParseDurationArg(text); }, help)
+      ->check(Duration(allow_zero))
+      ->type_name("DURATION");
 }
 
 CLI::Validator StateName() {
@@ -71,11 +100,6 @@ CLI::Validator Label() {
         return {};
       },
       "");
-}
-
-absl::Duration SecondsToDuration(double seconds) {
-  if (std::isinf(seconds)) return absl::InfiniteDuration();
-  return absl::Seconds(seconds);
 }
 
 absl::StatusOr<google::protobuf::Map<std::string, std::string>> ParseLabels(

@@ -1,4 +1,4 @@
-// Checks and conversions of command-line values, shared by the commands: seconds, state
+// Checks and conversions of command-line values, shared by the commands: durations, state
 // names, labels and payload files. A value that fails a CLI11 check below ends the command
 // with a usage error (exit code 2) before anything is sent.
 #ifndef TASKWIRE_CLI_ARGS_H_
@@ -16,8 +16,17 @@ namespace taskwire::cli {
 
 // Validators: each describes itself through the option's type_name, not here.
 
-// A decimal number of seconds, finite, > 0 (or >= 0 with `allow_zero`).
-CLI::Validator Seconds(bool allow_zero);
+// The one duration syntax of every flag that takes one: a number of seconds ("1.5") or
+// Go-style units ("300ms", "10s", "1m30s", "1h"; ns, us, ms, s, m, h). Finite, not negative.
+absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text);
+
+// ParseDurationArg as a CLI11 check; zero is refused unless `allow_zero`.
+CLI::Validator Duration(bool allow_zero = true);
+
+// An option `name` that takes a duration (ParseDurationArg) into `target`; `target` keeps
+// its value when the option is not given.
+CLI::Option* AddDurationOption(CLI::App& app, const std::string& name, absl::Duration& target,
+                               const std::string& help, bool allow_zero);
 
 // A task state name such as "queued" or "FAILED"; rewrites it to the enum's number so that
 // the option can be bound to a v1::TaskState directly. Use with Option::transform.
@@ -28,9 +37,6 @@ std::string StateNameList();
 
 // "key=value" with a non-empty key.
 CLI::Validator Label();
-
-// Seconds from the command line; infinity gives absl::InfiniteDuration().
-absl::Duration SecondsToDuration(double seconds);
 
 // Turns "k=v" strings (already checked by Label()) into a map; a key given twice is an
 // INVALID_ARGUMENT error.

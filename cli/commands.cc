@@ -9,7 +9,7 @@ std::vector<Command> AddAllCommands(CLI::App& root, Context& context) {
       AddListCommand(root, context),      AddWatchCommand(root, context),
       AddExecutorsCommand(root, context), AddChainCommand(root, context),
       AddGroupCommand(root, context),     AddChordCommand(root, context),
-      AddWorkflowCommand(root, context),
+      AddWorkflowCommand(root, context),  AddHealthCommand(root, context),
   };
 }
 

@@ -28,6 +28,7 @@ Command AddChainCommand(CLI::App& root, Context& context);      // workflow_comm
 Command AddGroupCommand(CLI::App& root, Context& context);      // workflow_commands.cc
 Command AddChordCommand(CLI::App& root, Context& context);      // workflow_commands.cc
 Command AddWorkflowCommand(CLI::App& root, Context& context);   // workflow_commands.cc
+Command AddHealthCommand(CLI::App& root, Context& context);     // health_command.cc
 
 // All of them, in the order the help lists them.
 std::vector<Command> AddAllCommands(CLI::App& root, Context& context);

@@ -1,9 +1,11 @@
 #include "cli/context.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "cli/args.h"
+#include "cli/format.h"
 #include "cli/exit_code.h"
 
 namespace taskwire::cli {
@@ -15,8 +17,8 @@ std::string Explain(const absl::Status& status, const GlobalOptions& options) {
       return absl::StrCat("cannot reach the scheduler at ", options.server, ": ", status.message());
     case absl::StatusCode::kDeadlineExceeded:
       return absl::StrCat("the scheduler at ", options.server,
-                          " did not answer in time (--rpc-timeout ", options.rpc_timeout_seconds,
-                          "s): ", status.message());
+                          " did not answer in time (--rpc-timeout ",
+                          FormatShortDuration(options.rpc_timeout), "): ", status.message());
     default:
       return std::string(status.message());
   }
@@ -29,18 +31,17 @@ Context::Context(const GlobalOptions& options) : options_(options) {}
 Context::~Context() = default;
 
 absl::Status Context::Connect() {
-  absl::StatusOr<std::unique_ptr<client::Client>> client = client::Client::Create(
-      client::ClientOptions{
-          .target = options_.server,
-          .rpc_timeout = SecondsToDuration(options_.rpc_timeout_seconds),
-      },
-      options_.security);
-  if (!client.ok()) return client.status();
-  client_ = std::move(*client);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      client::MakeChannel(options_.server, options_.security);
+  if (!channel.ok()) return channel.status();
+  channel_ = *std::move(channel);
+  client_ = std::make_unique<client::Client>(channel_, options_.rpc_timeout);
   return absl::OkStatus();
 }
 
 client::Client& Context::client() { return *client_; }
+
+const std::shared_ptr<grpc::Channel>& Context::channel() const { return channel_; }
 
 Output& Context::out() {
   if (out_ == nullptr) {
@@ -59,6 +60,12 @@ int Context::UsageError(absl::string_view message) const {
   Warn(message);
   return kExitUsage;
 }
+
+bool Context::progress() const {
+  return options_.progress == -1 ? isatty(STDERR_FILENO) == 1 : options_.progress == 1;
+}
+
+void Context::Progress(absl::string_view line) const { Warn(line); }
 
 void Context::Warn(absl::string_view message) const {
   std::cerr << "taskwire: " << message << std::endl;

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "cli/output.h"
 #include "client/client.h"
 
@@ -19,7 +20,10 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:7070";
   ChannelSecurity security;
   bool json = false;
-  double rpc_timeout_seconds = 10;
+  absl::Duration rpc_timeout = absl::Seconds(10);
+  // Progress lines on stderr while waiting: 1 (--progress), 0 (--no-progress), -1: when
+  // stderr is a terminal.
+  int progress = -1;
   // The words after a `--` on the command line, which main.cc keeps from CLI11 (its root
   // app would take them): chain, group and chord add them to their tasks.
   bool dashes = false;
@@ -36,6 +40,8 @@ class Context {
   // command runs, so a bad --tls-ca is a usage error, not a failed call.
   absl::Status Connect();
   client::Client& client();  // after Connect
+  // The client's channel, for other services of the same server (grpc.health.v1).
+  const std::shared_ptr<grpc::Channel>& channel() const;  // after Connect
   Output& out();
   const GlobalOptions& options() const { return options_; }
 
@@ -46,9 +52,13 @@ class Context {
   int UsageError(absl::string_view message) const;
   // Prints "taskwire: message" to stderr.
   void Warn(absl::string_view message) const;
+  // Whether waits print progress (GlobalOptions::progress), and printing one line of it.
+  bool progress() const;
+  void Progress(absl::string_view line) const;
 
  private:
   const GlobalOptions& options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<Output> out_;
 };

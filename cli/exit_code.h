@@ -10,7 +10,7 @@ namespace taskwire::cli {
 enum ExitCode : int {
   kExitOk = 0,
   kExitTaskNotSucceeded = 1,  // the task ended FAILED, CANCELLED or EXPIRED (a workflow:
-                              // FAILED or CANCELLED)
+                              // FAILED or CANCELLED); health: not SERVING
   kExitUsage = 2,             // bad command line or input file
   kExitServerError = 3,       // the scheduler answered an error or could not be reached
   kExitWaitTimedOut = 4,      // wait / submit --wait gave up before the task finished
@@ -40,7 +40,8 @@ inline constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
     "  0  success; for get, wait and submit --wait: the task succeeded\n"
     "     (or, for get only, has not finished yet); the same for workflows\n"
-    "  1  the task ended failed, cancelled or expired (a workflow: failed or cancelled)\n"
+    "  1  the task ended failed, cancelled or expired (a workflow: failed or cancelled);\n"
+    "     health: not serving, or the service is unknown\n"
     "  2  bad usage: unknown option, bad --label, unknown state name, unreadable file\n"
     "  3  the scheduler answered an error, or could not be reached\n"
     "  4  a wait (wait, --wait, workflow wait) timed out before the end\n";

@@ -73,6 +73,10 @@ std::string FormatShortDuration(absl::Duration d) {
   return absl::FormatDuration(absl::Trunc(d, unit));
 }
 
+std::string CountOf(int64_t n, std::string_view noun) {
+  return absl::StrCat(n, " ", std::string(noun), n == 1 ? "" : "s");
+}
+
 std::string_view OutcomeName(v1::AttemptOutcome outcome) {
   switch (outcome) {
     case v1::ATTEMPT_OUTCOME_SUCCEEDED:

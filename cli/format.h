@@ -4,6 +4,7 @@
 #define TASKWIRE_CLI_FORMAT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,9 @@ std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 // Truncated to the millisecond from a second up, else to the microsecond: "2m3.5s",
 // "1.234s", "1.523ms", "87us".
 std::string FormatShortDuration(absl::Duration d);
+
+// "1 attempt", "2 attempts", "0 attempts": `noun` with an "s" unless `n` is 1.
+std::string CountOf(int64_t n, std::string_view noun);
 
 // "succeeded", "lost", "timed_out", ...
 std::string_view OutcomeName(v1::AttemptOutcome outcome);

@@ -70,6 +70,21 @@ void PrintAttempts(std::ostream& out, const v1::Task& task) {
   table.Print(out);
 }
 
+// "up to 4 attempts, backoff 1s (x2, at most 1m)".
+std::string RetryText(const v1::RetryPolicy& retry) {
+  std::string text = absl::StrCat("up to ", CountOf(retry.max_attempts(), "attempt"));
+  if (retry.has_initial_backoff()) {
+    absl::StrAppend(&text, ", backoff ", FormatShortDuration(FromProto(retry.initial_backoff())));
+    std::vector<std::string> growth;
+    if (retry.multiplier() > 1) growth.push_back(absl::StrCat("x", retry.multiplier()));
+    if (retry.has_max_backoff()) {
+      growth.push_back(absl::StrCat("at most ", FormatShortDuration(FromProto(retry.max_backoff()))));
+    }
+    if (!growth.empty()) absl::StrAppend(&text, " (", absl::StrJoin(growth, ", "), ")");
+  }
+  return text;
+}
+
 void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
   PrintField(out, "type", spec.type());
   PrintField(out, "queue", QueueName(spec.queue()));
@@ -78,14 +93,10 @@ void PrintSpec(std::ostream& out, const v1::TaskSpec& spec) {
     PrintField(out, "timeout", FormatShortDuration(FromProto(spec.timeout())));
   }
   if (!spec.labels().empty()) PrintField(out, "labels", JoinLabels(spec.labels()));
-  if (spec.has_retry()) {
-    const v1::RetryPolicy& retry = spec.retry();
-    std::string text = retry.max_attempts() == 0 ? std::string("default attempts")
-                                                 : absl::StrCat(retry.max_attempts(), " attempts");
-    if (retry.has_initial_backoff()) {
-      absl::StrAppend(&text, ", backoff ", FormatShortDuration(FromProto(retry.initial_backoff())));
-    }
-    PrintField(out, "retry", text);
+  // The scheduler answers with the policy in effect, its defaults filled in, whether or not
+  // the task asked for one: so say something only when it allows a retry.
+  if (spec.has_retry() && spec.retry().max_attempts() > 1) {
+    PrintField(out, "retry", RetryText(spec.retry()));
   }
   if (spec.has_not_before()) PrintField(out, "eta", FormatTime(spec.not_before()));
   if (spec.has_countdown()) {
@@ -111,7 +122,7 @@ void PrintTimes(std::ostream& out, const v1::Task& task) {
 
 void PrintResult(std::ostream& out, const v1::Task& task) {
   if (!task.output().empty() || task.state() == v1::TASK_STATE_SUCCEEDED) {
-    PrintField(out, "output", absl::StrCat(task.output().size(), " bytes"));
+    PrintField(out, "output", CountOf(static_cast<int64_t>(task.output().size()), "byte"));
     if (!task.output().empty()) {
       out << Indent(RenderBytes(task.output(), kMaxOutputBytes), "  ") << '\n';
     }
@@ -221,6 +232,10 @@ class HumanOutput final : public Output {
   }
 
   void Executors(const std::vector<v1::ExecutorInfo>& executors) override;
+
+  void Health(const std::string& /*service*/, const std::string& status) override {
+    out_ << status << '\n' << std::flush;
+  }
 
  private:
   std::ostream& out_;

@@ -18,6 +18,14 @@ class JsonOutput final : public Output {
 
   void Task(const v1::Task& task) override { Line(task); }
 
+  void Health(const std::string& service, const std::string& status) override {
+    google::protobuf::Struct result;
+    auto& fields = *result.mutable_fields();
+    fields["service"].set_string_value(service);
+    fields["status"].set_string_value(status);
+    Line(result);
+  }
+
   void CancelResult(const std::string& id, v1::TaskState state) override {
     google::protobuf::Struct result;
     auto& fields = *result.mutable_fields();

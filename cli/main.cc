@@ -13,6 +13,7 @@
 #include "cli/context.h"
 #include "cli/exit_code.h"
 #include "common/credential_flags.h"
+#include "common/version.h"
 
 namespace taskwire::cli {
 namespace {
@@ -28,7 +29,8 @@ constexpr char kRootFooter[] =
     "  taskwire workflow get ID\n"
     "\n"
     "Run 'taskwire COMMAND --help' for a command's options. Global options may also\n"
-    "follow the command: taskwire get ID --json.\n\n";
+    "follow the command: taskwire get ID --json.\n"
+    "Every DURATION is seconds (1.5) or has units: 300ms, 10s, 1m30s, 1h.\n\n";
 
 void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
   app.add_option("--server", options.server, "Scheduler address (host:port or a gRPC target)")
@@ -36,11 +38,18 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
       ->capture_default_str();
   app.add_flag("--json", options.json,
                "Machine output: one JSON object per line, proto field names");
-  app.add_option("--rpc-timeout", options.rpc_timeout_seconds, "Deadline of each call, in seconds")
-      ->transform(Seconds(/*allow_zero=*/false))
-      ->type_name("SECONDS")
-      ->capture_default_str();
+  AddDurationOption(app, "--rpc-timeout", options.rpc_timeout, "Deadline of each call",
+                    /*allow_zero=*/false)
+      ->default_str("10s");
+  // --progress counts 1, --no-progress -1; TASKWIRE_PROGRESS=1 or 0 the same as a flag.
+  app.add_flag_function(
+         "--progress,!--no-progress",
+         [&options](int64_t count) { options.progress = count > 0 ? 1 : 0; },
+         "Print state changes on stderr while waiting (default: when stderr is a terminal)")
+      ->envname("TASKWIRE_PROGRESS");
   AddChannelSecurityFlags(app, options.security);
+  app.set_version_flag("--version", absl::StrCat("taskwire ", kVersion),
+                       "Print the version and exit");
 }
 
 // CLI11's message, as "taskwire: ..." plus where to find the usage.

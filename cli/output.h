@@ -40,6 +40,9 @@ class Output {
   virtual void Workflow(const v1::Workflow& workflow) = 0;
   // `workflow cancel`: the workflow's state after the cancel.
   virtual void WorkflowCancelResult(const std::string& id, v1::WorkflowState state) = 0;
+  // `health`: the service asked about and its status ("SERVING", "NOT_SERVING",
+  // "SERVICE_UNKNOWN", ...).
+  virtual void Health(const std::string& service, const std::string& status) = 0;
 };
 
 std::unique_ptr<Output> MakeHumanOutput(std::ostream& out);

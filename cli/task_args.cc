@@ -1,42 +1,10 @@
 #include "cli/task_args.h"
 
-#include <cmath>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/args.h"
 #include "common/grpc_status.h"
 
 namespace taskwire::cli {
-
-absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text) {
-  double seconds = 0;
-  absl::Duration d;
-  if (absl::SimpleAtod(text, &seconds)) {
-    if (!std::isfinite(seconds)) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not finite"));
-    d = absl::Seconds(seconds);
-    // Past absl::Duration's range (about 292 billion years) it saturates to infinity.
-    if (d == absl::InfiniteDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too long"));
-    }
-  } else if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", text, "' is not a duration (seconds, or e.g. 300ms, 10s, 1m30s, 1h)"));
-  }
-  if (d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("duration '", text, "' is negative"));
-  }
-  return d;
-}
-
-CLI::Validator Duration() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        absl::StatusOr<absl::Duration> d = ParseDurationArg(text);
-        return d.ok() ? std::string() : std::string(d.status().message());
-      },
-      "");
-}
 
 CLI::Validator Rfc3339() {
   return CLI::Validator(
@@ -57,10 +25,9 @@ void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* subject) {
   app.add_option("--priority", args.priority, "Higher runs first")
       ->check(CLI::Range(-100, 100))
       ->capture_default_str();
-  app.add_option("--timeout", args.timeout_seconds,
-                 "Run-time limit of one attempt (default: none)")
-      ->transform(Seconds(/*allow_zero=*/true))
-      ->type_name("SECONDS");
+  app.add_option("--timeout", args.timeout, "Run-time limit of one attempt (default: none)")
+      ->check(Duration())
+      ->type_name("DURATION");
   app.add_option("--label", args.labels, "A label; repeat for more")
       ->transform(Label())
       ->type_name("KEY=VALUE")
@@ -100,7 +67,6 @@ absl::Status ApplyTaskOptions(const TaskOptionArgs& args, v1::TaskSpec& spec) {
   *spec.mutable_labels() = *std::move(labels);
   spec.set_queue(args.queue);
   spec.set_priority(args.priority);
-  if (args.timeout_seconds > 0) ToProto(absl::Seconds(args.timeout_seconds), spec.mutable_timeout());
   // `field` is called only for a value given: calling a mutable_ accessor sets the field.
   auto duration = [&spec](const std::string& text,
                           google::protobuf::Duration* (v1::TaskSpec::*field)()) -> absl::Status {
@@ -110,6 +76,11 @@ absl::Status ApplyTaskOptions(const TaskOptionArgs& args, v1::TaskSpec& spec) {
     ToProto(*d, (spec.*field)());
     return absl::OkStatus();
   };
+  if (!args.timeout.empty()) {
+    absl::StatusOr<absl::Duration> timeout = ParseDurationArg(args.timeout);
+    if (!timeout.ok()) return timeout.status();
+    if (*timeout > absl::ZeroDuration()) ToProto(*timeout, spec.mutable_timeout());
+  }
   if (args.retries >= 0) spec.mutable_retry()->set_max_attempts(static_cast<uint32_t>(args.retries) + 1);
   if (!args.backoff.empty()) {
     absl::StatusOr<absl::Duration> backoff = ParseDurationArg(args.backoff);
@@ -142,6 +113,14 @@ absl::StatusOr<v1::TaskSpec> ParseTaskWord(const std::string& word) {
   if (spec.type().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", word, "' names no task type; write TYPE or TYPE:PAYLOAD"));
+  }
+  // An option after `--` (chord A -- B --wait) would otherwise become a task of type
+  // "--wait" that no executor runs.
+  if (word.front() == '-') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task word '", word,
+        "' starts with '-': it is not an option here; put options before the task words "
+        "(and before '--')"));
   }
   return spec;
 }

@@ -10,6 +10,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "cli/args.h"  // ParseDurationArg, Duration: the duration syntax
 #include "taskwire/v1/task.pb.h"
 
 namespace taskwire::cli {
@@ -17,7 +18,7 @@ namespace taskwire::cli {
 struct TaskOptionArgs {
   std::string queue;
   int priority = 0;
-  double timeout_seconds = 0;
+  std::string timeout;          // a Duration(); zero: no limit
   std::vector<std::string> labels;
   int retries = -1;             // -1: the scheduler's default; N: N retries (N + 1 attempts)
   std::string backoff;          // a Duration()
@@ -36,15 +37,12 @@ void AddTaskOptions(CLI::App& app, TaskOptionArgs& args, const char* subject);
 // a value the validators could not see alone (both --countdown and --eta, a bad label).
 absl::Status ApplyTaskOptions(const TaskOptionArgs& args, v1::TaskSpec& spec);
 
-// "1.5" (seconds) or a Go-style duration: "300ms", "10s", "1m30s", "1h". Not negative.
-CLI::Validator Duration();
-absl::StatusOr<absl::Duration> ParseDurationArg(const std::string& text);
-
 // "2026-01-02T15:04:05Z" or with an offset ("+01:00").
 CLI::Validator Rfc3339();
 
 // One word of chain/group/chord: "TYPE" or "TYPE:PAYLOAD", split at the first ':' (so a
-// type that contains ':' cannot be named this way). An empty type is INVALID_ARGUMENT.
+// type that contains ':' cannot be named this way). An empty type, or a word that starts
+// with '-' (an option misplaced after `--`), is INVALID_ARGUMENT.
 absl::StatusOr<v1::TaskSpec> ParseTaskWord(const std::string& word);
 
 }  // namespace taskwire::cli

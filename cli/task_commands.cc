@@ -1,5 +1,4 @@
 // The commands on one task by id: get, wait, cancel.
-#include <limits>
 #include <memory>
 #include <string>
 
@@ -37,22 +36,21 @@ Command AddGetCommand(CLI::App& root, Context& context) {
 Command AddWaitCommand(CLI::App& root, Context& context) {
   struct WaitArgs {
     std::string id;
-    double timeout_seconds = std::numeric_limits<double>::infinity();
+    absl::Duration timeout = absl::InfiniteDuration();
   };
   auto args = std::make_shared<WaitArgs>();
   CLI::App* app = root.add_subcommand("wait", "Wait for a task to finish, then show it");
   AddIdArgument(*app, args->id);
-  app->add_option("--timeout", args->timeout_seconds,
-                  "Give up after this long (exit code 4) (default: forever)")
-      ->transform(Seconds(/*allow_zero=*/true))
-      ->type_name("SECONDS");
+  AddDurationOption(*app, "--timeout", args->timeout,
+                    "Give up after this long (exit code 4) (default: forever)",
+                    /*allow_zero=*/true);
   app->footer(
       absl::StrCat("Examples:\n"
                    "  taskwire wait 7f3c2a\n"
-                   "  taskwire wait 7f3c2a --timeout 30 || echo \"not done: $?\"\n\n",
+                   "  taskwire wait 7f3c2a --timeout 30s || echo \"not done: $?\"\n\n",
                    kExitCodesHelp));
   return {app, [args, &context] {
-            return WaitAndReport(context, args->id, SecondsToDuration(args->timeout_seconds));
+            return WaitAndReport(context, args->id, args->timeout);
           }};
 }
 

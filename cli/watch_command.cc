@@ -1,6 +1,5 @@
 // taskwire watch: prints task and workflow state changes as they happen, one line per event.
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +17,7 @@ struct WatchArgs {
   std::string queue;
   std::string type;
   uint64_t count = 0;  // 0: no limit
-  double for_seconds = std::numeric_limits<double>::infinity();
+  absl::Duration for_ = absl::InfiniteDuration();
 };
 
 constexpr char kWatchExamples[] =
@@ -26,13 +25,13 @@ constexpr char kWatchExamples[] =
     "  taskwire watch\n"
     "  taskwire watch --state failed --state expired --queue cpu\n"
     "  taskwire watch --state succeeded,failed --count 100 --json > events.jsonl\n"
-    "  taskwire watch --type sha256 --for 60 | grep failed\n"
+    "  taskwire watch --type sha256 --for 1m | grep failed\n"
     "\n"
     "Each line: time, task id, type, state, attempt, executor, workflow/node (for a\n"
     "workflow's node), error (if any). Without filters, workflows' own state changes come\n"
     "too: time, workflow id, 'workflow', state, the node that decided its end, error\n"
-    "(in --json: a line without task_id). Runs until --count events arrived, --for seconds\n"
-    "passed, or Ctrl-C.\n\n";
+    "(in --json: a line without task_id). Runs until --count events arrived, the --for\n"
+    "duration passed, or Ctrl-C.\n\n";
 
 int RunWatch(Context& context, const WatchArgs& args) {
   v1::WatchTasksRequest request;
@@ -45,7 +44,7 @@ int RunWatch(Context& context, const WatchArgs& args) {
     return args.count == 0 || ++seen < args.count;
   };
   absl::Status status = context.client().WatchTasks(
-      request, SecondsToDuration(args.for_seconds),
+      request, args.for_,
       [&](const v1::TaskEvent& event) { return print(event); },
       [&](const v1::WorkflowEvent& event) { return print(event); });
   if (!status.ok()) return context.ServerError(status);
@@ -67,9 +66,7 @@ Command AddWatchCommand(CLI::App& root, Context& context) {
   app->add_option("--type", args->type, "Only tasks of this type");
   app->add_option("--count", args->count, "Exit after this many events")
       ->check(CLI::PositiveNumber);
-  app->add_option("--for", args->for_seconds, "Exit after this many seconds")
-      ->transform(Seconds(/*allow_zero=*/false))
-      ->type_name("SECONDS");
+  AddDurationOption(*app, "--for", args->for_, "Exit after this long", /*allow_zero=*/false);
   app->footer(absl::StrCat(kWatchExamples, kExitCodesHelp));
   return {app, [args, &context] { return RunWatch(context, *args); }};
 }

@@ -1,7 +1,8 @@
 // Workflow commands: chain, group and chord build a workflow from TYPE[:PAYLOAD] words and
 // submit it; `workflow get|wait|cancel ID` inspect, wait for and cancel one.
-#include <limits>
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/exit_code.h"
 #include "cli/format.h"
+#include "cli/progress.h"
 #include "cli/task_args.h"
 #include "cli/workflow_args.h"
 #include "client/client.h"
@@ -21,7 +23,7 @@ struct WorkflowArgs {
   std::vector<std::string> words;
   TaskOptionArgs options;
   bool wait = false;
-  double wait_timeout_seconds = std::numeric_limits<double>::infinity();
+  absl::Duration wait_timeout = absl::InfiniteDuration();
 };
 
 // Prints `workflow`, waited for up to `timeout`; 4 (with a warning) if it has not ended.
@@ -34,8 +36,30 @@ int ReportWaitedWorkflow(Context& context, const v1::Workflow& workflow, absl::D
   return kExitWaitTimedOut;
 }
 
+// As WaitForTask (task_result.h), for a workflow.
+absl::StatusOr<v1::Workflow> WaitForWorkflow(Context& context, const std::string& id,
+                                             absl::Duration timeout,
+                                             const v1::Workflow* seen = nullptr) {
+  if (!context.progress()) {
+    if (seen != nullptr && client::IsTerminal(seen->state())) return *seen;
+    return context.client().WaitWorkflow(id, timeout);
+  }
+  WorkflowProgress progress;
+  const absl::Time end = absl::Now() + std::max(timeout, absl::ZeroDuration());
+  while (true) {
+    absl::StatusOr<v1::Workflow> workflow =
+        seen != nullptr
+            ? *seen
+            : context.client().WaitWorkflow(id, std::min(end - absl::Now(), kProgressInterval));
+    seen = nullptr;
+    if (!workflow.ok()) return workflow;
+    if (std::optional<std::string> line = progress.Update(*workflow)) context.Progress(*line);
+    if (client::IsTerminal(workflow->state()) || absl::Now() >= end) return workflow;
+  }
+}
+
 int WaitAndReportWorkflow(Context& context, const std::string& id, absl::Duration timeout) {
-  absl::StatusOr<v1::Workflow> workflow = context.client().WaitWorkflow(id, timeout);
+  absl::StatusOr<v1::Workflow> workflow = WaitForWorkflow(context, id, timeout);
   if (!workflow.ok()) return context.ServerError(workflow.status());
   return ReportWaitedWorkflow(context, *workflow, timeout);
 }
@@ -46,14 +70,27 @@ int RunShape(Context& context, WorkflowShape shape, const WorkflowArgs& args) {
   words.insert(words.end(), after.begin(), after.end());
   absl::StatusOr<v1::WorkflowSpec> spec = BuildWorkflowFromWords(shape, words, args.options);
   if (!spec.ok()) return context.UsageError(spec.status().message());
-  const bool wait =
-      args.wait || args.wait_timeout_seconds != std::numeric_limits<double>::infinity();
-  const absl::Duration timeout = SecondsToDuration(args.wait_timeout_seconds);
-  // With --wait, one call submits and waits.
+  const bool wait = args.wait || args.wait_timeout != absl::InfiniteDuration();
+  const absl::Duration timeout = args.wait_timeout;
+  const absl::Time end = absl::Now() + timeout;
+  // With --wait, one call submits and waits; with progress, that wait is the first of many
+  // short ones.
+  const absl::Duration first_wait =
+      context.progress() ? std::min(timeout, kProgressInterval) : timeout;
   absl::StatusOr<v1::SubmitWorkflowResponse> response =
-      wait ? context.client().SubmitWorkflowAndWait(*spec, timeout)
+      wait ? context.client().SubmitWorkflowAndWait(*spec, first_wait)
            : context.client().SubmitWorkflow(*spec);
   if (!response.ok()) return context.ServerError(response.status());
+  if (wait && context.progress()) {
+    absl::StatusOr<v1::Workflow> workflow =
+        WaitForWorkflow(context, response->workflow_id(), end - absl::Now(), &response->workflow());
+    if (!workflow.ok()) {
+      return context.ServerError(workflow.status(), absl::StrCat(" (workflow '",
+                                                                 response->workflow_id(),
+                                                                 "' was submitted)"));
+    }
+    *response->mutable_workflow() = *std::move(workflow);
+  }
   if (response->existing()) {
     context.Warn(absl::StrCat("idempotency key '", spec->idempotency_key(),
                               "' matched workflow '", response->workflow_id(),
@@ -78,10 +115,9 @@ Command AddShapeCommand(CLI::App& root, Context& context, WorkflowShape shape, c
       ->type_name("");
   AddTaskOptions(*app, args->options, /*subject=*/"workflow");
   app->add_flag("--wait", args->wait, "Wait for the workflow to end and print it");
-  app->add_option("--wait-timeout", args->wait_timeout_seconds,
-                  "Give up waiting after this long (exit code 4); implies --wait")
-      ->transform(Seconds(/*allow_zero=*/true))
-      ->type_name("SECONDS");
+  AddDurationOption(*app, "--wait-timeout", args->wait_timeout,
+                    "Give up waiting after this long (exit code 4); implies --wait",
+                    /*allow_zero=*/true);
   app->footer(absl::StrCat(examples,
                            "Each task is TYPE or TYPE:PAYLOAD (split at the first ':'). The task\n"
                            "options (--queue, --retries, ...) apply to every node. Prints the\n"
@@ -118,20 +154,20 @@ Command AddChordCommand(CLI::App& root, Context& context) {
       "  taskwire chord sha256:x sha256:y collect\n\n"
       "The last task is the callback; the others form the group. `--` before the\n"
       "callback is optional and reads well; it ends the options, so put options\n"
-      "before it (words after it may start with '-').\n\n");
+      "before it: a word after it that starts with '-' is refused (exit code 2).\n\n");
 }
 
 Command AddWorkflowCommand(CLI::App& root, Context& context) {
   struct Args {
     std::string id;
-    double timeout_seconds = std::numeric_limits<double>::infinity();
+    absl::Duration timeout = absl::InfiniteDuration();
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("workflow", "Show, wait for or cancel a workflow");
   app->require_subcommand(1, 1);
   app->footer(absl::StrCat("Examples:\n"
                            "  taskwire workflow get 9b1d0e\n"
-                           "  taskwire workflow wait 9b1d0e --timeout 60\n"
+                           "  taskwire workflow wait 9b1d0e --timeout 1m\n"
                            "  taskwire workflow cancel 9b1d0e\n"
                            "  taskwire workflow get 9b1d0e --json | jq .state\n\n",
                            kExitCodesHelp));
@@ -144,10 +180,9 @@ Command AddWorkflowCommand(CLI::App& root, Context& context) {
   add_id(get);
   CLI::App* wait = app->add_subcommand("wait", "Wait for a workflow to end, then show it");
   add_id(wait);
-  wait->add_option("--timeout", args->timeout_seconds,
-                   "Give up after this long (exit code 4) (default: forever)")
-      ->transform(Seconds(/*allow_zero=*/true))
-      ->type_name("SECONDS");
+  AddDurationOption(*wait, "--timeout", args->timeout,
+                    "Give up after this long (exit code 4) (default: forever)",
+                    /*allow_zero=*/true);
   CLI::App* cancel = app->add_subcommand("cancel", "Cancel every unfinished node of a workflow");
   add_id(cancel);
   return {app, [args, get, wait, cancel, &context]() -> int {
@@ -158,8 +193,7 @@ Command AddWorkflowCommand(CLI::App& root, Context& context) {
               return ExitCodeForWorkflow(workflow->state());
             }
             if (wait->parsed()) {
-              return WaitAndReportWorkflow(context, args->id,
-                                           SecondsToDuration(args->timeout_seconds));
+              return WaitAndReportWorkflow(context, args->id, args->timeout);
             }
             if (cancel->parsed()) {
               absl::StatusOr<v1::WorkflowState> state = context.client().CancelWorkflow(args->id);

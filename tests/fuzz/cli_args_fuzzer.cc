@@ -1,6 +1,6 @@
 // Fuzzes the taskwire command's value parsing (cli/args.h, cli/task_args.h,
 // cli/workflow_args.h): the bytes as up to 16 lines, each tried as a duration, a
-// TYPE[:PAYLOAD] word, a state name, seconds, a label and an RFC 3339 time; then the lines
+// TYPE[:PAYLOAD] word, a state name, a label and an RFC 3339 time; then the lines
 // as the task options and the words of chain, group and chord.
 // Checks: each CLI11 validator agrees with the parse function behind it; a duration is
 // finite and not negative; a task word splits and joins back to itself; a state name
@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
+#include "absl/strings/numbers.h"  // SimpleAtoi
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/args.h"
@@ -54,14 +54,10 @@ void CheckLine(const std::string& line) {
                             number != v1::TASK_STATE_UNSPECIFIED,
                         line);
   }
-  for (bool allow_zero : {false, true}) {
-    text = line;
-    if (Accepts(Seconds(allow_zero), text)) {
-      double seconds = 0;
-      TASKWIRE_FUZZ_CHECK(absl::SimpleAtod(line, &seconds), line);
-      TASKWIRE_FUZZ_CHECK(SecondsToDuration(seconds) >= absl::ZeroDuration(), line);
-    }
-  }
+  text = line;
+  TASKWIRE_FUZZ_CHECK(Accepts(Duration(/*allow_zero=*/false), text) ==
+                          (d.ok() && *d > absl::ZeroDuration()),
+                      line);
   text = line;
   (void)Accepts(Rfc3339(), text);
 }

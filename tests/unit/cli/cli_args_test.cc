@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/args.h"
 #include "cli/task_args.h"
 #include "cli/workflow_args.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,7 @@ namespace {
 
 using ::taskwire::testing::IsOk;
 using ::taskwire::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -41,6 +43,54 @@ TEST(ParseTaskWordTest, SplitsTypeAndPayloadAtTheFirstColon) {
 TEST(ParseTaskWordTest, RefusesAWordWithoutAType) {
   EXPECT_THAT(ParseTaskWord(":hello"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TYPE:PAYLOAD")));
+}
+
+TEST(ParseTaskWordTest, RefusesAWordThatStartsWithADashNamingIt) {
+  for (const char* word : {"--wait", "-x", "-", "--wait-timeout"}) {
+    EXPECT_THAT(ParseTaskWord(word),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(absl::StrCat("'", word, "' starts with '-'")),
+                               HasSubstr("put options before the task words"))))
+        << word;
+  }
+  EXPECT_THAT(ParseTaskWord("echo:-5"), IsOk());  // a payload may start with '-'
+}
+
+TEST(BuildWorkflowFromWordsTest, RefusesAnOptionAfterTheDashes) {
+  EXPECT_THAT(BuildWorkflowFromWords(WorkflowShape::kChord, {"echo:a", "collect", "--wait"}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'--wait'")));
+}
+
+// Parses `args` into one duration option of a throwaway app.
+absl::StatusOr<absl::Duration> DurationFlag(bool allow_zero, std::vector<std::string> args) {
+  CLI::App app;
+  absl::Duration d = absl::InfiniteDuration();
+  AddDurationOption(app, "--for", d, "", allow_zero);
+  std::reverse(args.begin(), args.end());
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return d;
+}
+
+TEST(AddDurationOptionTest, TakesEverySpellingAndKeepsTheDefaultWhenAbsent) {
+  EXPECT_EQ(*DurationFlag(false, {"--for", "2"}), absl::Seconds(2));
+  EXPECT_EQ(*DurationFlag(false, {"--for", "2s"}), absl::Seconds(2));
+  EXPECT_EQ(*DurationFlag(false, {"--for", "1m30s"}), absl::Seconds(90));
+  EXPECT_EQ(*DurationFlag(false, {"--for", "250ms"}), absl::Milliseconds(250));
+  EXPECT_EQ(*DurationFlag(true, {"--for", "0"}), absl::ZeroDuration());
+  EXPECT_EQ(*DurationFlag(false, {}), absl::InfiniteDuration());
+}
+
+TEST(AddDurationOptionTest, RefusesZeroWhenAskedAndAnythingNotADuration) {
+  EXPECT_THAT(DurationFlag(false, {"--for", "0s"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than zero")));
+  EXPECT_THAT(DurationFlag(true, {"--for", "soon"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a duration")));
+  EXPECT_THAT(DurationFlag(true, {"--for", "-1s"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative")));
 }
 
 TEST(ParseDurationArgTest, TakesSecondsOrUnits) {
@@ -73,7 +123,7 @@ TEST(TaskOptionsFlagsTest, EveryFlagReachesTheSpec) {
   absl::StatusOr<v1::TaskSpec> spec =
       SpecFrom({"--retries", "3", "--backoff", "1s", "--countdown", "10s", "--expires", "1m",
                 "--idempotency-key", "K", "--retention", "1h", "--queue", "cpu", "--priority",
-                "5", "--timeout", "2.5", "--label", "a=b"});
+                "5", "--timeout", "2500ms", "--label", "a=b"});
   ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->retry().max_attempts(), 4u);  // 3 retries after the first attempt
   EXPECT_EQ(spec->retry().initial_backoff().seconds(), 1);
