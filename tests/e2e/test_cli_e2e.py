@@ -14,6 +14,9 @@ import hashlib
 import json
 import os
 import queue
+import re
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +38,30 @@ def task_id_of(result):
 
 def output_of(task_json):
     return base64.b64decode(task_json.get('output', '')).decode()
+
+
+def project_version():
+    """The VERSION of the project() line in the top CMakeLists.txt: the one place."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'CMakeLists.txt')
+    with open(path) as f:
+        return re.search(r'project\(taskwire VERSION (\S+)', f.read()).group(1)
+
+
+def run_binary(*argv):
+    """Runs one of the binaries without a cluster (TASKWIRE_* variables left out)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TASKWIRE_')}
+    start = time.monotonic()
+    done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=harness.CLI_TIMEOUT, env=env)
+    return harness.CliResult(list(argv), done.returncode, done.stdout, done.stderr,
+                             time.monotonic() - start)
+
+
+def closed_port():
+    """A local port that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 class SharedClusterTest(harness.SharedClusterTestCase):
@@ -286,6 +313,206 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         self.assertExit(human, 0)
         self.assertIn('queued', human.stdout, str(human))
         self.assertIn(task['waiting_reason'], human.stdout, str(human))
+
+    # --- task words, durations, --version (issue 13)
+
+    def test_a_task_word_that_starts_with_a_dash_is_refused_with_exit_2(self):
+        for word, args in (('--wait', ('chord', 'echo:a', '--', 'collect', '--wait')),
+                           ('--wait-timeout', ('chain', 'echo:a', '--', '--wait-timeout', '1'))):
+            result = self.cli(*args)
+            with self.subTest(args=args):
+                self.assertExit(result, 2)
+                self.assertIn(f"'{word}' starts with '-'", result.stderr, str(result))
+                self.assertIn('put options before the task words', result.stderr, str(result))
+                self.assertEqual(result.stdout, '', str(result))
+
+    def test_the_scheduler_refuses_a_type_that_starts_with_a_dash(self):
+        import grpc
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.cluster.stub.Submit(
+                pb.scheduler_pb2.SubmitRequest(task=pb.task_pb2.TaskSpec(type='--wait')),
+                timeout=harness.RPC_TIMEOUT)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("task.type '--wait' starts with '-'", raised.exception.details())
+
+        workflow = pb.workflow_pb2.WorkflowSpec(nodes=[
+            pb.workflow_pb2.WorkflowNode(name='a', task=pb.task_pb2.TaskSpec(type='echo')),
+            pb.workflow_pb2.WorkflowNode(name='b', after=['a'],
+                                         task=pb.task_pb2.TaskSpec(type='-x'))])
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.cluster.stub.SubmitWorkflow(
+                pb.scheduler_pb2.SubmitWorkflowRequest(workflow=workflow),
+                timeout=harness.RPC_TIMEOUT)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn('workflow.nodes[1].task.type', raised.exception.details())
+
+    def test_every_duration_option_takes_units(self):
+        submitted = self.cli('--rpc-timeout', '5s', '--json', 'submit', 'echo', '--payload', 'd',
+                             '--timeout', '1s', '--retries', '1', '--backoff', '100ms',
+                             '--countdown', '0s', '--expires', '1m', '--retention', '1h',
+                             '--wait-timeout', '10s')
+        self.assertExit(submitted, 0)
+        task = submitted.json()
+        self.assertEqual(task['state'], 'TASK_STATE_SUCCEEDED', str(submitted))
+        self.assertEqual(task['spec']['timeout'], '1s', str(submitted))
+        self.assertEqual(task['spec']['retry']['initial_backoff'], '0.100s', str(submitted))
+        for args in (('wait', task['id'], '--timeout', '2s'),
+                     ('wait', task['id'], '--timeout', '1m30s'),
+                     ('--rpc-timeout', '1500ms', 'get', task['id']),
+                     ('watch', '--for', '100ms'),
+                     ('chain', 'echo:a', 'echo', '--wait-timeout', '10s', '--timeout', '2.5s')):
+            result = self.cli(*args)
+            with self.subTest(args=args):
+                self.assertExit(result, 0)
+        chain = self.cli('--json', 'chain', 'echo:a', 'echo')
+        self.assertExit(chain, 0)
+        waited = self.cli('workflow', 'wait', chain.json()['workflow_id'], '--timeout', '10s')
+        self.assertExit(waited, 0)
+        for args in (('wait', task['id'], '--timeout', 'soon'),
+                     ('submit', 'echo', '--timeout', '-1s'),
+                     ('watch', '--for', '0s'),
+                     ('--rpc-timeout', '0', 'list')):
+            result = self.cli(*args)
+            with self.subTest(args=args):
+                self.assertExit(result, 2)
+
+    def test_version_of_the_cli_and_both_services(self):
+        version = project_version()
+        for binary, name in ((harness.CLI_BIN, 'taskwire'),
+                             (harness.SCHEDULER_BIN, 'taskwire-scheduler'),
+                             (harness.EXECUTOR_BIN, 'taskwire-executor')):
+            result = run_binary(binary, '--version')
+            with self.subTest(binary=name):
+                self.assertExit(result, 0)
+                self.assertEqual(result.stdout.strip(), f'{name} {version}', str(result))
+
+    # --- progress while waiting
+
+    def test_progress_lines_appear_when_forced_and_not_when_piped(self):
+        submitted = self.cli('--json', 'submit', 'e2e.nobody', '--payload', 'x')
+        self.assertExit(submitted, 0)
+        task_id = task_id_of(submitted)
+        self.addCleanup(self.cancel_all, [task_id])
+
+        forced = self.cli('--progress', 'wait', task_id, '--timeout', '1500ms')
+        self.assertExit(forced, 4)
+        self.assertIn(f"taskwire: task {task_id}: queued: no connected executor serves task "
+                      "type 'e2e.nobody' on queue 'default'\n", forced.stderr, str(forced))
+
+        piped = self.cli('wait', task_id, '--timeout', '1500ms')  # stderr is a pipe here
+        self.assertExit(piped, 4)
+        self.assertNotIn(f'task {task_id}:', piped.stderr, str(piped))
+        self.assertIn('timed out', piped.stderr, str(piped))
+
+        ran = self.cli('--progress', '--json', 'submit', 'sleep', '--payload', '2500',
+                       '--queue', 'solo', '--wait-timeout', '20s')
+        self.assertExit(ran, 0)
+        ran_id = ran.json()['id']
+        lines = [l for l in ran.stderr.splitlines() if l.startswith(f'taskwire: task {ran_id}: ')]
+        self.assertIn(f'taskwire: task {ran_id}: running on exec-a', lines, str(ran))
+        self.assertEqual(lines[-1], f'taskwire: task {ran_id}: succeeded', str(ran))
+        self.assertEqual(len(lines), len(set(lines)), f'a line repeated\n{ran}')
+
+    def test_workflow_progress_counts_nodes_and_names_the_waiting_one(self):
+        forced = self.cli('--progress', '--json', 'chord', '--wait-timeout', '2s',
+                          'echo:a', 'echo:b', '--', 'e2e.nobody')
+        self.assertExit(forced, 4)
+        workflow_id = forced.json()['id']
+        self.addCleanup(self.cli, 'workflow', 'cancel', workflow_id)
+        self.assertIn(f'taskwire: workflow {workflow_id}: running: 1 queued, 2 succeeded; '
+                      "e2e.nobody-3 queued: no connected executor serves task type "
+                      "'e2e.nobody'", forced.stderr, str(forced))
+        piped = self.cli('workflow', 'wait', workflow_id, '--timeout', '1500ms')
+        self.assertExit(piped, 4)
+        self.assertNotIn(f'workflow {workflow_id}:', piped.stderr, str(piped))
+
+    # --- workflow get: why a queued node waits
+
+    def test_workflow_get_shows_why_a_queued_node_waits(self):
+        submitted = self.cli('--json', 'chord', '--queue', 'solo', 'echo:a', '--', 'e2e.nobody')
+        self.assertExit(submitted, 0)
+        workflow_id = submitted.json()['workflow_id']
+        self.addCleanup(self.cli, 'workflow', 'cancel', workflow_id)
+        self.watcher.wait_state(submitted.json()['task_ids'][-1], QUEUED, timeout=10)
+
+        reason = "no connected executor serves task type 'e2e.nobody' on queue 'solo'"
+        human = self.cli('workflow', 'get', workflow_id)
+        self.assertExit(human, 0)
+        node_line = [l for l in human.stdout.splitlines() if 'e2e.nobody-2' in l]
+        self.assertEqual(len(node_line), 1, str(human))
+        self.assertIn(reason, node_line[0], str(human))
+        machine = self.cli('--json', 'workflow', 'get', workflow_id)
+        self.assertEqual(machine.json()['nodes'][-1]['task']['waiting_reason'], reason,
+                         str(machine))
+
+    # --- list order, get's wording
+
+    def test_list_is_newest_first_unless_oldest(self):
+        ids = []
+        for n in range(3):
+            submitted = self.cli('--json', 'submit', 'e2e.order', '--payload', str(n))
+            self.assertExit(submitted, 0)
+            ids.append(task_id_of(submitted))
+        self.addCleanup(self.cancel_all, ids)
+
+        newest = self.cli('--json', 'list', '--type', 'e2e.order')
+        self.assertExit(newest, 0)
+        self.assertEqual([t['id'] for t in newest.json_lines()], ids[::-1], str(newest))
+        oldest = self.cli('--json', 'list', '--type', 'e2e.order', '--oldest')
+        self.assertEqual([t['id'] for t in oldest.json_lines()], ids, str(oldest))
+
+        two = self.cli('list', '--type', 'e2e.order', '--limit', '2')
+        self.assertExit(two, 0)
+        rows = [l.split()[0] for l in two.stdout.splitlines()[1:] if l.strip()]
+        self.assertEqual(rows, [ids[2], ids[1]], str(two))
+        self.assertIn('1 older task not shown', two.stderr, str(two))
+
+        page = self.cli('--json', 'list', '--type', 'e2e.order', '--oldest', '--limit', '2')
+        lines = page.json_lines()
+        self.assertEqual([t['id'] for t in lines[:2]], ids[:2], str(page))
+        rest = self.cli('--json', 'list', '--type', 'e2e.order', '--limit', '2',
+                        '--page-token', lines[2]['next_page_token'])  # implies --oldest
+        self.assertEqual([t['id'] for t in rest.json_lines()], ids[2:], str(rest))
+
+    def test_get_says_1_attempt_and_shows_a_retry_policy_only_when_it_allows_a_retry(self):
+        plain = self.cli('--json', 'submit', 'echo', '--payload', 'x', '--retries', '0',
+                         '--wait')
+        self.assertExit(plain, 0)
+        human = self.cli('get', plain.json()['id'])
+        self.assertExit(human, 0)
+        self.assertNotIn('1 attempts', human.stdout, str(human))
+        self.assertNotIn('retry:', human.stdout, str(human))
+        self.assertIn('output:    1 byte\n', human.stdout, str(human))
+
+        retried = self.cli('--json', 'submit', 'echo', '--payload', 'x', '--retries', '2',
+                           '--backoff', '1s', '--wait')
+        self.assertExit(retried, 0)
+        human = self.cli('get', retried.json()['id'])
+        self.assertIn('retry:     up to 3 attempts, backoff 1s', human.stdout, str(human))
+
+    # --- health
+
+    def test_health_exit_codes(self):
+        serving = self.cli('health')
+        self.assertExit(serving, 0)
+        self.assertEqual(serving.stdout, 'SERVING\n', str(serving))
+
+        machine = self.cli('--json', 'health')
+        self.assertEqual(machine.json(), {'service': '', 'status': 'SERVING'}, str(machine))
+
+        unknown = self.cli('health', '--service', 'e2e.nope')
+        self.assertExit(unknown, 1)
+        self.assertEqual(unknown.stdout, 'SERVICE_UNKNOWN\n', str(unknown))
+
+        ready = run_binary(harness.CLI_BIN, '--server',
+                           self.cluster.executors['exec-a'].ready['health'], 'health',
+                           '--service', 'ready')
+        self.assertExit(ready, 0)
+        self.assertEqual(ready.stdout, 'SERVING\n', str(ready))
+
+        closed = run_binary(harness.CLI_BIN, '--server', f'127.0.0.1:{closed_port()}', 'health')
+        self.assertExit(closed, 3)
+        self.assertIn('UNAVAILABLE', closed.stderr, str(closed))
 
     def cancel_all(self, task_ids):
         for task_id in task_ids:
