@@ -4,10 +4,7 @@
 #include <utility>
 
 #include "common/duration_buckets.h"
-
-#ifndef TASKWIRE_VERSION
-#define TASKWIRE_VERSION "unknown"
-#endif
+#include "common/version.h"
 
 namespace taskwire::scheduler {
 
@@ -136,7 +133,7 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
       .Name("taskwire_scheduler_build_info")
       .Help("Always 1; the version label says which build runs")
       .Register(registry)
-      .Add({{"version", TASKWIRE_VERSION}})
+      .Add({{"version", kVersion}})
       .Set(1);
 }
 

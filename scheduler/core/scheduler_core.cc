@@ -21,7 +21,8 @@
 namespace taskwire::scheduler {
 namespace {
 
-constexpr absl::string_view kPageTokenPrefix = "tw1:";
+constexpr absl::string_view kPageTokenPrefix = "tw1:";          // oldest first: from this seq
+constexpr absl::string_view kNewestPageTokenPrefix = "tw1-below:";  // newest first: below it
 
 // Why a stored running workflow cannot be run as it is; empty if it can. The core indexes
 // nodes and tasks through each other without checks, so a recovered workflow must hold
@@ -58,15 +59,25 @@ std::string WorkflowDefect(const WorkflowRecord& wf, const std::vector<const Tas
   return {};
 }
 
-std::string EncodePageToken(uint64_t seq) {
-  return absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, seq));
+// A page token carries its listing's order, so a token of one order passed with the other
+// is refused rather than read as a different position.
+std::string EncodePageToken(uint64_t seq, bool newest_first) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(newest_first ? kNewestPageTokenPrefix : kPageTokenPrefix, seq));
 }
 
-absl::StatusOr<uint64_t> DecodePageToken(absl::string_view token) {
+absl::StatusOr<uint64_t> DecodePageToken(absl::string_view token, bool newest_first) {
+  const absl::string_view prefix = newest_first ? kNewestPageTokenPrefix : kPageTokenPrefix;
+  const absl::string_view other = newest_first ? kPageTokenPrefix : kNewestPageTokenPrefix;
   std::string raw;
   uint64_t seq = 0;
-  if (!absl::WebSafeBase64Unescape(token, &raw) || !absl::StartsWith(raw, kPageTokenPrefix) ||
-      !absl::SimpleAtoi(absl::string_view(raw).substr(kPageTokenPrefix.size()), &seq)) {
+  if (absl::WebSafeBase64Unescape(token, &raw) && absl::StartsWith(raw, other)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token belongs to a listing ", newest_first ? "oldest" : "newest",
+        " first: pass the same newest_first as for the page that returned it"));
+  }
+  if (!absl::StartsWith(raw, prefix) ||
+      !absl::SimpleAtoi(absl::string_view(raw).substr(prefix.size()), &seq)) {
     return absl::InvalidArgumentError(
         "page_token is not one this scheduler issued (pass next_page_token unchanged)");
   }
@@ -910,48 +921,64 @@ absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) co
                                                    " is outside [1, ", options_.max_page_size,
                                                    "]"));
   }
-  uint64_t from = 0;
+  const bool newest = query.newest_first;
+  std::optional<uint64_t> token;
   if (!query.page_token.empty()) {
-    absl::StatusOr<uint64_t> seq = DecodePageToken(query.page_token);
+    absl::StatusOr<uint64_t> seq = DecodePageToken(query.page_token, newest);
     if (!seq.ok()) return seq.status();
-    from = *seq;
+    token = *seq;
   }
-  // One call looks at the seqs [from, end): the tasks in memory there, and the finished
-  // ones in the store. A task in both (finished, not yet evicted) is listed once.
+  // One call looks at the seqs [begin, end), at most max_list_scan of them: from the token
+  // up (oldest first), or from below the token down (newest first). In that range, the
+  // tasks in memory and the finished ones in the store; a task in both (finished, not yet
+  // evicted) is listed once.
   const size_t wanted = static_cast<size_t>(page_size) + 1;  // one more: is there a next page?
-  const uint64_t end = from + std::min<uint64_t>(options_.max_list_scan,
-                                                 std::numeric_limits<uint64_t>::max() - from);
+  const uint64_t scan = options_.max_list_scan;
+  auto matches = [&](const TaskRecord& t) {
+    return (!query.state || t.state == *query.state) &&
+           (query.queue.empty() || t.spec->queue == query.queue) &&
+           (query.type.empty() || t.spec->type == query.type) &&
+           (query.owner.empty() || t.spec->owner == query.owner);
+  };
   std::vector<TaskRecord> live;
-  uint64_t next_seq;
+  uint64_t begin, end, next_seq;
   {
     absl::MutexLock lock(&mu_);
     next_seq = next_seq_;
-    for (auto it = by_seq_.lower_bound(from);
-         it != by_seq_.end() && it->first < end && live.size() < wanted; ++it) {
-      const TaskRecord& t = *it->second;
-      if (query.state && t.state != *query.state) continue;
-      if (!query.queue.empty() && t.spec->queue != query.queue) continue;
-      if (!query.type.empty() && t.spec->type != query.type) continue;
-      if (!query.owner.empty() && t.spec->owner != query.owner) continue;
-      live.push_back(t);
+    if (newest) {
+      end = token.value_or(next_seq);
+      begin = end - std::min(scan, end);
+      for (auto it = std::make_reverse_iterator(by_seq_.lower_bound(end));
+           it != by_seq_.rend() && it->first >= begin && live.size() < wanted; ++it) {
+        if (matches(*it->second)) live.push_back(*it->second);
+      }
+    } else {
+      begin = token.value_or(0);
+      end = begin + std::min<uint64_t>(scan, std::numeric_limits<uint64_t>::max() - begin);
+      for (auto it = by_seq_.lower_bound(begin);
+           it != by_seq_.end() && it->first < end && live.size() < wanted; ++it) {
+        if (matches(*it->second)) live.push_back(*it->second);
+      }
     }
   }
   std::vector<TaskRecord> finished;
   if (!query.state || IsTerminal(*query.state)) {
-    absl::StatusOr<std::vector<TaskRecord>> stored = store_.ListFinishedTasks(
-        FinishedTaskQuery{from, end, query.state, query.queue, query.type, query.owner, wanted});
+    absl::StatusOr<std::vector<TaskRecord>> stored = store_.ListFinishedTasks(FinishedTaskQuery{
+        begin, end, query.state, query.queue, query.type, query.owner, wanted, newest});
     if (!stored.ok()) {
       return absl::UnavailableError(
           absl::StrCat("listing finished tasks from the store failed: ", stored.status().message()));
     }
     finished = std::move(*stored);
   }
+  // Merges the two lists, each in the listing's order.
+  auto before = [newest](uint64_t x, uint64_t y) { return newest ? x > y : x < y; };
   TaskPage page;
   page.tasks.reserve(std::min(wanted, live.size() + finished.size()));
   size_t a = 0;
   size_t b = 0;
   while (page.tasks.size() < wanted && (a < live.size() || b < finished.size())) {
-    if (b == finished.size() || (a < live.size() && live[a].seq <= finished[b].seq)) {
+    if (b == finished.size() || (a < live.size() && !before(finished[b].seq, live[a].seq))) {
       if (b < finished.size() && live[a].seq == finished[b].seq) ++b;  // memory wins
       page.tasks.push_back(std::move(live[a++]));
     } else {
@@ -959,10 +986,12 @@ absl::StatusOr<TaskPage> SchedulerCore::ListTasks(const TaskListQuery& query) co
     }
   }
   if (page.tasks.size() == wanted) {
-    page.next_page_token = EncodePageToken(page.tasks.back().seq);
+    // The extra task starts the next page: from it (oldest first), or below it plus one.
+    const uint64_t seq = page.tasks.back().seq;
+    page.next_page_token = EncodePageToken(newest ? seq + 1 : seq, newest);
     page.tasks.pop_back();
-  } else if (end < next_seq) {
-    page.next_page_token = EncodePageToken(end);
+  } else if (newest ? begin > 0 : end < next_seq) {
+    page.next_page_token = EncodePageToken(newest ? begin : end, newest);
   }
   return page;
 }

@@ -119,6 +119,7 @@ struct TaskListQuery {
   std::string owner = {};  // empty: any
   int32_t page_size = 0;  // 0: default
   std::string page_token;
+  bool newest_first = false;
 };
 
 struct TaskPage {

@@ -58,6 +58,7 @@ struct FinishedTaskQuery {
   std::string type;                // empty: any
   std::string owner = {};          // empty: any
   size_t limit = 100;
+  bool newest_first = false;       // the highest seqs of the range first
 };
 
 struct RetentionSweep {

@@ -488,6 +488,7 @@ grpc::ServerUnaryReactor* SchedulerService::ListTasks(grpc::CallbackServerContex
   query.type = req->type();
   query.page_size = req->page_size();
   query.page_token = req->page_token();
+  query.newest_first = req->newest_first();
   absl::StatusOr<TaskPage> page = core_.ListTasks(query);
   if (page.ok()) {
     for (const TaskRecord& r : page->tasks) ToProto(r, /*with_data=*/false, resp->add_tasks());

@@ -190,14 +190,23 @@ absl::StatusOr<std::vector<TaskRecord>> MemoryTaskStore::ListFinishedTasks(
     const FinishedTaskQuery& query) {
   absl::MutexLock lock(&mu_);
   std::vector<TaskRecord> out;
-  for (auto it = task_by_seq_.lower_bound(query.from_seq);
-       it != task_by_seq_.end() && it->first < query.to_seq && out.size() < query.limit; ++it) {
-    const TaskRecord& t = tasks_.at(it->second);
-    if (!IsTerminal(t.state) || (query.state && t.state != *query.state)) continue;
-    if (!query.queue.empty() && t.spec->queue != query.queue) continue;
-    if (!query.type.empty() && t.spec->type != query.type) continue;
-    if (!query.owner.empty() && t.spec->owner != query.owner) continue;
+  auto take = [&](const std::string& id) {
+    const TaskRecord& t = tasks_.at(id);
+    if (!IsTerminal(t.state) || (query.state && t.state != *query.state)) return;
+    if (!query.queue.empty() && t.spec->queue != query.queue) return;
+    if (!query.type.empty() && t.spec->type != query.type) return;
+    if (!query.owner.empty() && t.spec->owner != query.owner) return;
     out.push_back(t);
+  };
+  const auto first = task_by_seq_.lower_bound(query.from_seq);
+  const auto last = task_by_seq_.lower_bound(query.to_seq);
+  if (query.newest_first) {
+    for (auto it = std::make_reverse_iterator(last);
+         it != std::make_reverse_iterator(first) && out.size() < query.limit; ++it) {
+      take(it->second);
+    }
+  } else {
+    for (auto it = first; it != last && out.size() < query.limit; ++it) take(it->second);
   }
   return out;
 }

@@ -252,6 +252,7 @@ struct SqliteTaskStore::Db {
   sqlite3_stmt* find_task_by_key = nullptr;
   sqlite3_stmt* find_workflow_by_key = nullptr;
   sqlite3_stmt* list_finished = nullptr;
+  sqlite3_stmt* list_finished_newest = nullptr;
 };
 
 struct SqliteTaskStore::Waiter {
@@ -539,13 +540,15 @@ absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
       db.find_workflow_by_key,
       db.Prepare("SELECT id, record FROM workflows "
                  "WHERE idempotency_key = ?1 AND idempotency_key IS NOT NULL"));
-  TW_ASSIGN_OR_RETURN(
-      db.list_finished,
-      db.Prepare("SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs s "
-                 "ON s.seq = t.seq WHERE t.seq >= ?1 AND t.seq < ?2 AND t.state >= 5 "
-                 "AND (?3 = 0 OR t.state = ?3) AND (?4 = '' OR t.queue = ?4) "
-                 "AND (?5 = '' OR t.type = ?5) AND (?7 = '' OR t.owner = ?7) "
-                 "ORDER BY t.seq LIMIT ?6"));
+  constexpr absl::string_view kListFinished =
+      "SELECT t.id, t.record, s.spec FROM tasks t LEFT JOIN task_specs s "
+      "ON s.seq = t.seq WHERE t.seq >= ?1 AND t.seq < ?2 AND t.state >= 5 "
+      "AND (?3 = 0 OR t.state = ?3) AND (?4 = '' OR t.queue = ?4) "
+      "AND (?5 = '' OR t.type = ?5) AND (?7 = '' OR t.owner = ?7) ";
+  TW_ASSIGN_OR_RETURN(db.list_finished,
+                      db.Prepare(absl::StrCat(kListFinished, "ORDER BY t.seq LIMIT ?6").c_str()));
+  TW_ASSIGN_OR_RETURN(db.list_finished_newest,
+                      db.Prepare(absl::StrCat(kListFinished, "ORDER BY t.seq DESC LIMIT ?6").c_str()));
   return absl::OkStatus();
 }
 
@@ -926,7 +929,7 @@ absl::StatusOr<std::vector<TaskRecord>> SqliteTaskStore::ListFinishedTasks(
   constexpr uint64_t kMaxSeq = std::numeric_limits<int64_t>::max();
   absl::MutexLock lock(&read_mu_);
   Db& db = *read_db_;
-  sqlite3_stmt* s = db.list_finished;
+  sqlite3_stmt* s = query.newest_first ? db.list_finished_newest : db.list_finished;
   sqlite3_bind_int64(s, 1, AsInt64(std::min(query.from_seq, kMaxSeq)));
   sqlite3_bind_int64(s, 2, AsInt64(std::min(query.to_seq, kMaxSeq)));
   sqlite3_bind_int(s, 3, query.state ? StoredTaskStateNumber(*query.state) : 0);

@@ -464,15 +464,22 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         two = self.cli('list', '--type', 'e2e.order', '--limit', '2')
         self.assertExit(two, 0)
         rows = [l.split()[0] for l in two.stdout.splitlines()[1:] if l.strip()]
-        self.assertEqual(rows, [ids[2], ids[1]], str(two))
-        self.assertIn('1 older task not shown', two.stderr, str(two))
+        self.assertEqual(rows[:2], [ids[2], ids[1]], str(two))
+        self.assertIn('next page token:', two.stdout, str(two))
 
-        page = self.cli('--json', 'list', '--type', 'e2e.order', '--oldest', '--limit', '2')
-        lines = page.json_lines()
-        self.assertEqual([t['id'] for t in lines[:2]], ids[:2], str(page))
-        rest = self.cli('--json', 'list', '--type', 'e2e.order', '--limit', '2',
-                        '--page-token', lines[2]['next_page_token'])  # implies --oldest
-        self.assertEqual([t['id'] for t in rest.json_lines()], ids[2:], str(rest))
+        # Pages go on in their own order; a token of the other order is refused.
+        for order, expected in (((), ids[::-1]), (('--oldest',), ids)):
+            page = self.cli('--json', 'list', '--type', 'e2e.order', '--limit', '2', *order)
+            lines = page.json_lines()
+            self.assertEqual([t['id'] for t in lines[:2]], expected[:2], str(page))
+            token = lines[2]['next_page_token']
+            rest = self.cli('--json', 'list', '--type', 'e2e.order', '--limit', '2',
+                            '--page-token', token, *order)
+            self.assertEqual([t['id'] for t in rest.json_lines()], expected[2:], str(rest))
+            other = ('--oldest',) if not order else ()
+            refused = self.cli('list', '--type', 'e2e.order', '--page-token', token, *other)
+            self.assertExit(refused, 3)
+            self.assertIn('page_token belongs to a listing', refused.stderr, str(refused))
 
     def test_get_says_1_attempt_and_shows_a_retry_policy_only_when_it_allows_a_retry(self):
         plain = self.cli('--json', 'submit', 'echo', '--payload', 'x', '--retries', '0',

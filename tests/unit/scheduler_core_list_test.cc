@@ -1,4 +1,6 @@
-// SchedulerCore::ListTasks: pages in submission order, filters, and page tokens.
+// SchedulerCore::ListTasks: pages in submission order (or newest first), filters, and page
+// tokens.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -189,10 +191,99 @@ TEST_F(ListTasksTest, ReturnsAShortPageWithATokenWhenTheScanLimitIsReached) {
   EXPECT_THAT(token, IsEmpty());
 }
 
+// Newest first, across tasks in memory and finished ones only the store still holds.
+TEST_F(ListTasksTest, PagesNewestFirstThroughMemoryAndTheStore) {
+  CoreOptions options = TestOptions();
+  options.recent_results = 0;  // a finished task leaves memory once stored
+  RebuildCore(options);
+  std::vector<std::string> ids = SubmitAll(std::vector<TaskSpec>(7, Spec("echo")));
+  TestExecutor e = Connect("e1", {"echo"}, /*slots=*/3);
+  for (const AssignmentOut& a : e.channel->TakeAssignments()) Succeed(e, a);
+  ASSERT_EQ(core().tasks_in_memory(), 4u) << "three in the store only; 3 running, 1 queued";
+  TaskListQuery query;
+  query.newest_first = true;
+  query.page_size = 3;
+
+  std::vector<std::vector<std::string>> pages;
+  do {
+    ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(query));
+    pages.push_back(IdsOf(page));
+    query.page_token = page.next_page_token;
+    ASSERT_LT(pages.size(), 10u) << "paging does not end";
+  } while (!query.page_token.empty());
+
+  EXPECT_THAT(pages, ElementsAre(ElementsAre(ids[6], ids[5], ids[4]),
+                                 ElementsAre(ids[3], ids[2], ids[1]), ElementsAre(ids[0])));
+}
+
+TEST_F(ListTasksTest, NewestFirstShowsTasksSubmittedSinceOnlyOnAFreshListing) {
+  std::vector<std::string> ids = SubmitAll(std::vector<TaskSpec>(3, Spec("echo")));
+  TaskListQuery query;
+  query.newest_first = true;
+  query.page_size = 2;
+  ASSERT_OK_AND_ASSIGN(TaskPage first, core().ListTasks(query));
+  const std::string later = Submit(Spec("echo"));
+
+  query.page_token = first.next_page_token;
+  ASSERT_OK_AND_ASSIGN(TaskPage rest, core().ListTasks(query));
+  EXPECT_THAT(IdsOf(first), ElementsAre(ids[2], ids[1]));
+  EXPECT_THAT(IdsOf(rest), ElementsAre(ids[0]));
+  EXPECT_THAT(rest.next_page_token, IsEmpty());
+
+  query.page_token.clear();
+  ASSERT_OK_AND_ASSIGN(TaskPage fresh, core().ListTasks(query));
+  EXPECT_THAT(IdsOf(fresh), ElementsAre(later, ids[2]));
+}
+
+TEST_F(ListTasksTest, NewestFirstWalksDownTheScanLimitWithShortPages) {
+  CoreOptions options = TestOptions();
+  options.max_list_scan = 3;
+  RebuildCore(options);
+  const std::string hash = Submit(Spec("hash"));
+  SubmitAll(std::vector<TaskSpec>(5, Spec("echo")));
+  TaskListQuery query;
+  query.newest_first = true;
+  query.type = "hash";
+
+  std::vector<std::string> found;
+  int calls = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(query));
+    for (const std::string& id : IdsOf(page)) found.push_back(id);
+    query.page_token = page.next_page_token;
+    ASSERT_LT(++calls, 10) << "paging does not end";
+  } while (!query.page_token.empty());
+
+  EXPECT_THAT(found, ElementsAre(hash));
+  EXPECT_GE(calls, 2) << "each call looks at 3 submissions";
+}
+
+TEST_F(ListTasksTest, RefusesAPageTokenOfTheOtherOrder) {
+  SubmitAll(std::vector<TaskSpec>(3, Spec("echo")));
+  TaskListQuery oldest;
+  oldest.page_size = 1;
+  ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(oldest));
+  TaskListQuery newest = oldest;
+  newest.newest_first = true;
+  ASSERT_OK_AND_ASSIGN(TaskPage newest_page, core().ListTasks(newest));
+
+  newest.page_token = page.next_page_token;
+  oldest.page_token = newest_page.next_page_token;
+  EXPECT_THAT(core().ListTasks(newest),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("oldest first")));
+  EXPECT_THAT(core().ListTasks(oldest),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("newest first")));
+}
+
 TEST_F(ListTasksTest, ListsNothingOnAnEmptyScheduler) {
   ASSERT_OK_AND_ASSIGN(TaskPage page, core().ListTasks(TaskListQuery{}));
   EXPECT_THAT(page.tasks, IsEmpty());
   EXPECT_THAT(page.next_page_token, IsEmpty());
+  TaskListQuery newest;
+  newest.newest_first = true;
+  ASSERT_OK_AND_ASSIGN(TaskPage newest_page, core().ListTasks(newest));
+  EXPECT_THAT(newest_page.tasks, IsEmpty());
+  EXPECT_THAT(newest_page.next_page_token, IsEmpty());
 }
 
 }  // namespace

@@ -121,7 +121,7 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
     return page.ok() ? TaskIds(*page) : std::vector<std::string>{};
   };
   using ::testing::ElementsAre;
-  FinishedTaskQuery all, range, failed, gpu, hash, two, alice;
+  FinishedTaskQuery all, range, failed, gpu, hash, two, alice, newest, newest_one_in_range;
   range.from_seq = 2;
   range.to_seq = 5;
   failed.state = TaskState::kFailed;
@@ -129,8 +129,14 @@ TEST_P(TaskStoreContractTest, ListsFinishedTasksInSeqOrderWithinTheRangeAndFilte
   hash.type = "hash";
   two.limit = 2;
   alice.owner = "alice";
+  newest.newest_first = true;
+  newest_one_in_range = range;
+  newest_one_in_range.newest_first = true;
+  newest_one_in_range.limit = 1;
 
   EXPECT_THAT(ids(all), ElementsAre("a", "b", "c", "d"));
+  EXPECT_THAT(ids(newest), ElementsAre("d", "c", "b", "a"));
+  EXPECT_THAT(ids(newest_one_in_range), ElementsAre("c"));
   EXPECT_THAT(ids(range), ElementsAre("b", "c"));
   EXPECT_THAT(ids(failed), ElementsAre("b"));
   EXPECT_THAT(ids(gpu), ElementsAre("b"));
