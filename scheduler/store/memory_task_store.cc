@@ -190,8 +190,7 @@ absl::StatusOr<std::vector<TaskRecord>> MemoryTaskStore::ListFinishedTasks(
     const FinishedTaskQuery& query) {
   absl::MutexLock lock(&mu_);
   std::vector<TaskRecord> out;
-  auto take = [&](const std::string& id) {
-    const TaskRecord& t = tasks_.at(id);
+  auto take = [&](const TaskRecord& t) {
     if (!IsTerminal(t.state) || (query.state && t.state != *query.state)) return;
     if (!query.queue.empty() && t.spec->queue != query.queue) return;
     if (!query.type.empty() && t.spec->type != query.type) return;
@@ -203,10 +202,12 @@ absl::StatusOr<std::vector<TaskRecord>> MemoryTaskStore::ListFinishedTasks(
   if (query.newest_first) {
     for (auto it = std::make_reverse_iterator(last);
          it != std::make_reverse_iterator(first) && out.size() < query.limit; ++it) {
-      take(it->second);
+      take(tasks_.at(it->second));
     }
   } else {
-    for (auto it = first; it != last && out.size() < query.limit; ++it) take(it->second);
+    for (auto it = first; it != last && out.size() < query.limit; ++it) {
+      take(tasks_.at(it->second));
+    }
   }
   return out;
 }
