@@ -245,8 +245,13 @@ class HumanOutput final : public Output {
 std::string TaskTypeNames(const v1::ExecutorInfo& executor) {
   std::vector<std::string> names;
   for (const v1::TaskTypeInfo& type : executor.task_types()) {
-    names.push_back(type.mode() == v1::RUN_MODE_PROCESS ? absl::StrCat(type.name(), "(process)")
-                                                        : type.name());
+    switch (type.mode()) {
+      case v1::RUN_MODE_PROCESS: names.push_back(absl::StrCat(type.name(), "(process)")); break;
+      case v1::RUN_MODE_EVENT_LOOP:
+        names.push_back(absl::StrCat(type.name(), "(event-loop)"));
+        break;
+      default: names.push_back(type.name()); break;  // threads, the default mode
+    }
   }
   return names.empty() ? "-" : absl::StrJoin(names, ",");
 }

@@ -1,8 +1,10 @@
 // An executor program of your own: it serves the built-in task types plus `wordcount`, a
-// C++ function registered under a name (as a Celery user decorates a function).
+// C++ function registered under a name (as a Celery user decorates a function), and
+// `remind`, an event-loop handler that answers after a delay without holding a thread.
 //
 //   build/examples/custom_executor --scheduler 127.0.0.1:7070
 //   build/cli/taskwire submit wordcount --payload "to be or not to be" --wait
+//   build/cli/taskwire submit remind --payload "tea is ready" --wait   # after 100 ms
 //   build/cli/taskwire chain http.get:https://example.com wordcount --wait   # in a workflow
 #include <sstream>
 
@@ -11,6 +13,7 @@
 #include "common/logging.h"
 #include "common/process_signals.h"
 #include "executor/builtin_tasks.h"
+#include "executor/event_loop/event_loop.h"
 #include "executor/executor.h"
 
 namespace {
@@ -29,6 +32,17 @@ absl::StatusOr<std::string> WordCount(const taskwire::executor::TaskContext& tas
   return absl::StrCat(words);
 }
 
+// Answers with its payload 100 ms later. It runs on the executor's event loop: the handler
+// sets a timer and returns; the timer completes the task. A cancel or the task's timeout
+// calls the OnAbort function, which removes the timer.
+void Remind(taskwire::executor::AsyncTask task) {
+  taskwire::executor::EventLoop& loop = task.loop();
+  const auto timer = loop.AddTimer(absl::Now() + absl::Milliseconds(100), [task] {
+    task.Complete(absl::StrCat("reminder: ", task.context().payload));
+  });
+  task.OnAbort([&loop, timer] { loop.CancelTimer(timer); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,7 +51,7 @@ int main(int argc, char** argv) {
   taskwire::executor::ExecutorOptions options;
   options.health_listen = "";
   options.metrics_listen = "";
-  CLI::App app{"custom_executor: the built-in tasks plus a wordcount task of its own"};
+  CLI::App app{"custom_executor: the built-in tasks plus wordcount and remind of its own"};
   app.add_option("--scheduler", options.scheduler, "scheduler address")->capture_default_str();
   app.add_option("--slots", options.thread_slots, "tasks run at once")->capture_default_str();
   std::string ready_file;
@@ -48,6 +62,7 @@ int main(int argc, char** argv) {
   taskwire::executor::HandlerRegistry registry;
   if (absl::Status s = taskwire::executor::RegisterBuiltinTasks(registry); !s.ok()) return 1;
   if (absl::Status s = registry.Register("wordcount", WordCount); !s.ok()) return 1;
+  if (absl::Status s = registry.RegisterAsync("remind", Remind); !s.ok()) return 1;
 
   auto executor = taskwire::executor::Executor::Start(options, registry);
   if (!executor.ok()) {

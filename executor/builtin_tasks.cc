@@ -1,10 +1,7 @@
 #include "executor/builtin_tasks.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/json_string.h"
+#include "executor/event_loop/event_loop.h"
+#include "executor/event_loop/http_client.h"
+#include "executor/http_fetch.h"
 
 namespace taskwire::executor {
 namespace {
@@ -131,153 +131,52 @@ absl::StatusOr<std::string> Sha256(const TaskContext& ctx) {
       absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
-constexpr size_t kMaxHttpBody = 1 << 20;
-
-struct HttpFetch {
-  CURL* curl;
-  const CancelToken* token;
-  const FetchPolicy* policy;
-  std::string body;
-  size_t size = 0;
-  std::string refused;  // the first destination the policy refused, for the error
-};
-
-size_t OnHttpData(char* data, size_t size, size_t n, void* user) {
-  auto* fetch = static_cast<HttpFetch*>(user);
-  const size_t bytes = size * n;
-  fetch->size += bytes;
-  if (fetch->body.size() < kMaxHttpBody) {
-    fetch->body.append(data, std::min(bytes, kMaxHttpBody - fetch->body.size()));
-  }
-  return bytes;
+// thread.http.get: the transfer holds this thread until it ends; the token aborts it.
+absl::StatusOr<std::string> ThreadHttpGet(const TaskContext& ctx,
+                                          std::shared_ptr<const HttpLimits> limits) {
+  absl::StatusOr<HttpRequestSpec> spec = ParseHttpGet(ctx.input());
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::unique_ptr<HttpFetch>> fetch =
+      HttpFetch::Create(*std::move(spec), std::move(limits), ctx.type);
+  if (!fetch.ok()) return fetch.status();
+  (*fetch)->StopWhen(ctx.token);
+  return (*fetch)->Result(curl_easy_perform((*fetch)->easy()));
 }
 
-int OnHttpProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<HttpFetch*>(user)->token->stop_requested() ? 1 : 0;  // non-zero aborts
+// http.get and http.request on the event loop: the loop's HTTP client runs the transfer;
+// a cancel or the deadline removes it.
+void LoopHttp(const AsyncTask& task, absl::StatusOr<HttpRequestSpec> spec,
+              std::shared_ptr<const HttpLimits> limits) {
+  if (!spec.ok()) return task.Complete(spec.status());
+  absl::StatusOr<std::unique_ptr<HttpFetch>> created =
+      HttpFetch::Create(*std::move(spec), std::move(limits), task.context().type);
+  if (!created.ok()) return task.Complete(created.status());
+  std::shared_ptr<HttpFetch> fetch = *std::move(created);
+  HttpClient& client = HttpClient::Of(task.loop());
+  absl::Status added = client.Add(fetch->easy(), [task, fetch](CURLcode rc) {
+    task.Complete(fetch->Result(rc));
+  });
+  if (!added.ok()) return task.Complete(added);
+  task.OnAbort([&client, fetch] { client.Remove(fetch->easy()); });
 }
 
-// The host of the URL libcurl is on: the request's, or the redirect's it follows (libcurl
-// moves its effective URL before connecting). Empty if it cannot tell.
-std::string CurrentHost(CURL* curl) {
-  char* url = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == nullptr) {
-    return "";
-  }
-  std::unique_ptr<CURLU, void (*)(CURLU*)> parsed(curl_url(), curl_url_cleanup);
-  char* host = nullptr;
-  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url, 0) != CURLUE_OK ||
-      curl_url_get(parsed.get(), CURLUPART_HOST, &host, CURLU_URLDECODE) != CURLUE_OK) {
-    return "";
-  }
-  std::string out(host);
-  curl_free(host);
-  return out;
-}
-
-// "169.254.169.254", or "metadata.internal (169.254.169.254)" when the URL named a host.
-std::string Destination(absl::string_view host, absl::string_view ip) {
-  absl::string_view bare = host;
-  if (absl::ConsumePrefix(&bare, "[")) absl::ConsumeSuffix(&bare, "]");
-  if (host.empty() || bare == ip) return std::string(ip);
-  if (ip.empty()) return absl::StrCat("host ", host);
-  return absl::StrCat(host, " (", ip, ")");
-}
-
-std::string SockaddrText(const curl_sockaddr& address) {
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (address.family == AF_INET && address.addrlen >= sizeof(sockaddr_in)) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address.addr)->sin_addr, text,
-              sizeof(text));
-  } else if (address.family == AF_INET6 && address.addrlen >= sizeof(sockaddr_in6)) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address.addr)->sin6_addr, text,
-              sizeof(text));
-  } else {
-    return absl::StrCat("an address of family ", address.family);
-  }
-  return text;
-}
-
-// Every connection libcurl opens comes here with its resolved address: the first request's,
-// each redirect's, each address tried in turn. A refused one fails like an unreachable
-// address; HttpGet tells the two apart by `refused`.
-curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
-  auto* fetch = static_cast<HttpFetch*>(user);
-  const std::string host = CurrentHost(fetch->curl);
-  if (purpose != CURLSOCKTYPE_IPCXN ||
-      !fetch->policy->Allows(&address->addr, address->addrlen, host)) {
-    if (fetch->refused.empty()) fetch->refused = Destination(host, SockaddrText(*address));
-    return CURL_SOCKET_BAD;
-  }
-  // CLOEXEC: process tasks fork children, which must not inherit the connection.
-  const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
-}
-
-// Before each request, on the connection it uses (new or reused): the URL's host and the
-// connected address once more.
-int OnPrerequest(void* user, char* primary_ip, char*, int, int) {
-  auto* fetch = static_cast<HttpFetch*>(user);
-  const std::string host = CurrentHost(fetch->curl);
-  const absl::string_view ip = primary_ip == nullptr ? "" : primary_ip;
-  if (!fetch->policy->AllowsHost(host) || !fetch->policy->AllowsIp(ip, host)) {
-    if (fetch->refused.empty()) fetch->refused = Destination(host, ip);
-    return CURL_PREREQFUNC_ABORT;
-  }
-  return CURL_PREREQFUNC_OK;
-}
-
-absl::StatusOr<std::string> HttpGet(const TaskContext& ctx, const FetchPolicy& policy) {
-  const std::string url = ctx.input();
-  if (!(url.starts_with("http://") || url.starts_with("https://"))) {
-    return NotRetryable(absl::InvalidArgumentError("payload must be an http:// or https:// URL"));
-  }
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return absl::InternalError("curl_easy_init failed");
-  HttpFetch fetch{curl.get(), ctx.token, &policy, {}, 0, {}};
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10'000L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  // A proxy from the environment (http_proxy ...) would be the only address libcurl
-  // connects to, and the policy would judge the proxy instead of the destination.
-  curl_easy_setopt(curl.get(), CURLOPT_PROXY, "");
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
-  curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETDATA, &fetch);
-  curl_easy_setopt(curl.get(), CURLOPT_PREREQFUNCTION, OnPrerequest);
-  curl_easy_setopt(curl.get(), CURLOPT_PREREQDATA, &fetch);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnHttpData);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &fetch);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, OnHttpProgress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &fetch);
-  const CURLcode rc = curl_easy_perform(curl.get());
-  // A refusal only matters if the fetch failed: another address of the name may have passed.
-  if (rc != CURLE_OK && !fetch.refused.empty()) {
-    return NotRetryable(absl::PermissionDeniedError(
-        absl::StrCat("http.get: ", fetch.refused,
-                     " is denied by the executor's fetch policy (--fetch-deny/--fetch-allow)")));
-  }
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("http.get interrupted");
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("GET ", url, ": ", error[0] ? error : curl_easy_strerror(rc)));
-  }
-  long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  return absl::StrCat("status ", status, "\nsize ", fetch.size, "\n\n", fetch.body);
+// sleep on the event loop: a timer, cancelled by a cancel or the deadline.
+void LoopSleep(const AsyncTask& task) {
+  absl::StatusOr<int64_t> ms = ParseNumber(task.context().payload, 0, 86'400'000, "milliseconds");
+  if (!ms.ok()) return task.Complete(ms.status());
+  EventLoop& loop = task.loop();
+  const EventLoop::TimerId timer =
+      loop.AddTimer(absl::Now() + absl::Milliseconds(*ms),
+                    [task, ms = *ms] { task.Complete(absl::StrCat("slept ", ms, " ms")); });
+  task.OnAbort([&loop, timer] { loop.CancelTimer(timer); });
 }
 
 }  // namespace
 
 const std::vector<std::string>& BuiltinTaskTypes() {
   static const auto* const kTypes = new std::vector<std::string>{
-      "collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"};
+      "collect", "echo",   "fail",   "http.get",        "http.request",
+      "primes",  "sha256", "sleep",  "thread.http.get", "thread.sleep"};
   return *kTypes;
 }
 
@@ -313,23 +212,36 @@ absl::StatusOr<std::vector<std::string>> ParseBuiltinList(absl::string_view list
 
 absl::Status RegisterBuiltinTasks(HandlerRegistry& registry, const BuiltinOptions& options) {
   curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread uses libcurl
-  auto policy = std::make_shared<const FetchPolicy>(options.fetch_policy);
+  auto limits = std::make_shared<const HttpLimits>(
+      HttpLimits{options.fetch_policy, options.http_max_response_bytes});
   const absl::flat_hash_map<std::string, Handler> handlers = {
       {"echo", Echo},
-      {"sleep", Sleep},
+      {"thread.sleep", Sleep},
       {"fail", Fail},
       {"primes", Primes},
       {"sha256", Sha256},
-      {"http.get", [policy](const TaskContext& ctx) { return HttpGet(ctx, *policy); }},
+      {"thread.http.get",
+       [limits](const TaskContext& ctx) { return ThreadHttpGet(ctx, limits); }},
       {"collect", Collect}};
+  const absl::flat_hash_map<std::string, AsyncHandler> async_handlers = {
+      {"sleep", LoopSleep},
+      {"http.get",
+       [limits](AsyncTask task) { LoopHttp(task, ParseHttpGet(task.context().input()), limits); }},
+      {"http.request", [limits](AsyncTask task) {
+         LoopHttp(task, ParseHttpRequest(task.context().payload), limits);
+       }}};
   for (const std::string& name : options.types) {
-    auto it = handlers.find(name);
-    if (it == handlers.end()) {
-      return absl::InvalidArgumentError(
+    absl::Status s;
+    if (auto it = handlers.find(name); it != handlers.end()) {
+      s = registry.Register(name, it->second);
+    } else if (auto loop = async_handlers.find(name); loop != async_handlers.end()) {
+      s = registry.RegisterAsync(name, loop->second);
+    } else {
+      s = absl::InvalidArgumentError(
           absl::StrCat("'", name, "' is not a built-in task type; the built-ins are: ",
                        absl::StrJoin(BuiltinTaskTypes(), ", ")));
     }
-    if (absl::Status s = registry.Register(name, it->second); !s.ok()) return s;
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,9 @@
 // "input" is TaskContext::input(): the payload, preceded by the upstream results of a
 // workflow node, so that chains just work (sha256 of echo of echo "hello" = sha256("hello")).
 //   echo      returns its input
-//   sleep     sleeps for the payload's milliseconds (cancellable), returns "slept N ms"
+//   sleep     (event loop) waits for the payload's milliseconds on a timer, holding no
+//             thread; returns "slept N ms"
+//   thread.sleep  the same on a thread: holds a thread slot while it sleeps (cancellable)
 //   fail      fails with the payload as the error message; directives in the payload:
 //               permanent:MSG     fails with MSG, not retryable (no retry follows)
 //               flaky:N[:OUTPUT]  attempts 1..N fail (retryable); later attempts succeed
@@ -11,9 +13,13 @@
 //   sha256    hex SHA-256 of the input
 //   collect   its upstream results as a JSON array of strings, in dependency order
 //             (AppendJsonString below); the payload is ignored
-//   http.get  fetches the input URL (http/https, 10 s limit, no proxy) where the fetch
-//             policy allows it (fetch_policy.h); the result is
-//             "status <code>\nsize <bytes>\n\n<body>" (body truncated at 1 MiB)
+//   http.get  (event loop) fetches the input URL (http/https, 10 s limit, no proxy) where
+//             the fetch policy allows it (fetch_policy.h); the result is
+//             "status <code>\nsize <bytes>\n\n<body>" (http_fetch.h); connections are
+//             reused across the loop's transfers
+//   http.request  (event loop) the same for a JSON payload with the method, headers, body
+//             and timeout (taskwire.v1.HttpRequest)
+//   thread.http.get  http.get on a thread, one connection per fetch
 // Input that cannot parse (a bad number, not a URL) fails not retryable, and so does a
 // fetch the policy refuses (on the first address or any redirect).
 // Which of them an executor serves is the operator's choice (BuiltinOptions::types,
@@ -41,7 +47,8 @@ absl::StatusOr<std::vector<std::string>> ParseBuiltinList(absl::string_view list
 
 struct BuiltinOptions {
   std::vector<std::string> types = BuiltinTaskTypes();  // each from BuiltinTaskTypes()
-  FetchPolicy fetch_policy;                              // for http.get
+  FetchPolicy fetch_policy;                              // for the http.* types
+  size_t http_max_response_bytes = 16 << 20;             // --http-max-response-bytes
 };
 
 // Registers `options.types`; INVALID_ARGUMENT for a name that is not a built-in.

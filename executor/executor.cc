@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/version.h"
+#include "executor/event_loop/event_loop_runner.h"
 #include "executor/link_proto.h"
 #include "executor/process/process_metrics.h"
 #include "executor/process/process_runner.h"
@@ -53,18 +54,27 @@ Executor::Executor(ExecutorOptions options, const HandlerRegistry& registry)
 
 absl::Status Executor::Init() {
   if (options_.thread_slots == 0) return absl::InvalidArgumentError("--slots must be at least 1");
-  if (registry_.Types().empty() && options_.process.commands.empty()) {
+  if (options_.event_loop_slots == 0 || options_.event_loop_threads == 0) {
+    return absl::InvalidArgumentError(
+        "--event-loop-slots and --event-loop-threads must be at least 1");
+  }
+  if (registry_.Types().empty() && registry_.AsyncTypes().empty() &&
+      options_.process.commands.empty()) {
     return absl::InvalidArgumentError("no task types registered");
   }
-  TW_RETURN_IF_ERROR(CheckNoThreadTypeClash(options_.process, registry_.Types()));
+  std::vector<std::string> in_process = registry_.Types();
+  for (const std::string& type : registry_.AsyncTypes()) in_process.push_back(type);
+  TW_RETURN_IF_ERROR(CheckNoThreadTypeClash(options_.process, in_process));
   process_slots_ = options_.process.commands.empty() ? 0 : options_.process.process_slots;
   id_ = options_.executor_id.empty() ? DefaultExecutorId() : options_.executor_id;
   incarnation_ = NewIncarnation();
   metrics_registry_ = std::make_shared<prometheus::Registry>();
-  exec_metrics_ =
-      std::make_unique<ExecutorMetrics>(*metrics_registry_, options_.thread_slots + process_slots_);
+  uint32_t all_slots = 0;
+  for (const auto& [mode, slots] : ModeSlots()) all_slots += slots;
+  exec_metrics_ = std::make_unique<ExecutorMetrics>(*metrics_registry_, all_slots);
   runners_.Add(RunMode::kThread, std::make_unique<ThreadRunner>(registry_, options_.thread_slots));
   for (const std::string& type : registry_.Types()) runners_.Route(type, RunMode::kThread);
+  TW_RETURN_IF_ERROR(StartEventLoopRunner(runners_));
   TW_RETURN_IF_ERROR(StartProcessRunner(runners_));
   grpc::ChannelArguments unused;  // the server-name override goes through LinkOptions
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
@@ -94,6 +104,28 @@ absl::Status Executor::Init() {
   spdlog::info("executor {} (incarnation {}) dialling {}: {} thread slots, queues [{}], "
                "types [{}]", id_, incarnation_, options_.scheduler, options_.thread_slots,
                absl::StrJoin(options_.queues, ","), absl::StrJoin(registry_.Types(), ","));
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<RunMode, uint32_t>> Executor::ModeSlots() const {
+  std::vector<std::pair<RunMode, uint32_t>> out = {{RunMode::kThread, options_.thread_slots}};
+  if (!registry_.AsyncTypes().empty()) {
+    out.emplace_back(RunMode::kEventLoop, options_.event_loop_slots);
+  }
+  if (process_slots_ > 0) out.emplace_back(RunMode::kProcess, process_slots_);
+  return out;
+}
+
+absl::Status Executor::StartEventLoopRunner(RunnerSet& runners) {
+  const std::vector<std::string> types = registry_.AsyncTypes();
+  if (types.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<EventLoopRunner>> runner =
+      EventLoopRunner::Create(registry_, options_.event_loop_threads);
+  if (!runner.ok()) return runner.status();
+  runners.Add(RunMode::kEventLoop, *std::move(runner));
+  for (const std::string& type : types) runners.Route(type, RunMode::kEventLoop);
+  spdlog::info("event-loop mode: {} slots on {} loop threads, types [{}]",
+               options_.event_loop_slots, options_.event_loop_threads, absl::StrJoin(types, ","));
   return absl::OkStatus();
 }
 
@@ -132,8 +164,16 @@ LinkOptions Executor::MakeLinkOptions() const {
   link.hello.set_executor_id(id_);
   link.hello.set_incarnation(incarnation_);
   link.hello.set_version(kVersion);
-  // One credit window for every mode: the runners bound each mode's share locally.
-  link.hello.set_slots(options_.thread_slots + process_slots_);
+  // A credit window per mode, so that a thread task never waits behind event-loop slots;
+  // `slots` is their sum for a scheduler that knows one window only.
+  uint32_t all_slots = 0;
+  for (const auto& [mode, slots] : ModeSlots()) {
+    v1::ModeSlots* m = link.hello.add_mode_slots();
+    m->set_mode(ToProto(mode));
+    m->set_slots(slots);
+    all_slots += slots;
+  }
+  link.hello.set_slots(all_slots);
   for (const std::string& q : options_.queues) link.hello.add_queues(q);
   for (const auto& [type, mode] : runners_.routes()) {
     v1::TaskTypeInfo* info = link.hello.add_task_types();

@@ -1,6 +1,7 @@
 // A running executor: links to the scheduler, announces its task types, queues and slots,
-// runs assigned attempts on its runners (thread mode for the registry's handlers, process
-// mode for the config's commands), streams results back, heartbeats, and drains on
+// runs assigned attempts on its runners (thread and event-loop modes for the registry's
+// handlers, process mode for the config's commands), streams results back, heartbeats,
+// and drains on
 // request. Also serves grpc.health.v1 ("" = alive; "ready" = linked and not draining)
 // and /metrics. The stock taskwire-executor binary and a user's own executor program
 // (with its own HandlerRegistry) both start one of these.
@@ -20,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -52,6 +54,10 @@ struct ExecutorOptions {
   std::string executor_id;                  // empty: hostname-pid
   std::vector<std::string> queues = {"default"};
   uint32_t thread_slots = 8;
+  // Event-loop attempts at once (the registry's async handlers): an idle wait costs no
+  // thread, so thousands; and the loop threads that carry them.
+  uint32_t event_loop_slots = 10'000;
+  uint32_t event_loop_threads = 1;
   // Process-mode task types and their slots (--config); none by default. The executor
   // announces thread_slots + process_slots; each mode keeps its own bound locally.
   ProcessConfig process;
@@ -100,6 +106,9 @@ class Executor {
   absl::Status Init();
   absl::Status StartHealth();
   absl::Status StartProcessRunner(RunnerSet& runners);
+  absl::Status StartEventLoopRunner(RunnerSet& runners);
+  // Each mode's slots; the scheduler keeps a credit window per mode.
+  std::vector<std::pair<RunMode, uint32_t>> ModeSlots() const;
   LinkOptions MakeLinkOptions() const;
 
   // The link's callbacks.

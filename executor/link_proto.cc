@@ -82,6 +82,7 @@ v1::RunMode ToProto(RunMode mode) {
   switch (mode) {
     case RunMode::kThread: return v1::RUN_MODE_THREAD;
     case RunMode::kProcess: return v1::RUN_MODE_PROCESS;
+    case RunMode::kEventLoop: return v1::RUN_MODE_EVENT_LOOP;
   }
   return v1::RUN_MODE_THREAD;
 }

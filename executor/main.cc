@@ -1,8 +1,9 @@
 // taskwire-executor: the stock executor. It runs the built-in task types of --builtins on a
-// thread pool (http.get within the fetch policy of --fetch-allow/--fetch-deny),
+// thread pool and an event loop (http.* within the fetch policy of --fetch-allow/--fetch-deny),
 // and the process task types of its --config file as subprocesses (docs/process-tasks.md);
 // a program of your own can do the same with its own HandlerRegistry (see README).
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,20 @@
 #include "executor/executor.h"
 #include "executor/process/process_config.h"
 
+namespace {
+
+// Each event-loop fetch holds a socket: thousands at once need more descriptors than the
+// usual soft limit of 1024. The hard limit is the operator's bound.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   taskwire::BlockShutdownSignals();
   taskwire::DisableMutexDeadlockDetection();
@@ -34,15 +49,18 @@ int main(int argc, char** argv) {
   std::string builtins = "all";
   std::string fetch_allow;
   std::string fetch_deny;
+  size_t http_max_response_bytes = taskwire::executor::BuiltinOptions{}.http_max_response_bytes;
 
   CLI::App app{"taskwire-executor: runs tasks that the scheduler assigns to it"};
   app.footer(
       "Every flag can also be set with the environment variable shown.\n"
-      "Built-in task types (--builtins): collect, echo, fail, http.get, primes, sha256, sleep\n"
-      "(docs/tasks.md). http.get fetches what clients name: it never connects to loopback,\n"
-      "link-local (169.254.169.254) or unspecified addresses unless --fetch-allow lists them\n"
-      "by address; once --fetch-allow is given, only what it lists is fetched; --fetch-deny\n"
-      "wins over both. Entries: 10.0.0.0/8, fd00::/8, 10.1.2.3, api.example.com, *.example.com.\n"
+      "Built-in task types (--builtins): on threads collect, echo, fail, primes, sha256,\n"
+      "thread.http.get, thread.sleep; on the event loop http.get, http.request, sleep\n"
+      "(docs/tasks.md, docs/event-loop.md). The http.* types fetch what clients name: they\n"
+      "never connect to loopback, link-local (169.254.169.254) or unspecified addresses\n"
+      "unless --fetch-allow lists them by address; once --fetch-allow is given, only what it\n"
+      "lists is fetched; --fetch-deny wins over both. Entries: 10.0.0.0/8, fd00::/8,\n"
+      "10.1.2.3, api.example.com, *.example.com.\n"
       "Process task types come from --config (docs/process-tasks.md).\n"
       "Health (grpc.health.v1): service \"\" = alive, \"ready\" = linked and not draining.\n"
       "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
@@ -57,8 +75,16 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_EXECUTOR_ID");
   app.add_option("--queues", options.queues, "queues to serve")
       ->envname("TASKWIRE_QUEUES")->delimiter(',')->capture_default_str();
-  app.add_option("--slots", options.thread_slots, "tasks run at once (thread pool size)")
+  app.add_option("--slots", options.thread_slots, "thread tasks run at once (thread pool size)")
       ->envname("TASKWIRE_SLOTS")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--event-loop-slots", options.event_loop_slots,
+                 "event-loop tasks (http.get, sleep ...) run at once; a waiting one holds no "
+                 "thread")
+      ->envname("TASKWIRE_EVENT_LOOP_SLOTS")->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--event-loop-threads", options.event_loop_threads,
+                 "threads that run the event loops (tasks are spread over them)")
+      ->envname("TASKWIRE_EVENT_LOOP_THREADS")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--config", config_path,
                  "executor config file (text format): process task types and slots per mode")
       ->envname("TASKWIRE_EXECUTOR_CONFIG");
@@ -66,13 +92,19 @@ int main(int argc, char** argv) {
                  "built-in task types to serve: all, none, or a comma-separated list")
       ->envname("TASKWIRE_BUILTINS")->capture_default_str();
   app.add_option("--fetch-allow", fetch_allow,
-                 "comma-separated IPs, CIDRs and host names http.get may fetch; when given, "
+                 "comma-separated IPs, CIDRs and host names the http.* tasks may fetch; when "
+                 "given, "
                  "nothing else (an address entry also lifts the default deny, e.g. 127.0.0.1)")
       ->envname("TASKWIRE_FETCH_ALLOW");
   app.add_option("--fetch-deny", fetch_deny,
-                 "comma-separated IPs, CIDRs and host names http.get never fetches, even if "
+                 "comma-separated IPs, CIDRs and host names the http.* tasks never fetch, even if "
                  "allowed; added to the default deny list")
       ->envname("TASKWIRE_FETCH_DENY");
+  app.add_option("--http-max-response-bytes", http_max_response_bytes,
+                 "an http.* response body larger than this fails its task (not retried); the "
+                 "output keeps the first 1 MiB")
+      ->envname("TASKWIRE_HTTP_MAX_RESPONSE_BYTES")->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   app.add_option("--kill-grace", kill_grace,
                  "seconds between SIGTERM and SIGKILL when a process task times out or is "
                  "cancelled")
@@ -112,7 +144,9 @@ int main(int argc, char** argv) {
     std::cerr << "taskwire-executor: " << s.message() << "\n";
     return 2;
   }
+  RaiseDescriptorLimit();
   taskwire::executor::BuiltinOptions builtin_options;
+  builtin_options.http_max_response_bytes = http_max_response_bytes;
   if (auto types = taskwire::executor::ParseBuiltinList(builtins); types.ok()) {
     builtin_options.types = *std::move(types);
   } else {
@@ -149,8 +183,9 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.ToString());
     return 1;
   }
-  if (registry.Find("http.get") != nullptr) {
-    spdlog::info("http.get fetch policy: {}", builtin_options.fetch_policy.Describe());
+  if (registry.FindAsync("http.get") != nullptr || registry.FindAsync("http.request") != nullptr ||
+      registry.Find("thread.http.get") != nullptr) {
+    spdlog::info("http.* fetch policy: {}", builtin_options.fetch_policy.Describe());
   }
   auto executor = taskwire::executor::Executor::Start(options, registry);
   if (!executor.ok()) {

@@ -1,6 +1,7 @@
 // A run mode: how an executor runs one attempt. The thread runner calls C++ handlers on a
-// bounded pool, the process runner runs configured commands; an event-loop runner slots in
-// beside them (RunnerSet routes each task type to its mode's runner).
+// bounded pool, the process runner runs configured commands, the event-loop runner starts
+// asynchronous handlers on a few loop threads (RunnerSet routes each task type to its
+// mode's runner).
 #ifndef TASKWIRE_EXECUTOR_RUNNER_H_
 #define TASKWIRE_EXECUTOR_RUNNER_H_
 
@@ -16,7 +17,7 @@
 namespace taskwire::executor {
 
 // Mirrors taskwire.v1.RunMode.
-enum class RunMode { kThread, kProcess };
+enum class RunMode { kThread, kProcess, kEventLoop };
 
 enum class RunOutcome { kSucceeded, kFailed, kCancelled, kTimedOut };
 

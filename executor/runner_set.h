@@ -1,6 +1,6 @@
 // The executor's runners, one per run mode, and which mode serves each task type. A type
 // nobody announced goes to the thread runner, which fails it (no handler by that name).
-// Adding a run mode (the planned event loop) is one Add call and one Route per type.
+// A run mode is one Add call and one Route per type.
 //
 // Not thread-safe to build; Add and Route happen before the first For, then it is
 // read-only.

@@ -21,8 +21,19 @@ ConnectedExecutor& ExecutorRegistry::Add(ExecutorHello hello,
   auto e = std::make_unique<ConnectedExecutor>();
   e->session_id = next_session_++;
   e->channel = std::move(channel);
-  for (const std::string& q : hello.queues) {
-    for (const TaskTypeInfo& t : hello.task_types) e->lanes.push_back(LaneKey{q, t.name});
+  // One pool per announced mode, in the Hello's order; without modes, one for all.
+  for (const ModeSlots& m : hello.mode_slots) e->pools.push_back(SlotPool{m.slots, 0, {}});
+  if (e->pools.empty()) e->pools.push_back(SlotPool{hello.slots, 0, {}});
+  for (const TaskTypeInfo& t : hello.task_types) {
+    uint32_t pool = 0;
+    for (uint32_t i = 0; i < hello.mode_slots.size(); ++i) {
+      if (hello.mode_slots[i].mode == t.mode) pool = i;
+    }
+    e->pool_of_type[t.name] = pool;
+    for (const std::string& q : hello.queues) {
+      e->lanes.push_back(LaneKey{q, t.name});
+      e->pools[pool].lanes.push_back(LaneKey{q, t.name});
+    }
   }
   e->connected_at = e->last_seen = now;
   e->hello = std::move(hello);
@@ -60,14 +71,20 @@ ConnectedExecutor* ExecutorRegistry::FindSession(uint64_t session_id) const {
   return nullptr;
 }
 
-bool ExecutorRegistry::Take(ConnectedExecutor& executor, AttemptRef attempt) {
-  if (!executor.outstanding.insert(std::move(attempt)).second) return false;
+bool ExecutorRegistry::Take(ConnectedExecutor& executor, AttemptRef attempt,
+                            absl::string_view type) {
+  const uint32_t pool = executor.PoolOf(type);
+  if (!executor.outstanding.emplace(std::move(attempt), pool).second) return false;
+  ++executor.pools[pool].used;
   metrics_.SlotsChanged(-1, 1);
   return true;
 }
 
 bool ExecutorRegistry::Free(ConnectedExecutor& executor, const AttemptRef& attempt) {
-  if (executor.outstanding.erase(attempt) == 0) return false;
+  auto it = executor.outstanding.find(attempt);
+  if (it == executor.outstanding.end()) return false;
+  --executor.pools[it->second].used;
+  executor.outstanding.erase(it);
   metrics_.SlotsChanged(1, -1);
   return true;
 }

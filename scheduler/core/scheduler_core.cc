@@ -24,6 +24,49 @@ namespace {
 constexpr absl::string_view kPageTokenPrefix = "tw1:";          // oldest first: from this seq
 constexpr absl::string_view kNewestPageTokenPrefix = "tw1-below:";  // newest first: below it
 
+absl::string_view ModeName(RunMode mode) {
+  switch (mode) {
+    case RunMode::kThread: return "thread";
+    case RunMode::kProcess: return "process";
+    case RunMode::kEventLoop: return "event-loop";
+  }
+  return "unknown";
+}
+
+// An executor's slots: one window (`slots`), or one per run mode that its types use, each
+// at least 1, whose sum becomes `slots`.
+absl::Status CheckModeSlots(ExecutorHello& hello) {
+  if (hello.mode_slots.empty()) {
+    if (hello.slots == 0) return absl::InvalidArgumentError("hello.slots must be at least 1");
+    return absl::OkStatus();
+  }
+  uint64_t sum = 0;
+  for (size_t i = 0; i < hello.mode_slots.size(); ++i) {
+    const ModeSlots& m = hello.mode_slots[i];
+    if (m.slots == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hello.mode_slots: the ", ModeName(m.mode), " mode has 0 slots; give it at least 1"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (hello.mode_slots[j].mode == m.mode) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("hello.mode_slots names the ", ModeName(m.mode), " mode twice"));
+      }
+    }
+    sum += m.slots;
+  }
+  for (const TaskTypeInfo& t : hello.task_types) {
+    if (std::none_of(hello.mode_slots.begin(), hello.mode_slots.end(),
+                     [&](const ModeSlots& m) { return m.mode == t.mode; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task type '", t.name, "' runs in the ", ModeName(t.mode),
+                       " mode, which hello.mode_slots gives no slots"));
+    }
+  }
+  hello.slots = static_cast<uint32_t>(std::min<uint64_t>(sum, UINT32_MAX));
+  return absl::OkStatus();
+}
+
 // Why a stored running workflow cannot be run as it is; empty if it can. The core indexes
 // nodes and tasks through each other without checks, so a recovered workflow must hold
 // together: each node's task loaded and naming that node, each task that names the
@@ -657,22 +700,26 @@ void SchedulerCore::Expire(TaskRecord& task, Effects& fx) {
 void SchedulerCore::Dispatch(Effects& fx) {
   if (ready_.size() == 0 || executors_.empty()) return;
   const absl::Time now = clock_.Now();
-  // Round-robin, one task per executor per round, so that work spreads across executors.
+  // Round-robin, one task per executor and credit window per round, so that work spreads
+  // across executors.
   const size_t n = executors_.size();
   bool progress = true;
   while (progress && ready_.size() > 0) {
     progress = false;
     for (size_t i = 0; i < n; ++i) {
       ConnectedExecutor& e = executors_.InTurn(i);
-      if (e.draining || e.free_slots() == 0) continue;
-      TaskRecord* task = ready_.Best(e.lanes);
-      if (task == nullptr) continue;
-      progress = true;  // the task leaves its lane as it leaves QUEUED
-      if (task->expires_at <= now) {
-        Expire(*task, fx);
-        continue;
+      if (e.draining) continue;
+      for (const SlotPool& pool : e.pools) {
+        if (pool.free() == 0) continue;
+        TaskRecord* task = ready_.Best(pool.lanes);
+        if (task == nullptr) continue;
+        progress = true;  // the task leaves its lane as it leaves QUEUED
+        if (task->expires_at <= now) {
+          Expire(*task, fx);
+          continue;
+        }
+        Assign(*task, e, fx);
       }
-      Assign(*task, e, fx);
     }
   }
   executors_.NextTurn();
@@ -687,7 +734,7 @@ void SchedulerCore::Assign(TaskRecord& task, ConnectedExecutor& executor, Effect
   attempt.assigned_at = now;
   task.attempts.push_back(std::move(attempt));
   SetState(task, TaskState::kRunning);
-  executors_.Take(executor, AttemptRef{task.id, number});
+  executors_.Take(executor, AttemptRef{task.id, number}, task.spec->type);
   metrics_.TaskStarted(task.spec->queue, task.spec->type,
                         absl::ToDoubleSeconds(now - task.queued_at));
   if (task.spec->timeout > absl::ZeroDuration()) {
@@ -1036,10 +1083,10 @@ bool SchedulerCore::RemoveWaiter(absl::string_view id, uint64_t token) {
 
 absl::StatusOr<ExecutorSession> SchedulerCore::ConnectExecutor(
     ExecutorHello hello, std::shared_ptr<ExecutorChannel> channel) {
-  if (hello.slots == 0) return absl::InvalidArgumentError("hello.slots must be at least 1");
   if (hello.task_types.empty()) {
     return absl::InvalidArgumentError("hello.task_types is empty: the executor serves nothing");
   }
+  if (absl::Status s = CheckModeSlots(hello); !s.ok()) return s;
   if (hello.queues.empty()) hello.queues.push_back(std::string(kDefaultQueue));
   for (const TaskTypeInfo& t : hello.task_types) {
     if (absl::Status s = ValidateName("hello.task_types.name", t.name,
@@ -1139,8 +1186,8 @@ void SchedulerCore::ClaimRunning(ConnectedExecutor& e, Effects& fx) {
   size_t kept = 0;
   size_t cancelled = 0;
   auto claim = [&](const AttemptRef& ref, bool still_running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!executors_.Take(e, ref)) return;
     auto it = tasks_.find(ref.task_id);
+    if (!executors_.Take(e, ref, it == tasks_.end() ? "" : it->second.spec->type)) return;
     const bool current = it != tasks_.end() && it->second.state == TaskState::kRunning &&
                          it->second.attempts.back().number == ref.attempt &&
                          it->second.attempts.back().executor_id == e.hello.executor_id;
@@ -1250,7 +1297,7 @@ void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reas
   std::unique_ptr<ConnectedExecutor> e = executors_.Remove(id);
   if (e == nullptr) return;
   size_t requeued = 0;
-  for (const AttemptRef& ref : e->outstanding) {
+  for (const auto& [ref, pool] : e->outstanding) {
     auto it = tasks_.find(ref.task_id);
     if (it == tasks_.end()) continue;
     TaskRecord& task = it->second;

@@ -171,7 +171,9 @@ class LinkReactor final : public grpc::ServerBidiReactor<v1::ExecutorMessage, v1
       if (!in_.has_hello()) {
         return absl::FailedPreconditionError("the first message on the link must be a hello");
       }
-      ExecutorHello hello = FromProto(in_.hello(), peer_);
+      absl::StatusOr<ExecutorHello> parsed = FromProto(in_.hello(), peer_);
+      if (!parsed.ok()) return parsed.status();
+      ExecutorHello hello = *std::move(parsed);
       std::vector<std::string> types;
       for (const TaskTypeInfo& t : hello.task_types) types.push_back(t.name);
       if (absl::Status s = auth_.CheckExecutorScope(

@@ -1,5 +1,6 @@
 #include "scheduler/service/proto_convert.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 
 namespace taskwire::scheduler {
@@ -230,7 +231,12 @@ void ToProto(const ExecutorView& view, v1::ExecutorInfo* out) {
   for (const TaskTypeInfo& t : view.hello.task_types) {
     v1::TaskTypeInfo* info = out->add_task_types();
     info->set_name(t.name);
-    info->set_mode(t.mode == RunMode::kProcess ? v1::RUN_MODE_PROCESS : v1::RUN_MODE_THREAD);
+    info->set_mode(ToProto(t.mode));
+  }
+  for (const ModeSlots& m : view.hello.mode_slots) {
+    v1::ModeSlots* slots = out->add_mode_slots();
+    slots->set_mode(ToProto(m.mode));
+    slots->set_slots(m.slots);
   }
   for (const std::string& q : view.hello.queues) out->add_queues(q);
   out->set_slots(view.hello.slots);
@@ -251,14 +257,49 @@ void ToProto(const AssignmentOut& assignment, v1::Assignment* out) {
   for (const std::string& result : assignment.upstream_results) out->add_upstream_results(result);
 }
 
-ExecutorHello FromProto(const v1::Hello& hello, std::string peer) {
+v1::RunMode ToProto(RunMode mode) {
+  switch (mode) {
+    case RunMode::kThread: return v1::RUN_MODE_THREAD;
+    case RunMode::kProcess: return v1::RUN_MODE_PROCESS;
+    case RunMode::kEventLoop: return v1::RUN_MODE_EVENT_LOOP;
+  }
+  return v1::RUN_MODE_UNSPECIFIED;
+}
+
+absl::StatusOr<RunMode> FromProto(v1::RunMode mode) {
+  switch (mode) {
+    case v1::RUN_MODE_UNSPECIFIED:  // executors before run modes: threads
+    case v1::RUN_MODE_THREAD: return RunMode::kThread;
+    case v1::RUN_MODE_PROCESS: return RunMode::kProcess;
+    case v1::RUN_MODE_EVENT_LOOP: return RunMode::kEventLoop;
+    default: break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown run mode ", static_cast<int>(mode),
+                   " (this scheduler knows thread, process and event loop): upgrade the "
+                   "scheduler, or run this task type in a mode it knows"));
+}
+
+absl::StatusOr<ExecutorHello> FromProto(const v1::Hello& hello, std::string peer) {
   ExecutorHello out;
   out.executor_id = hello.executor_id();
   out.peer = std::move(peer);
   out.version = hello.version();
   for (const v1::TaskTypeInfo& t : hello.task_types()) {
-    out.task_types.push_back(TaskTypeInfo{
-        t.name(), t.mode() == v1::RUN_MODE_PROCESS ? RunMode::kProcess : RunMode::kThread});
+    absl::StatusOr<RunMode> mode = FromProto(t.mode());
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task type '", t.name(), "': ", mode.status().message()));
+    }
+    out.task_types.push_back(TaskTypeInfo{t.name(), *mode});
+  }
+  for (const v1::ModeSlots& m : hello.mode_slots()) {
+    absl::StatusOr<RunMode> mode = FromProto(m.mode());
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("hello.mode_slots: ", mode.status().message()));
+    }
+    out.mode_slots.push_back(ModeSlots{*mode, m.slots()});
   }
   out.queues.assign(hello.queues().begin(), hello.queues().end());
   out.slots = hello.slots();

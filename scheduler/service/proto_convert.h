@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include "absl/status/statusor.h"
+
 #include "scheduler/core/scheduler_core.h"
 #include "taskwire/v1/executor_link.pb.h"
 #include "taskwire/v1/scheduler.pb.h"
@@ -30,7 +32,10 @@ void ToProto(const TaskView& view, v1::Task* out);
 void ToProto(const TaskEvent& event, v1::TaskEvent* out);
 void ToProto(const ExecutorView& view, v1::ExecutorInfo* out);
 void ToProto(const AssignmentOut& assignment, v1::Assignment* out);
-ExecutorHello FromProto(const v1::Hello& hello, std::string peer);
+// INVALID_ARGUMENT for a run mode this scheduler does not know.
+absl::StatusOr<ExecutorHello> FromProto(const v1::Hello& hello, std::string peer);
+v1::RunMode ToProto(RunMode mode);
+absl::StatusOr<RunMode> FromProto(v1::RunMode mode);
 
 }  // namespace taskwire::scheduler
 

@@ -40,9 +40,9 @@ TEST(ExecutorRegistryTest, AnAttemptTakesOneSlotUntilItIsFreedOnce) {
   EXPECT_EQ(e.lanes.size(), 2u);  // one per (queue, type)
   EXPECT_EQ(gauges.free_slots, 2);
 
-  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 1}));
-  EXPECT_FALSE(registry.Take(e, AttemptRef{"t1", 1}));  // already held: no second slot
-  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 2}));   // another attempt of the same task
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 1}, "echo"));
+  EXPECT_FALSE(registry.Take(e, AttemptRef{"t1", 1}, "echo"));  // already held: no second slot
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 2}, "echo"));   // another attempt of the same task
   EXPECT_EQ(e.free_slots(), 0u);
   EXPECT_EQ(gauges.free_slots, 0);
   EXPECT_EQ(gauges.used_slots, 2);
@@ -54,12 +54,38 @@ TEST(ExecutorRegistryTest, AnAttemptTakesOneSlotUntilItIsFreedOnce) {
   EXPECT_EQ(gauges.used_slots, 1);
 }
 
+// An executor that announces its modes' slots apart gets a credit window per mode: a
+// thread task takes a thread slot, an event-loop task an event-loop slot.
+TEST(ExecutorRegistryTest, EachRunModeHasItsOwnWindowWhenTheHelloGivesModeSlots) {
+  GaugeSums gauges;
+  ExecutorRegistry registry(gauges);
+  ExecutorHello hello = Hello("a", 101);
+  hello.task_types = {{"echo", RunMode::kThread}, {"http.get", RunMode::kEventLoop}};
+  hello.mode_slots = {{RunMode::kThread, 1}, {RunMode::kEventLoop, 100}};
+  ConnectedExecutor& e = registry.Add(std::move(hello), nullptr, absl::UnixEpoch());
+  ASSERT_EQ(e.pools.size(), 2u);
+  EXPECT_EQ(e.pools[0].lanes.size(), 1u);
+  EXPECT_EQ(e.pools[1].lanes.size(), 1u);
+  EXPECT_EQ(e.free_slots(), 101u);
+
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t1", 1}, "echo"));
+  EXPECT_EQ(e.pools[0].free(), 0u);
+  EXPECT_EQ(e.pools[1].free(), 100u);
+  EXPECT_TRUE(registry.Take(e, AttemptRef{"t2", 1}, "http.get"));
+  EXPECT_EQ(e.pools[1].free(), 99u);
+  EXPECT_EQ(gauges.used_slots, 2);
+
+  EXPECT_TRUE(registry.Free(e, AttemptRef{"t1", 1}));  // back to the pool it came from
+  EXPECT_EQ(e.pools[0].free(), 1u);
+  EXPECT_EQ(e.pools[1].free(), 99u);
+}
+
 TEST(ExecutorRegistryTest, RemovingAnExecutorTakesItsSlotsOutOfTheGauges) {
   GaugeSums gauges;
   ExecutorRegistry registry(gauges);
   ConnectedExecutor& a = registry.Add(Hello("a", 3), nullptr, absl::UnixEpoch());
   registry.Add(Hello("b", 1), nullptr, absl::UnixEpoch());
-  registry.Take(a, AttemptRef{"t1", 1});
+  registry.Take(a, AttemptRef{"t1", 1}, "echo");
 
   std::unique_ptr<ConnectedExecutor> removed = registry.Remove("a");
   ASSERT_NE(removed, nullptr);

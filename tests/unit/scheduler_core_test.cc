@@ -336,6 +336,47 @@ TEST_F(SchedulerCoreTest, RejectsAHelloThatServesNothing) {
   EXPECT_THAT(core().ListExecutors(), IsEmpty());
 }
 
+// Thread slots and event-loop slots are apart: a backlog of thread tasks does not fill
+// the event loop's slots, and event-loop tasks do not wait behind the thread slots.
+TEST_F(SchedulerCoreTest, DispatchesEachRunModeWithinItsOwnSlots) {
+  ExecutorHello hello = Hello("e1", {}, /*slots=*/0);
+  hello.task_types = {{"echo", RunMode::kThread}, {"sleep", RunMode::kEventLoop}};
+  hello.mode_slots = {{RunMode::kThread, 1}, {RunMode::kEventLoop, 1000}};
+  TestExecutor e = Connect(std::move(hello));
+  SubmitAll(std::vector<TaskSpec>(5, Spec("echo")));
+  SubmitAll(std::vector<TaskSpec>(50, Spec("sleep")));
+
+  std::vector<AssignmentOut> sent = e.channel->TakeAssignments();
+  size_t echo = 0;
+  for (const AssignmentOut& a : sent) echo += a.spec->type == "echo";
+  EXPECT_EQ(echo, 1u);               // one thread slot
+  EXPECT_EQ(sent.size() - echo, 50u);  // every event-loop task at once
+
+  std::vector<ExecutorView> executors = core().ListExecutors();
+  ASSERT_THAT(executors, SizeIs(1));
+  EXPECT_EQ(executors[0].hello.slots, 1001u);  // the sum of the modes
+}
+
+TEST_F(SchedulerCoreTest, RejectsModeSlotsThatLeaveATypeWithoutSlots) {
+  ExecutorHello missing = Hello("e1", {}, /*slots=*/8);
+  missing.task_types = {{"echo", RunMode::kThread}, {"sleep", RunMode::kEventLoop}};
+  missing.mode_slots = {{RunMode::kThread, 8}};
+  EXPECT_THAT(core().ConnectExecutor(missing, std::make_shared<FakeExecutorChannel>()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'sleep' runs in the event-loop mode")));
+
+  ExecutorHello zero = Hello("e1", {"echo"}, /*slots=*/8);
+  zero.mode_slots = {{RunMode::kThread, 0}};
+  EXPECT_THAT(core().ConnectExecutor(zero, std::make_shared<FakeExecutorChannel>()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 slots")));
+
+  ExecutorHello twice = Hello("e1", {"echo"}, /*slots=*/8);
+  twice.mode_slots = {{RunMode::kThread, 4}, {RunMode::kThread, 4}};
+  EXPECT_THAT(core().ConnectExecutor(twice, std::make_shared<FakeExecutorChannel>()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  EXPECT_THAT(core().ListExecutors(), IsEmpty());
+}
+
 TEST_F(SchedulerCoreTest, ListsConnectedExecutorsWithTheirDefaults) {
   clock_.Advance(absl::Seconds(1));
   Connect("e1", {"echo", "hash"}, /*slots=*/3);

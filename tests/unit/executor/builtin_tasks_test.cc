@@ -16,9 +16,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "executor/event_loop/event_loop_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/status_matchers.h"
@@ -171,8 +173,8 @@ class BuiltinTasksTest : public ::testing::Test {
                                             std::string url) {
     HandlerRegistry registry;
     if (absl::Status s = Register(registry, allow, deny); !s.ok()) return s;
-    return (*registry.Find("http.get"))(
-        TaskContext{"task-1", 1, "http.get", std::move(url), &token_, {}});
+    return (*registry.Find("thread.http.get"))(
+        TaskContext{"task-1", 1, "thread.http.get", std::move(url), &token_, {}});
   }
 
   absl::StatusOr<std::string> Run(const std::string& type, std::string payload) {
@@ -197,9 +199,10 @@ class BuiltinTasksTest : public ::testing::Test {
   CancelToken token_;
 };
 
-TEST_F(BuiltinTasksTest, RegistersEveryBuiltinType) {
-  EXPECT_THAT(registry_.Types(),
-              ElementsAre("collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"));
+TEST_F(BuiltinTasksTest, RegistersEveryBuiltinTypeInItsRunMode) {
+  EXPECT_THAT(registry_.Types(), ElementsAre("collect", "echo", "fail", "primes", "sha256",
+                                             "thread.http.get", "thread.sleep"));
+  EXPECT_THAT(registry_.AsyncTypes(), ElementsAre("http.get", "http.request", "sleep"));
 }
 
 TEST_F(BuiltinTasksTest, RegisteringTwiceIntoOneRegistryFailsWithAlreadyExists) {
@@ -210,7 +213,8 @@ TEST(BuiltinListTest, AllNamesEveryBuiltinAndNoneNoBuiltin) {
   EXPECT_THAT(ParseBuiltinList("all"), IsOkAndHolds(BuiltinTaskTypes()));
   EXPECT_THAT(ParseBuiltinList(" none "), IsOkAndHolds(IsEmpty()));
   EXPECT_THAT(BuiltinTaskTypes(),
-              ElementsAre("collect", "echo", "fail", "http.get", "primes", "sha256", "sleep"));
+              ElementsAre("collect", "echo", "fail", "http.get", "http.request", "primes",
+                          "sha256", "sleep", "thread.http.get", "thread.sleep"));
 }
 
 TEST(BuiltinListTest, AListKeepsItsOrderAndDropsRepeatsAndBlanks) {
@@ -221,7 +225,8 @@ TEST(BuiltinListTest, AnUnknownNameIsAnErrorListingTheKnownOnes) {
   EXPECT_THAT(ParseBuiltinList("echo,http.post"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("unknown built-in task type 'http.post'; the built-ins are: "
-                                 "collect, echo, fail, http.get, primes, sha256, sleep")));
+                                 "collect, echo, fail, http.get, http.request, primes, sha256, "
+                                 "sleep, thread.http.get, thread.sleep")));
   EXPECT_THAT(ParseBuiltinList("Echo"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
@@ -239,7 +244,8 @@ TEST(BuiltinListTest, OnlyTheChosenTypesAreRegistered) {
   options.types = {"sha256", "echo"};
   ASSERT_THAT(RegisterBuiltinTasks(registry, options), IsOk());
   EXPECT_THAT(registry.Types(), ElementsAre("echo", "sha256"));
-  EXPECT_EQ(registry.Find("http.get"), nullptr);
+  EXPECT_EQ(registry.Find("thread.http.get"), nullptr);
+  EXPECT_EQ(registry.FindAsync("http.get"), nullptr);
 }
 
 TEST(BuiltinListTest, RegisteringAnUnknownTypeFailsWithInvalidArgument) {
@@ -367,14 +373,14 @@ TEST_F(BuiltinTasksTest, PrimesStopsEarlyWhenTheDeadlineHasPassed) {
 
 TEST_F(BuiltinTasksTest, SleepSleepsThePayloadsMillisecondsAndSaysSo) {
   const absl::Time start = absl::Now();
-  EXPECT_THAT(Run("sleep", "10"), IsOkAndHolds("slept 10 ms"));
+  EXPECT_THAT(Run("thread.sleep", "10"), IsOkAndHolds("slept 10 ms"));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(10));
-  EXPECT_THAT(Run("sleep", "0"), IsOkAndHolds("slept 0 ms"));
+  EXPECT_THAT(Run("thread.sleep", "0"), IsOkAndHolds("slept 0 ms"));
 }
 
 TEST_F(BuiltinTasksTest, SleepRejectsABadPayloadWithInvalidArgument) {
   for (const char* payload : {"abc", "-1", "", "1.5", "86400001"}) {
-    EXPECT_THAT(Run("sleep", payload),
+    EXPECT_THAT(Run("thread.sleep", payload),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("milliseconds")))
         << "payload: " << payload;
   }
@@ -384,7 +390,7 @@ TEST_F(BuiltinTasksTest, SleepIsInterruptedByCancelFromAnotherThread) {
   CancelToken token;
   const absl::Time start = absl::Now();
   std::thread canceller([&token] { token.Cancel(); });
-  const absl::StatusOr<std::string> result = Run("sleep", "60000", token);
+  const absl::StatusOr<std::string> result = Run("thread.sleep", "60000", token);
   canceller.join();
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kCancelled));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
@@ -402,7 +408,7 @@ TEST_F(BuiltinTasksTest, FailWithAnEmptyPayloadReturnsADefaultMessage) {
 
 TEST_F(BuiltinTasksTest, HttpGetRejectsANonHttpUrlWithInvalidArgument) {
   for (const char* url : {"file:///etc/passwd", "ftp://x", "gopher://127.0.0.1/", "", "x"}) {
-    EXPECT_THAT(Run("http.get", url),
+    EXPECT_THAT(Run("thread.http.get", url),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("http://")))
         << "url: " << url;
   }
@@ -411,7 +417,7 @@ TEST_F(BuiltinTasksTest, HttpGetRejectsANonHttpUrlWithInvalidArgument) {
 TEST_F(BuiltinTasksTest, HttpGetReturnsStatusSizeAndBodyFromALoopbackServer) {
   OneShotHttpServer server(
       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
-  EXPECT_THAT(Run("http.get", server.Url("/greeting")),
+  EXPECT_THAT(Run("thread.http.get", server.Url("/greeting")),
               IsOkAndHolds("status 200\nsize 5\n\nhello"));
   EXPECT_THAT(server.request(), StartsWith("GET /greeting HTTP/1.1\r\n"));
 }
@@ -419,7 +425,7 @@ TEST_F(BuiltinTasksTest, HttpGetReturnsStatusSizeAndBodyFromALoopbackServer) {
 TEST_F(BuiltinTasksTest, HttpGetReportsANon200StatusAsAResultNotAnError) {
   OneShotHttpServer server(
       "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
-  EXPECT_THAT(Run("http.get", server.Url("/missing")), IsOkAndHolds("status 404\nsize 4\n\nnope"));
+  EXPECT_THAT(Run("thread.http.get", server.Url("/missing")), IsOkAndHolds("status 404\nsize 4\n\nnope"));
 }
 
 TEST_F(BuiltinTasksTest, HttpGetFollowsARedirectToAnotherHttpUrl) {
@@ -427,7 +433,7 @@ TEST_F(BuiltinTasksTest, HttpGetFollowsARedirectToAnotherHttpUrl) {
       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthere");
   OneShotHttpServer redirector(absl::StrCat("HTTP/1.1 302 Found\r\nLocation: ", target.Url("/new"),
                                             "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
-  EXPECT_THAT(Run("http.get", redirector.Url("/old")), IsOkAndHolds("status 200\nsize 5\n\nthere"));
+  EXPECT_THAT(Run("thread.http.get", redirector.Url("/old")), IsOkAndHolds("status 200\nsize 5\n\nthere"));
   EXPECT_THAT(target.request(), StartsWith("GET /new HTTP/1.1\r\n"));
 }
 
@@ -436,7 +442,7 @@ TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectToAFileUrl) {
   OneShotHttpServer redirector(
       "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n"
       "Connection: close\r\n\r\n");
-  const absl::StatusOr<std::string> result = Run("http.get", redirector.Url("/"));
+  const absl::StatusOr<std::string> result = Run("thread.http.get", redirector.Url("/"));
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnavailable));
   if (result.ok()) {
     EXPECT_THAT(*result, Not(HasSubstr("root:")));
@@ -451,14 +457,14 @@ TEST_F(BuiltinTasksTest, HttpGetStopsWithCancelledWhenTheTokenIsCancelled) {
   CancelToken token;
   token.Cancel();
   const absl::Time start = absl::Now();
-  EXPECT_THAT(Run("http.get", silent.Url("/"), token), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Run("thread.http.get", silent.Url("/"), token), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST_F(BuiltinTasksTest, HttpGetToAClosedPortFailsWithUnavailable) {
   // Bound but not listening: the port stays ours, and a connect to it is refused at once.
   LoopbackSocket closed;
-  EXPECT_THAT(Run("http.get", closed.Url("/")),
+  EXPECT_THAT(Run("thread.http.get", closed.Url("/")),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr(closed.Url("/"))));
 }
 
@@ -467,10 +473,10 @@ TEST_F(BuiltinTasksTest, HttpGetRefusesLoopbackUnderTheDefaultPolicyWithoutConne
   ASSERT_THAT(RegisterBuiltinTasks(registry), IsOk());
   LoopbackSocket server;
   ASSERT_EQ(::listen(server.fd(), 1), 0);
-  const absl::StatusOr<std::string> result = (*registry.Find("http.get"))(
-      TaskContext{"task-1", 1, "http.get", server.Url("/metrics"), &token_, {}});
+  const absl::StatusOr<std::string> result = (*registry.Find("thread.http.get"))(
+      TaskContext{"task-1", 1, "thread.http.get", server.Url("/metrics"), &token_, {}});
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
-                               absl::StrCat("http.get: 127.0.0.1", kDenied)));
+                               absl::StrCat("thread.http.get: 127.0.0.1", kDenied)));
   EXPECT_TRUE(IsNotRetryable(result.status()));
   EXPECT_FALSE(server.HasPendingConnection());
 }
@@ -478,9 +484,9 @@ TEST_F(BuiltinTasksTest, HttpGetRefusesLoopbackUnderTheDefaultPolicyWithoutConne
 // Refused in the open-socket callback, before a connect: no network needed.
 TEST_F(BuiltinTasksTest, HttpGetRefusesTheMetadataAddressNotRetryable) {
   const absl::StatusOr<std::string> result =
-      Run("http.get", "http://169.254.169.254/latest/meta-data/");
+      Run("thread.http.get", "http://169.254.169.254/latest/meta-data/");
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
-                               absl::StrCat("http.get: 169.254.169.254", kDenied)));
+                               absl::StrCat("thread.http.get: 169.254.169.254", kDenied)));
   EXPECT_TRUE(IsNotRetryable(result.status()));
 }
 
@@ -489,9 +495,9 @@ TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectFromAnAllowedServerToADeniedAddr
     LoopbackSocket target(denied);
     ASSERT_EQ(::listen(target.fd(), 1), 0);
     OneShotHttpServer redirector(RedirectTo(target.Url("/secret")));
-    const absl::StatusOr<std::string> result = Run("http.get", redirector.Url("/"));
+    const absl::StatusOr<std::string> result = Run("thread.http.get", redirector.Url("/"));
     EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied,
-                                 absl::StrCat("http.get: ", denied, kDenied)));
+                                 absl::StrCat("thread.http.get: ", denied, kDenied)));
     EXPECT_TRUE(IsNotRetryable(result.status()));
     EXPECT_THAT(redirector.request(), StartsWith("GET / HTTP/1.1\r\n"));
     EXPECT_FALSE(target.HasPendingConnection()) << denied;
@@ -506,8 +512,8 @@ TEST_F(BuiltinTasksTest, HttpGetRefusesARedirectToADeniedHostName) {
       RedirectTo(absl::StrCat("http://LocalHost:", target.port(), "/")));
   HandlerRegistry registry;
   ASSERT_THAT(Register(registry, "127.0.0.1,::1", "localhost"), IsOk());
-  const absl::StatusOr<std::string> result = (*registry.Find("http.get"))(
-      TaskContext{"task-1", 1, "http.get", redirector.Url("/"), &token_, {}});
+  const absl::StatusOr<std::string> result = (*registry.Find("thread.http.get"))(
+      TaskContext{"task-1", 1, "thread.http.get", redirector.Url("/"), &token_, {}});
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("LocalHost (")));
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(kDenied)));
   EXPECT_FALSE(target.HasPendingConnection());
@@ -528,7 +534,7 @@ TEST_F(BuiltinTasksTest, HttpGetDenyBeatsAllow) {
   ASSERT_EQ(::listen(server.fd(), 1), 0);
   EXPECT_THAT(GetWithPolicy("127.0.0.1", "127.0.0.0/8", server.Url("/")),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       absl::StrCat("http.get: 127.0.0.1", kDenied)));
+                       absl::StrCat("thread.http.get: 127.0.0.1", kDenied)));
 }
 
 // A proxy would be the only address libcurl connects to; the policy must see the target.
@@ -540,12 +546,202 @@ TEST_F(BuiltinTasksTest, HttpGetIgnoresProxiesFromTheEnvironment) {
   for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
     ::setenv(name, proxy_url.c_str(), 1);
   }
-  const absl::StatusOr<std::string> result = Run("http.get", server.Url("/"));
+  const absl::StatusOr<std::string> result = Run("thread.http.get", server.Url("/"));
   for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) {
     ::unsetenv(name);
   }
   EXPECT_THAT(result, IsOkAndHolds("status 200\nsize 2\n\nok"));
   EXPECT_FALSE(proxy.HasPendingConnection());
+}
+
+// --- the event-loop built-ins: http.get, http.request and sleep through an EventLoopRunner ---
+
+// Serves two requests on ONE connection (keep-alive), then closes: a client that opened a
+// second connection would wait for an answer that never comes.
+class KeepAliveHttpServer {
+ public:
+  KeepAliveHttpServer() {
+    if (::listen(socket_.fd(), 4) != 0) ADD_FAILURE() << "listen failed";
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~KeepAliveHttpServer() { thread_.join(); }
+  std::string Url(absl::string_view path) const { return socket_.Url(path); }
+
+ private:
+  void Serve() {
+    pollfd p{socket_.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return;
+    const int conn = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    std::string buffered;
+    for (int i = 1; i <= 2; ++i) {
+      char buf[1024];
+      while (buffered.find("\r\n\r\n") == std::string::npos) {
+        pollfd c{conn, POLLIN, 0};
+        if (::poll(&c, 1, 5000) != 1) break;
+        const ssize_t n = ::read(conn, buf, sizeof(buf));
+        if (n <= 0) break;
+        buffered.append(buf, static_cast<size_t>(n));
+      }
+      const size_t end = buffered.find("\r\n\r\n");
+      if (end == std::string::npos) break;
+      buffered.erase(0, end + 4);
+      const std::string response =
+          absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreply", i);
+      (void)!::send(conn, response.data(), response.size(), MSG_NOSIGNAL);
+    }
+    ::close(conn);
+  }
+
+  LoopbackSocket socket_;
+  std::thread thread_;
+};
+
+class LoopBuiltinsTest : public BuiltinTasksTest {
+ protected:
+  // Runs one attempt of `type` on a one-thread event loop over `registry` and returns its
+  // only result.
+  static RunResult RunOnLoop(const HandlerRegistry& registry, const std::string& type,
+                             std::string payload,
+                             absl::Time deadline = absl::Now() + absl::Seconds(20)) {
+    auto runner = EventLoopRunner::Create(registry, 1);
+    EXPECT_TRUE(runner.ok());
+    if (!runner.ok()) return {};
+    absl::Notification done;
+    RunResult out;
+    (*runner)->Start(std::make_shared<Attempt>("task-1", 1, type, std::move(payload), deadline),
+                     [&](RunResult r) {
+                       out = std::move(r);
+                       done.Notify();
+                     });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    (*runner)->Shutdown();
+    return out;
+  }
+  RunResult RunOnLoop(const std::string& type, std::string payload,
+                      absl::Time deadline = absl::Now() + absl::Seconds(20)) {
+    return RunOnLoop(registry_, type, std::move(payload), deadline);
+  }
+};
+
+TEST_F(LoopBuiltinsTest, HttpGetReturnsStatusSizeAndBodyLikeTheThreadOne) {
+  OneShotHttpServer server(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  const RunResult r = RunOnLoop("http.get", server.Url("/greeting"));
+  EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << r.error;
+  EXPECT_EQ(r.output, "status 200\nsize 5\n\nhello");
+  EXPECT_THAT(server.request(), StartsWith("GET /greeting HTTP/1.1\r\n"));
+}
+
+TEST_F(LoopBuiltinsTest, HttpGetReportsAnErrorStatusAsAResult) {
+  OneShotHttpServer server(
+      "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom");
+  const RunResult r = RunOnLoop("http.get", server.Url("/"));
+  EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << r.error;
+  EXPECT_EQ(r.output, "status 500\nsize 4\n\nboom");
+}
+
+TEST_F(LoopBuiltinsTest, HttpGetReusesItsKeepAliveConnection) {
+  KeepAliveHttpServer server;
+  auto runner = EventLoopRunner::Create(registry_, 1);
+  ASSERT_TRUE(runner.ok());
+  for (int i = 1; i <= 2; ++i) {
+    absl::Notification done;
+    RunResult r;
+    (*runner)->Start(std::make_shared<Attempt>(absl::StrCat("t", i), 1, "http.get",
+                                               server.Url("/"), absl::Now() + absl::Seconds(5)),
+                     [&](RunResult result) {
+                       r = std::move(result);
+                       done.Notify();
+                     });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << "request " << i << ": " << r.error;
+    EXPECT_EQ(r.output, absl::StrCat("status 200\nsize 6\n\nreply", i));
+  }
+  (*runner)->Shutdown();
+}
+
+TEST_F(LoopBuiltinsTest, HttpRequestSendsItsMethodHeadersAndBody) {
+  OneShotHttpServer server(
+      "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  const std::string payload = absl::StrCat(
+      R"({"url": ")", server.Url("/items"),
+      R"(", "method": "post", "headers": {"X-Trace": "abc"}, "body": "{\"n\":1}"})");
+  const RunResult r = RunOnLoop("http.request", payload);
+  EXPECT_EQ(r.outcome, RunOutcome::kSucceeded) << r.error;
+  EXPECT_EQ(r.output, "status 201\nsize 2\n\nok");
+  EXPECT_THAT(server.request(), StartsWith("POST /items HTTP/1.1\r\n"));
+  EXPECT_THAT(server.request(), HasSubstr("X-Trace: abc\r\n"));
+  EXPECT_THAT(server.request(), HasSubstr("Content-Length: 7\r\n"));
+}
+
+TEST_F(LoopBuiltinsTest, HttpRequestRefusesBadPayloadsNotRetryable) {
+  for (const char* payload :
+       {"not json", R"({"url": "file:///etc/passwd"})", R"({"url": "http://x", "nope": 1})",
+        R"({"url": "http://x", "method": "GET /evil"})",
+        R"({"url": "http://x", "headers": {"a\r\nb": "c"}})"}) {
+    const RunResult r = RunOnLoop("http.request", payload);
+    EXPECT_EQ(r.outcome, RunOutcome::kFailed) << payload;
+    EXPECT_TRUE(r.not_retryable) << payload << ": " << r.error;
+  }
+}
+
+TEST_F(LoopBuiltinsTest, HttpGetRefusesARedirectToADeniedAddressNotRetryable) {
+  LoopbackSocket target("127.0.0.2");
+  ASSERT_EQ(::listen(target.fd(), 1), 0);
+  OneShotHttpServer redirector(RedirectTo(target.Url("/")));
+  const RunResult r = RunOnLoop("http.get", redirector.Url("/"));
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_TRUE(r.not_retryable);
+  EXPECT_EQ(r.error, absl::StrCat("http.get: 127.0.0.2", kDenied));
+  EXPECT_FALSE(target.HasPendingConnection());
+}
+
+TEST_F(LoopBuiltinsTest, HttpGetFailsABodyOverTheLimitNotRetryable) {
+  HandlerRegistry registry;
+  BuiltinOptions options;
+  options.fetch_policy = *FetchPolicy::Parse("127.0.0.1", "");
+  options.http_max_response_bytes = 1000;
+  ASSERT_THAT(RegisterBuiltinTasks(registry, options), IsOk());
+  // No Content-Length: the limit must hold while the body streams in.
+  OneShotHttpServer server(absl::StrCat("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+                                        std::string(5000, 'x')));
+  const RunResult r = RunOnLoop(registry, "http.get", server.Url("/huge"));
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_TRUE(r.not_retryable);
+  EXPECT_THAT(r.error, HasSubstr("larger than the executor's limit of 1000 bytes"));
+}
+
+// A server that accepts and never answers: the attempt's deadline ends the transfer.
+TEST_F(LoopBuiltinsTest, HttpGetToASilentServerIsTimedOutAtTheDeadline) {
+  LoopbackSocket silent;
+  ASSERT_EQ(::listen(silent.fd(), 1), 0);
+  const RunResult r =
+      RunOnLoop("http.get", silent.Url("/"), absl::Now() + absl::Milliseconds(300));
+  EXPECT_EQ(r.outcome, RunOutcome::kTimedOut);
+  EXPECT_LT(r.run_time, absl::Seconds(5));
+}
+
+TEST_F(LoopBuiltinsTest, HttpGetRefusesLoopbackUnderTheDefaultPolicy) {
+  HandlerRegistry registry;
+  ASSERT_THAT(RegisterBuiltinTasks(registry), IsOk());
+  LoopbackSocket target;
+  ASSERT_EQ(::listen(target.fd(), 1), 0);
+  const RunResult r = RunOnLoop(registry, "http.get", target.Url("/"));
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_TRUE(r.not_retryable);
+  EXPECT_EQ(r.error, absl::StrCat("http.get: 127.0.0.1", kDenied));
+  EXPECT_FALSE(target.HasPendingConnection());
+}
+
+TEST_F(LoopBuiltinsTest, SleepWaitsOnATimerAndRejectsABadPayload) {
+  const RunResult r = RunOnLoop("sleep", "20");
+  EXPECT_EQ(r.outcome, RunOutcome::kSucceeded);
+  EXPECT_EQ(r.output, "slept 20 ms");
+  EXPECT_GE(r.run_time, absl::Milliseconds(20));
+  const RunResult bad = RunOnLoop("sleep", "soon");
+  EXPECT_EQ(bad.outcome, RunOutcome::kFailed);
+  EXPECT_TRUE(bad.not_retryable);
 }
 
 }  // namespace
