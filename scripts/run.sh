@@ -98,7 +98,8 @@ demo() {
 demo sha256 --payload hello
 demo echo --payload "taskwire says hi"
 demo primes --payload 2000000
-demo sleep --payload 300
+demo sleep --payload 300          # on the event loop: holds no thread
+demo thread.sleep --payload 300   # the same on a thread: holds one of the 4 slots
 demo wc --payload "a process task: the payload is its stdin"
 demo py.upper --payload "python3 in a subprocess"
 echo

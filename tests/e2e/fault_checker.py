@@ -12,7 +12,7 @@
   FAILED / TIMED_OUT while the retry policy allowed another attempt (not not_retryable,
   counted failures below max_attempts);
 - a task's state agrees with its last attempt and with what the workload expects of it
-  (echo, sleep, primes and process tasks succeed; flaky:N succeeds iff max_attempts > N; a
+  (echo, thread.sleep, primes and process tasks succeed; flaky:N succeeds iff max_attempts > N; a
   task whose CancelTask answered CANCELLED is CANCELLED);
 - workflow states agree with their nodes (SUCCEEDED iff every node SUCCEEDED; FAILED names
   a FAILED/EXPIRED node in decided_by; nodes that ran had every upstream SUCCEEDED; every

@@ -1,6 +1,7 @@
 """What the stock executor does for clients is the operator's choice: --builtins limits the
-task types it announces, and http.get fetches only what its fetch policy allows (loopback
-is refused unless --fetch-allow lists it). The real binaries, driven through the CLI."""
+task types it announces, and http.get (on the event loop) and thread.http.get (on a thread)
+fetch only what the fetch policy allows (loopback is refused unless --fetch-allow lists it).
+The real binaries, driven through the CLI."""
 
 import base64
 import os
@@ -33,9 +34,11 @@ class BuiltinsAndFetchPolicyTest(harness.LoggedTestCase):
         self.assertEqual(process.wait_exit(10), 2, process.log_tail())
         log = process.log_text()
         self.assertIn("unknown built-in task type 'http.post'", log)
-        self.assertIn('collect, echo, fail, http.get, primes, sha256, sleep', log)
+        self.assertIn('collect, echo, fail, http.get, http.request, primes, sha256, sleep, '
+                      'thread.http.get, thread.sleep', log)
 
     def test_http_get_of_loopback_fails_not_retryable_unless_allowed(self):
+        # http.get runs on the event loop, thread.http.get on a thread: one fetch policy.
         cluster = self.new_cluster('fetch')
         scheduler = cluster.start_scheduler()
         url = f"http://{scheduler.ready['metrics']}/metrics"
@@ -43,20 +46,23 @@ class BuiltinsAndFetchPolicyTest(harness.LoggedTestCase):
         cluster.start_executor('exec-allow', queues=('local',),
                                extra_args=('--fetch-allow', '127.0.0.1'))
 
-        refused = cluster.cli('--json', 'submit', 'http.get', '--queue', 'strict',
-                              '--payload', url, '--retries', '3', '--wait', '--wait-timeout', '20')
-        self.assertEqual(refused.returncode, 1, refused)
-        task = refused.json()
-        self.assertEqual(task['state'], 'TASK_STATE_FAILED', str(refused))
-        self.assertIn(f'http.get: 127.0.0.1 {DENIED}', task['error'], str(refused))
-        self.assertEqual(len(task['attempts']), 1, 'not retryable: no retry follows')
+        for task_type in ('http.get', 'thread.http.get'):
+            with self.subTest(task_type=task_type):
+                refused = cluster.cli('--json', 'submit', task_type, '--queue', 'strict',
+                                      '--payload', url, '--retries', '3', '--wait',
+                                      '--wait-timeout', '20')
+                self.assertEqual(refused.returncode, 1, refused)
+                task = refused.json()
+                self.assertEqual(task['state'], 'TASK_STATE_FAILED', str(refused))
+                self.assertIn(f'http.get: 127.0.0.1 {DENIED}', task['error'], str(refused))
+                self.assertEqual(len(task['attempts']), 1, 'not retryable: no retry follows')
 
-        fetched = cluster.cli('--json', 'submit', 'http.get', '--queue', 'local',
-                              '--payload', url, '--wait', '--wait-timeout', '20')
-        self.assertEqual(fetched.returncode, 0, fetched)
-        output = base64.b64decode(fetched.json()['output']).decode()
-        self.assertTrue(output.startswith('status 200\n'), output[:200])
-        self.assertIn('taskwire_', output)
+                fetched = cluster.cli('--json', 'submit', task_type, '--queue', 'local',
+                                      '--payload', url, '--wait', '--wait-timeout', '20')
+                self.assertEqual(fetched.returncode, 0, fetched)
+                output = base64.b64decode(fetched.json()['output']).decode()
+                self.assertTrue(output.startswith('status 200\n'), output[:200])
+                self.assertIn('taskwire_', output)
 
 
 if __name__ == '__main__':

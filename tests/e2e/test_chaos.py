@@ -100,12 +100,12 @@ def make_spec(rng, key):
             key.encode()
     if roll < 0.01:  # long enough to be running across a restart, and be claimed back
         ms = rng.randint(200, 800)
-        return task_pb2.TaskSpec(type='sleep', payload=str(ms).encode(), idempotency_key=key), \
-            f'slept {ms} ms'.encode()
+        return task_pb2.TaskSpec(type='thread.sleep', payload=str(ms).encode(),
+                                 idempotency_key=key), f'slept {ms} ms'.encode()
     if roll < 0.80:
         ms = rng.randint(0, 20)
-        return task_pb2.TaskSpec(type='sleep', payload=str(ms).encode(), idempotency_key=key), \
-            f'slept {ms} ms'.encode()
+        return task_pb2.TaskSpec(type='thread.sleep', payload=str(ms).encode(),
+                                 idempotency_key=key), f'slept {ms} ms'.encode()
     if roll < 0.95:
         return task_pb2.TaskSpec(type=APPEND_TYPE, payload=key.encode(), idempotency_key=key), \
             f'appended {key}'.encode()

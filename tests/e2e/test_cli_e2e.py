@@ -263,8 +263,9 @@ class SharedClusterTest(harness.SharedClusterTestCase):
 
     def test_cancel_of_a_running_task_ends_it_and_frees_its_slot(self):
         # Only exec-a serves queue solo, and it has one slot: the echo after the cancel can
-        # run only once exec-a's sleep handler has stopped and answered the Cancel.
-        submitted = self.cli('--json', 'submit', 'sleep', '--payload', '60000', '--queue', 'solo')
+        # run only once exec-a's thread.sleep handler has stopped and answered the Cancel.
+        submitted = self.cli('--json', 'submit', 'thread.sleep', '--payload', '60000',
+                             '--queue', 'solo')
         self.assertExit(submitted, 0)
         task_id = task_id_of(submitted)
         running = self.watcher.wait_state(task_id, RUNNING, timeout=10)
@@ -404,7 +405,7 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         self.assertNotIn(f'task {task_id}:', piped.stderr, str(piped))
         self.assertIn('timed out', piped.stderr, str(piped))
 
-        ran = self.cli('--progress', '--json', 'submit', 'sleep', '--payload', '2500',
+        ran = self.cli('--progress', '--json', 'submit', 'thread.sleep', '--payload', '2500',
                        '--queue', 'solo', '--wait-timeout', '20s')
         self.assertExit(ran, 0)
         ran_id = ran.json()['id']
@@ -548,7 +549,7 @@ class ExecutorLossTest(harness.LoggedTestCase):
         cluster.start_executor('exec-other', slots=2)
         watcher = self.start_watcher(cluster)
 
-        task_id = self.submit(cluster, 'sleep', '--payload', '1500', '--queue', 'drainq')
+        task_id = self.submit(cluster, 'thread.sleep', '--payload', '1500', '--queue', 'drainq')
         running = watcher.wait_state(task_id, RUNNING, timeout=10)
         self.assertEqual(running.executor_id, 'exec-drain')
 
@@ -570,7 +571,7 @@ class ExecutorLossTest(harness.LoggedTestCase):
         cluster.start_executor('exec-victim', slots=4)
         watcher = self.start_watcher(cluster)
 
-        task_ids = [self.submit(cluster, 'sleep', '--payload', '3000') for _ in range(3)]
+        task_ids = [self.submit(cluster, 'thread.sleep', '--payload', '3000') for _ in range(3)]
         for task_id in task_ids:
             running = watcher.wait_state(task_id, RUNNING, timeout=10)
             self.assertEqual(running.executor_id, 'exec-victim')

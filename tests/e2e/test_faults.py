@@ -196,10 +196,10 @@ class Workload:
                          {'SUCCEEDED'})
         elif roll < 0.45:
             self._submit('sleep-short', task_pb2.TaskSpec(
-                type='sleep', payload=str(rng.randint(5, 200)).encode()), {'SUCCEEDED'})
+                type='thread.sleep', payload=str(rng.randint(5, 200)).encode()), {'SUCCEEDED'})
         elif roll < 0.55:
             self._submit('sleep-long', task_pb2.TaskSpec(
-                type='sleep', payload=str(rng.randint(800, 3000)).encode()), {'SUCCEEDED'})
+                type='thread.sleep', payload=str(rng.randint(800, 3000)).encode()), {'SUCCEEDED'})
         elif roll < 0.60:
             n = rng.randint(1, 2)
             max_attempts = rng.choice([n, n + 1, n + 2])
@@ -216,7 +216,7 @@ class Workload:
                 type=kind, payload=b'one two three\n'), {'SUCCEEDED'})
         elif roll < 0.83:
             task_id = self._submit('cancelled', task_pb2.TaskSpec(
-                type='sleep', payload=str(rng.randint(500, 2500)).encode()),
+                type='thread.sleep', payload=str(rng.randint(500, 2500)).encode()),
                 {'CANCELLED', 'SUCCEEDED'})
             if task_id:
                 heapq.heappush(self.cancels, (time.monotonic() + rng.uniform(0.05, 1.5),
@@ -225,7 +225,7 @@ class Workload:
             self._workflow('chain', [('a', 'echo', 'x', []), ('b', 'sha256', '', ['a']),
                                      ('c', 'echo', '', ['b'])], 'SUCCEEDED')
         elif roll < 0.93:
-            self._workflow('group', [(f'g{i}', 'sleep', str(rng.randint(10, 600)), [])
+            self._workflow('group', [(f'g{i}', 'thread.sleep', str(rng.randint(10, 600)), [])
                                      for i in range(3)], 'SUCCEEDED')
         elif roll < 0.97:
             self._workflow('chord', [('p0', 'primes', '50000', []), ('p1', 'primes', '70000', []),
@@ -556,7 +556,7 @@ class FullDiskTest(harness.LoggedTestCase):
 
         def submit_across(thread):
             for i in range(12):
-                spec = task_pb2.TaskSpec(type='sleep', payload=b'%d' % (300 + 100 * (i % 8)),
+                spec = task_pb2.TaskSpec(type='thread.sleep', payload=b'%d' % (300 + 100 * (i % 8)),
                                          idempotency_key=f'disk-{thread}-{i}')
                 response = harness.call_until_answered(
                     lambda: stub.Submit(scheduler_pb2.SubmitRequest(task=spec), timeout=15),

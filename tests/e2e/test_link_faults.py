@@ -43,7 +43,7 @@ def scheduler_args(lease=LEASE, heartbeat=HEARTBEAT):
 
 
 def sleep_spec(ms, **fields):
-    return task_pb2.TaskSpec(type='sleep', payload=str(ms).encode(), **fields)
+    return task_pb2.TaskSpec(type='thread.sleep', payload=str(ms).encode(), **fields)
 
 
 def submit_all(stub, specs):

@@ -155,7 +155,7 @@ class WorkflowsTest(harness.SharedClusterTestCase):
 
     def test_chord_callback_receives_group_results_in_group_order(self):
         # The first member finishes last: order must follow the group, not completion.
-        group = [node('slow', spec('sleep', '300')), node('b', spec('echo', 'b')),
+        group = [node('slow', spec('thread.sleep', '300')), node('b', spec('echo', 'b')),
                  node('c', spec('echo', 'c'))]
         callback = node('all', spec('collect'), ['slow', 'b', 'c'])
         workflow = self.run_workflow(group + [callback])
@@ -218,9 +218,9 @@ class WorkflowsTest(harness.SharedClusterTestCase):
 
     def test_cancelling_a_workflow_cancels_every_unfinished_node_running_ones_included(self):
         nodes = [node('first', spec('echo', 'done')),
-                 node('long', spec('sleep', '60000'), ['first']),
+                 node('long', spec('thread.sleep', '60000'), ['first']),
                  node('after', spec('echo'), ['long']),
-                 node('parallel', spec('sleep', '60000'))]
+                 node('parallel', spec('thread.sleep', '60000'))]
         response = self.cluster.submit_workflow(nodes)
         long_id = response.task_ids[1]
         self.watcher.wait_state(long_id, RUNNING, timeout=WAIT)
@@ -315,7 +315,7 @@ class WorkflowsTest(harness.SharedClusterTestCase):
         self.assertIn('upstream fail-2 failed', r.stdout)
 
     def test_cli_workflow_cancel(self):
-        r = self.cluster.cli('chain', 'sleep:60000', 'echo')
+        r = self.cluster.cli('chain', 'thread.sleep:60000', 'echo')
         self.assertEqual(r.returncode, 0, r)
         workflow_id = r.stdout.strip()
         r = self.cluster.cli('workflow', 'cancel', workflow_id)
@@ -475,7 +475,7 @@ class ExecutorReconnectTest(harness.LoggedTestCase):
         cluster.start_executor('survivor', slots=2)
         watcher = harness.EventWatcher(cluster)
         watcher.sync()
-        task_id = cluster.submit('sleep', '3000')
+        task_id = cluster.submit('thread.sleep', '3000')
         watcher.wait_state(task_id, RUNNING, timeout=WAIT)
         watcher.close()
         # RUNNING goes out as the assignment is sent: the kill must wait until the executor

@@ -109,7 +109,7 @@ v1::WorkflowSpec Workflow(const std::vector<std::pair<std::string, std::vector<s
   for (const auto& [name, after] : nodes) {
     v1::WorkflowNode* node = w.add_nodes();
     node->set_name(name);
-    *node->mutable_task() = Spec(name.size() % 2 ? "echo" : "sleep", name);
+    *node->mutable_task() = Spec(name.size() % 2 ? "echo" : "thread.sleep", name);
     for (const std::string& a : after) node->add_after(a);
   }
   return w;

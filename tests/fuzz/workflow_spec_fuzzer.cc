@@ -191,7 +191,7 @@ WorkflowSpec DrawGraph(ByteReader& in) {
   for (size_t i = 0; i < n; ++i) {
     WorkflowNodeSpec node;
     node.name = in.Below(16) == 0 ? std::string("n0") : absl::StrCat("n", i);
-    node.task.type = in.Bool() ? "echo" : "sleep";
+    node.task.type = in.Bool() ? "echo" : "thread.sleep";
     node.task.payload = absl::StrCat(i);
     const size_t deps = in.Below(5);
     for (size_t k = 0; k < deps; ++k) node.after.push_back(absl::StrCat("n", in.Below(n + 1)));

@@ -136,7 +136,7 @@ TEST_F(ClusterTest, CancelStopsARunningSleepAndFreesTheSlot) {
   watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kBound));
   auto watch = stub_->WatchTasks(&watch_ctx, v1::WatchTasksRequest());
   watch->WaitForInitialMetadata();  // the scheduler sends it once the watch is subscribed
-  const std::string id = Submit("sleep", "60000");
+  const std::string id = Submit("thread.sleep", "60000");
   AwaitState(*watch, id, v1::TASK_STATE_RUNNING);
 
   v1::CancelTaskRequest cancel;
@@ -162,7 +162,7 @@ TEST_F(ClusterTest, CutStreamRequeuesTheTaskOnAnotherExecutor) {
   watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kBound));
   auto watch = stub_->WatchTasks(&watch_ctx, v1::WatchTasksRequest());
   watch->WaitForInitialMetadata();  // the scheduler sends it once the watch is subscribed
-  const std::string id = Submit("sleep", "300");
+  const std::string id = Submit("thread.sleep", "300");
   AwaitState(*watch, id, v1::TASK_STATE_RUNNING);
 
   proxy.Cut(/*refuse_new=*/true);  // the stream breaks mid-task
@@ -326,7 +326,7 @@ TEST_F(ClusterTest, FailingTaskReportsItsError) {
 TEST_F(ClusterTest, TimeoutFailsAnAttemptThatRunsTooLong) {
   StartExecutor("a", 1);
   v1::SubmitRequest req;
-  req.mutable_task()->set_type("sleep");
+  req.mutable_task()->set_type("thread.sleep");
   req.mutable_task()->set_payload("60000");
   req.mutable_task()->mutable_timeout()->set_nanos(200'000'000);
   v1::SubmitResponse resp;

@@ -52,13 +52,13 @@ class LinkTest : public SchedulerCoreTest {
 // attempt 2 of whichever task is first in the queue, often one whose attempt 1 still runs
 // here. Every task must still end, and the slot count must come back to zero.
 TEST_F(LinkTest, AReconnectAfterABrokenStreamLeavesNoTaskRunningForEver) {
-  TestExecutor before = Connect("a", {"sleep"}, /*slots=*/10);
-  std::vector<std::string> ids = SubmitAll(std::vector<TaskSpec>(10, Spec("sleep")));
+  TestExecutor before = Connect("a", {"thread.sleep"}, /*slots=*/10);
+  std::vector<std::string> ids = SubmitAll(std::vector<TaskSpec>(10, Spec("thread.sleep")));
   std::vector<AttemptRef> first = Refs(before.channel->TakeAssignments());
   ASSERT_THAT(first, SizeIs(10));
   core().DisconnectExecutor(before.session, "stream broke");
 
-  TestExecutor after = Reconnect("a", {"sleep"}, /*slots=*/10, first);
+  TestExecutor after = Reconnect("a", {"thread.sleep"}, /*slots=*/10, first);
 
   EXPECT_THAT(after.channel->cancels(), UnorderedElementsAreArray(first));
   EXPECT_THAT(after.channel->assignments(), IsEmpty());  // every slot holds an attempt 1
@@ -85,12 +85,12 @@ TEST_F(LinkTest, AReconnectAfterABrokenStreamLeavesNoTaskRunningForEver) {
 }
 
 TEST_F(LinkTest, TwoAttemptsOfOneTaskHoldASlotEachOnTheSameExecutor) {
-  TestExecutor before = Connect("a", {"sleep"}, /*slots=*/2);
-  const std::string id = Submit(Spec("sleep"));
+  TestExecutor before = Connect("a", {"thread.sleep"}, /*slots=*/2);
+  const std::string id = Submit(Spec("thread.sleep"));
   AttemptRef first = Refs(before.channel->TakeAssignments()).at(0);
   core().DisconnectExecutor(before.session, "stream broke");
 
-  TestExecutor after = Reconnect("a", {"sleep"}, /*slots=*/2, {first});
+  TestExecutor after = Reconnect("a", {"thread.sleep"}, /*slots=*/2, {first});
 
   std::vector<AssignmentOut> second = after.channel->TakeAssignments();
   ASSERT_THAT(second, SizeIs(1));  // the second slot was free
@@ -177,8 +177,8 @@ TEST_F(LinkTest, AnUnreportedAttemptThatIsNoLongerCurrentIsNotCancelledButHoldsI
 // attempt (TIMED_OUT) and the task failed for good; then the executor's link broke and it
 // came back still running the attempt.
 TEST_F(LinkTest, AHelloListingAnAttemptTheCoreAlreadyFailedGetsACancelAndKeepsTheFailure) {
-  TestExecutor before = Connect("a", {"sleep"}, /*slots=*/1);
-  TaskSpec spec = Spec("sleep");
+  TestExecutor before = Connect("a", {"thread.sleep"}, /*slots=*/1);
+  TaskSpec spec = Spec("thread.sleep");
   spec.timeout = absl::Seconds(10);
   const std::string id = Submit(spec);
   AttemptRef first = Refs(before.channel->TakeAssignments()).at(0);
@@ -191,7 +191,7 @@ TEST_F(LinkTest, AHelloListingAnAttemptTheCoreAlreadyFailedGetsACancelAndKeepsTh
   ASSERT_EQ(Task(id).attempts.at(0).outcome, AttemptOutcome::kTimedOut);
   core().DisconnectExecutor(before.session, "stream broke");
 
-  TestExecutor after = Reconnect("a", {"sleep"}, /*slots=*/1, {first});
+  TestExecutor after = Reconnect("a", {"thread.sleep"}, /*slots=*/1, {first});
 
   EXPECT_THAT(after.channel->cancels(), ElementsAre(first));
   EXPECT_EQ(SlotsUsed("a"), 1);

@@ -214,7 +214,7 @@ class PythonClientTest(harness.SharedClusterTestCase):
                                                    timeout=RPC_TIMEOUT)
         self.assertEqual([(e.id, e.slots) for e in response.executors], [('py-exec', 4)])
         types = {t.name for t in response.executors[0].task_types}
-        self.assertLessEqual({'echo', 'sleep', 'fail', 'primes', 'sha256'}, types)
+        self.assertLessEqual({'echo', 'sleep', 'thread.sleep', 'fail', 'primes', 'sha256'}, types)
 
     def test_a_chord_built_from_the_proto_hands_the_callback_the_group_results_in_order(self):
         # docs/workflows.md, "From the proto": a chord is a group of nodes with no `after`,
@@ -225,7 +225,7 @@ class PythonClientTest(harness.SharedClusterTestCase):
                  for i, word in enumerate([b'alpha', b'beta', b'gamma'])]
         # The slowest member comes first: the callback's input follows `after`, not timing.
         group.insert(0, workflow_pb2.WorkflowNode(
-            name='slow', task=task_pb2.TaskSpec(type='sleep', payload=b'200')))
+            name='slow', task=task_pb2.TaskSpec(type='thread.sleep', payload=b'200')))
         callback = workflow_pb2.WorkflowNode(name='all', task=task_pb2.TaskSpec(type='collect'),
                                              after=[n.name for n in group])
         spec = workflow_pb2.WorkflowSpec(nodes=group + [callback], labels={'client': 'python'})

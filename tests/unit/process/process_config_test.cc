@@ -172,7 +172,7 @@ TEST(ProcessConfigTest, RefusesBadEnvironmentWorkingDirAndTimeout) {
 TEST(ProcessConfigTest, AProcessTypeMayNotShadowAThreadType) {
   absl::StatusOr<ProcessConfig> config = ParseProcessConfig(kValid, "exec.textproto");
   ASSERT_THAT(config, IsOk());
-  EXPECT_THAT(CheckNoThreadTypeClash(*config, {"echo", "sleep"}), IsOk());
+  EXPECT_THAT(CheckNoThreadTypeClash(*config, {"echo", "thread.sleep"}), IsOk());
   EXPECT_THAT(CheckNoThreadTypeClash(*config, {"echo", "cat"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("process_tasks[1].type: \"cat\" is already a thread task type")));
