@@ -54,7 +54,7 @@ class BuiltinsAndFetchPolicyTest(harness.LoggedTestCase):
                 self.assertEqual(refused.returncode, 1, refused)
                 task = refused.json()
                 self.assertEqual(task['state'], 'TASK_STATE_FAILED', str(refused))
-                self.assertIn(f'http.get: 127.0.0.1 {DENIED}', task['error'], str(refused))
+                self.assertIn(f'{task_type}: 127.0.0.1 {DENIED}', task['error'], str(refused))
                 self.assertEqual(len(task['attempts']), 1, 'not retryable: no retry follows')
 
                 fetched = cluster.cli('--json', 'submit', task_type, '--queue', 'local',
