@@ -169,8 +169,12 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         self.assertExit(machine, 0)
         by_id = {e['id']: e for e in machine.json_lines()}
         self.assertEqual(set(by_id), {'exec-a', 'exec-b'}, str(machine))
-        self.assertEqual(by_id['exec-a']['slots'], 1)
-        self.assertEqual(by_id['exec-b']['slots'], 4)
+        # `slots` adds up every mode's: the thread slots (--slots) and the default 10,000
+        # event-loop slots.
+        self.assertEqual(by_id['exec-a']['slots'], 10_001)
+        self.assertEqual(by_id['exec-b']['slots'], 10_004)
+        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 1}, by_id['exec-a']['mode_slots'])
+        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 4}, by_id['exec-b']['mode_slots'])
         self.assertEqual(sorted(by_id['exec-a']['queues']), ['default', 'solo'])
         self.assertIn('sha256', [t['name'] for t in by_id['exec-b']['task_types']])
 
@@ -179,8 +183,8 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         rows = {line.split()[0]: line.split() for line in human.stdout.splitlines()[1:]
                 if line.strip()}
         self.assertEqual(set(rows), {'exec-a', 'exec-b'}, str(human))
-        self.assertIn('1', rows['exec-a'], str(human))
-        self.assertIn('4', rows['exec-b'], str(human))
+        self.assertIn('10001', rows['exec-a'], str(human))
+        self.assertIn('10004', rows['exec-b'], str(human))
 
     # --- watch
 

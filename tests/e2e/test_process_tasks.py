@@ -113,10 +113,15 @@ class ProcessTasksTest(harness.SharedClusterTestCase):
         result = self.cluster.cli('--json', 'executors')
         self.assertEqual(result.returncode, 0, result)
         (executor,) = result.json_lines()
-        self.assertEqual(executor['slots'], 4, 'two thread slots plus two process slots')
+        self.assertEqual(executor['slots'], 10_004,
+                         'two thread slots, two process slots and 10,000 event-loop slots')
+        self.assertEqual({m['mode']: m['slots'] for m in executor['mode_slots']},
+                         {'RUN_MODE_THREAD': 2, 'RUN_MODE_PROCESS': 2,
+                          'RUN_MODE_EVENT_LOOP': 10_000}, result)
         modes = {t['name']: t.get('mode') for t in executor['task_types']}
         self.assertEqual(modes.get('wc'), 'RUN_MODE_PROCESS', result)
         self.assertEqual(modes.get('echo'), 'RUN_MODE_THREAD', result)
+        self.assertEqual(modes.get('sleep'), 'RUN_MODE_EVENT_LOOP', result)
 
     def test_a_crash_fails_its_task_and_the_executor_keeps_serving(self):
         result, task = self.submit_wait('test.crash', '')

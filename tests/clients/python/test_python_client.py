@@ -212,9 +212,15 @@ class PythonClientTest(harness.SharedClusterTestCase):
     def test_list_executors_reports_the_executor_and_its_slots(self):
         response = self.cluster.stub.ListExecutors(scheduler_pb2.ListExecutorsRequest(),
                                                    timeout=RPC_TIMEOUT)
-        self.assertEqual([(e.id, e.slots) for e in response.executors], [('py-exec', 4)])
-        types = {t.name for t in response.executors[0].task_types}
-        self.assertLessEqual({'echo', 'sleep', 'thread.sleep', 'fail', 'primes', 'sha256'}, types)
+        # `slots` adds up every mode's: 4 threads and the default 10,000 event-loop slots.
+        self.assertEqual([(e.id, e.slots) for e in response.executors], [('py-exec', 10_004)])
+        self.assertEqual({(m.mode, m.slots) for m in response.executors[0].mode_slots},
+                         {(task_pb2.RUN_MODE_THREAD, 4), (task_pb2.RUN_MODE_EVENT_LOOP, 10_000)})
+        modes = {t.name: t.mode for t in response.executors[0].task_types}
+        self.assertLessEqual({'echo', 'sleep', 'thread.sleep', 'fail', 'primes', 'sha256'},
+                             set(modes))
+        self.assertEqual(modes['sleep'], task_pb2.RUN_MODE_EVENT_LOOP)
+        self.assertEqual(modes['thread.sleep'], task_pb2.RUN_MODE_THREAD)
 
     def test_a_chord_built_from_the_proto_hands_the_callback_the_group_results_in_order(self):
         # docs/workflows.md, "From the proto": a chord is a group of nodes with no `after`,
