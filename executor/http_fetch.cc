@@ -17,6 +17,7 @@ namespace taskwire::executor {
 namespace {
 
 constexpr size_t kMaxBodyInOutput = 1 << 20;
+constexpr long kReceiveBufferBytes = 4096;
 
 absl::Status BadInput(absl::string_view what) {
   return NotRetryable(absl::InvalidArgumentError(what));
@@ -144,6 +145,9 @@ HttpFetch::HttpFetch(HttpRequestSpec spec, std::shared_ptr<const HttpLimits> lim
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
+  // libcurl's receive buffer is 16 KiB per transfer; thousands in flight on the event loop
+  // make that most of the executor's memory, and answers are mostly small.
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
                    static_cast<curl_off_t>(limits_->max_response_bytes));
   // HTTPS goes over HTTP/2 where the server speaks it; a new transfer to a host being
