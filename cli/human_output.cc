@@ -256,17 +256,30 @@ std::string TaskTypeNames(const v1::ExecutorInfo& executor) {
   return names.empty() ? "-" : absl::StrJoin(names, ",");
 }
 
+// "thread 1/8, event-loop 0/10000": used of each mode's slots; "-" for one window.
+std::string ModeSlotsText(const v1::ExecutorInfo& executor) {
+  std::vector<std::string> parts;
+  for (const v1::ModeSlots& m : executor.mode_slots()) {
+    absl::string_view mode = m.mode() == v1::RUN_MODE_PROCESS      ? "process"
+                             : m.mode() == v1::RUN_MODE_EVENT_LOOP ? "event-loop"
+                                                                    : "thread";
+    parts.push_back(absl::StrCat(mode, " ", m.used(), "/", m.slots()));
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
+}
+
 void HumanOutput::Executors(const std::vector<v1::ExecutorInfo>& executors) {
   if (executors.empty()) {
     out_ << "No executors connected.\n" << std::flush;
     return;
   }
   const absl::Time now = absl::Now();
-  Table table({"ID", "PEER", "SLOTS", "USED", "FREE", "QUEUES", "TYPES", "DRAINING", "LAST_SEEN"});
+  Table table({"ID", "PEER", "SLOTS", "USED", "FREE", "USED/SLOTS BY MODE", "QUEUES", "TYPES",
+               "DRAINING", "LAST_SEEN"});
   for (const v1::ExecutorInfo& e : executors) {
     const uint32_t free = e.slots() > e.slots_used() ? e.slots() - e.slots_used() : 0;
     table.AddRow({e.id(), e.peer(), absl::StrCat(e.slots()), absl::StrCat(e.slots_used()),
-                  absl::StrCat(free),
+                  absl::StrCat(free), ModeSlotsText(e),
                   e.queues().empty() ? "default" : absl::StrJoin(e.queues(), ","), TaskTypeNames(e),
                   e.draining() ? "yes" : "no",
                   absl::StrCat(FormatAge(e.last_seen(), now), " ago")});

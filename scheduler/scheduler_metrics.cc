@@ -107,16 +107,6 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                                .Help("Executors with an open link")
                                .Register(registry)
                                .Add({})),
-      slots_free_(prometheus::BuildGauge()
-                      .Name("taskwire_executor_slots")
-                      .Help("Slots announced by connected executors, by state")
-                      .Register(registry)
-                      .Add({{"state", "free"}})),
-      slots_used_(prometheus::BuildGauge()
-                      .Name("taskwire_executor_slots")
-                      .Help("Slots announced by connected executors, by state")
-                      .Register(registry)
-                      .Add({{"state", "used"}})),
       link_in_(prometheus::BuildCounter()
                    .Name("taskwire_link_messages_total")
                    .Help("Executor-link stream messages, by direction")
@@ -129,6 +119,16 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry, size_t max_la
                     .Add({{"direction", "out"}})) {
   other_queues_.queue = std::string(LabelLimiter::kOther);
   other_queues_.other_types.type = std::string(LabelLimiter::kOther);
+  auto& slots = prometheus::BuildGauge()
+                    .Name("taskwire_executor_slots")
+                    .Help("Slots announced by connected executors, by state and run mode "
+                          "(shared: one window for every mode)")
+                    .Register(registry);
+  constexpr const char* kWindows[kSlotWindows] = {"shared", "thread", "process", "event-loop"};
+  for (size_t w = 0; w < kSlotWindows; ++w) {
+    slots_free_[w] = &slots.Add({{"state", "free"}, {"mode", kWindows[w]}});
+    slots_used_[w] = &slots.Add({{"state", "used"}, {"mode", kWindows[w]}});
+  }
   prometheus::BuildGauge()
       .Name("taskwire_scheduler_build_info")
       .Help("Always 1; the version label says which build runs")

@@ -44,9 +44,10 @@ class SchedulerMetrics final : public CoreMetrics {
   void WorkflowSubmitted(size_t nodes) override;
   void WorkflowFinished(WorkflowState state, double seconds) override;
   void ExecutorsConnectedChanged(double delta) override { executors_connected_.Increment(delta); }
-  void SlotsChanged(double free_delta, double used_delta) override {
-    slots_free_.Increment(free_delta);
-    slots_used_.Increment(used_delta);
+  void SlotsChanged(SlotWindow window, double free_delta, double used_delta) override {
+    const size_t w = static_cast<size_t>(window);
+    slots_free_[w]->Increment(free_delta);
+    slots_used_[w]->Increment(used_delta);
   }
   void LinkMessage(bool inbound) override { (inbound ? link_in_ : link_out_).Increment(); }
 
@@ -107,8 +108,9 @@ class SchedulerMetrics final : public CoreMetrics {
   prometheus::Histogram& workflow_duration_;
   prometheus::Counter& stale_results_;
   prometheus::Gauge& executors_connected_;
-  prometheus::Gauge& slots_free_;
-  prometheus::Gauge& slots_used_;
+  static constexpr size_t kSlotWindows = static_cast<size_t>(SlotWindow::kEventLoop) + 1;
+  std::array<prometheus::Gauge*, kSlotWindows> slots_free_{};
+  std::array<prometheus::Gauge*, kSlotWindows> slots_used_{};
   prometheus::Counter& link_in_;
   prometheus::Counter& link_out_;
 };

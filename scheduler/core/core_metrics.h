@@ -12,6 +12,9 @@
 
 namespace taskwire::scheduler {
 
+// Whose slots a slot gauge counts: one run mode's, or one shared window.
+enum class SlotWindow { kShared, kThread, kProcess, kEventLoop };
+
 class CoreMetrics {
  public:
   virtual ~CoreMetrics() = default;
@@ -38,7 +41,9 @@ class CoreMetrics {
   virtual void WorkflowSubmitted(size_t nodes) {}
   virtual void WorkflowFinished(WorkflowState state, double seconds) {}
   virtual void ExecutorsConnectedChanged(double delta) {}
-  virtual void SlotsChanged(double free_delta, double used_delta) {}
+  // `window`: the run mode whose slots changed, or kShared for an executor that announced
+  // one window for every mode (the label mode="thread|process|event-loop|shared").
+  virtual void SlotsChanged(SlotWindow window, double free_delta, double used_delta) {}
   virtual void LinkMessage(bool inbound) {}
 };
 

@@ -6,6 +6,18 @@
 #include "absl/strings/str_cat.h"
 
 namespace taskwire::scheduler {
+namespace {
+
+SlotWindow WindowOf(RunMode mode) {
+  switch (mode) {
+    case RunMode::kThread: return SlotWindow::kThread;
+    case RunMode::kProcess: return SlotWindow::kProcess;
+    case RunMode::kEventLoop: return SlotWindow::kEventLoop;
+  }
+  return SlotWindow::kShared;
+}
+
+}  // namespace
 
 std::string ExecutorRegistry::UnusedId() const {
   // A made-up id must not be one a connected executor chose: it would replace it.
@@ -22,8 +34,10 @@ ConnectedExecutor& ExecutorRegistry::Add(ExecutorHello hello,
   e->session_id = next_session_++;
   e->channel = std::move(channel);
   // One pool per announced mode, in the Hello's order; without modes, one for all.
-  for (const ModeSlots& m : hello.mode_slots) e->pools.push_back(SlotPool{m.slots, 0, {}});
-  if (e->pools.empty()) e->pools.push_back(SlotPool{hello.slots, 0, {}});
+  for (const ModeSlots& m : hello.mode_slots) {
+    e->pools.push_back(SlotPool{WindowOf(m.mode), m.slots, 0, {}});
+  }
+  if (e->pools.empty()) e->pools.push_back(SlotPool{SlotWindow::kShared, hello.slots, 0, {}});
   for (const TaskTypeInfo& t : hello.task_types) {
     uint32_t pool = 0;
     for (uint32_t i = 0; i < hello.mode_slots.size(); ++i) {
@@ -38,7 +52,7 @@ ConnectedExecutor& ExecutorRegistry::Add(ExecutorHello hello,
   e->connected_at = e->last_seen = now;
   e->hello = std::move(hello);
   metrics_.ExecutorsConnectedChanged(1);
-  metrics_.SlotsChanged(e->hello.slots, 0);
+  for (const SlotPool& pool : e->pools) metrics_.SlotsChanged(pool.window, pool.slots, 0);
   for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, 1);
   executors_.push_back(std::move(e));
   return *executors_.back();
@@ -52,8 +66,10 @@ std::unique_ptr<ConnectedExecutor> ExecutorRegistry::Remove(absl::string_view ex
   executors_.erase(pos);
   for (const std::string& q : e->hello.queues) metrics_.QueueExecutorsChanged(q, -1);
   metrics_.ExecutorsConnectedChanged(-1);
-  metrics_.SlotsChanged(-static_cast<double>(e->free_slots()),
-                        -static_cast<double>(e->outstanding.size()));
+  for (const SlotPool& pool : e->pools) {
+    metrics_.SlotsChanged(pool.window, -static_cast<double>(pool.free()),
+                          -static_cast<double>(pool.used));
+  }
   return e;
 }
 
@@ -75,17 +91,20 @@ bool ExecutorRegistry::Take(ConnectedExecutor& executor, AttemptRef attempt,
                             absl::string_view type) {
   const uint32_t pool = executor.PoolOf(type);
   if (!executor.outstanding.emplace(std::move(attempt), pool).second) return false;
-  ++executor.pools[pool].used;
-  metrics_.SlotsChanged(-1, 1);
+  SlotPool& p = executor.pools[pool];
+  // Past its slots (a claim in a Hello), a pool's gauge of free slots stays at 0.
+  metrics_.SlotsChanged(p.window, p.used < p.slots ? -1 : 0, 1);
+  ++p.used;
   return true;
 }
 
 bool ExecutorRegistry::Free(ConnectedExecutor& executor, const AttemptRef& attempt) {
   auto it = executor.outstanding.find(attempt);
   if (it == executor.outstanding.end()) return false;
-  --executor.pools[it->second].used;
+  SlotPool& p = executor.pools[it->second];
+  --p.used;
   executor.outstanding.erase(it);
-  metrics_.SlotsChanged(1, -1);
+  metrics_.SlotsChanged(p.window, p.used < p.slots ? 1 : 0, -1);
   return true;
 }
 

@@ -56,6 +56,7 @@ struct ExecutorHello {
 // One credit window: the slots of one run mode (or of all, for one window) and the lanes
 // of the types that run in it.
 struct SlotPool {
+  SlotWindow window = SlotWindow::kShared;
   uint32_t slots = 0;
   uint32_t used = 0;
   std::vector<LaneKey> lanes;

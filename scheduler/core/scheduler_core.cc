@@ -1047,8 +1047,12 @@ std::vector<ExecutorView> SchedulerCore::ListExecutors() const {
   absl::MutexLock lock(&mu_);
   std::vector<ExecutorView> out;
   for (const auto& e : executors_.all()) {
-    out.push_back(ExecutorView{e->hello, static_cast<uint32_t>(e->outstanding.size()),
-                               e->draining, e->connected_at, e->last_seen});
+    ExecutorView view{e->hello, static_cast<uint32_t>(e->outstanding.size()),
+                      e->draining, e->connected_at, e->last_seen, {}};
+    if (!e->hello.mode_slots.empty()) {
+      for (const SlotPool& pool : e->pools) view.mode_slots_used.push_back(pool.used);
+    }
+    out.push_back(std::move(view));
   }
   return out;
 }

@@ -133,6 +133,8 @@ struct ExecutorView {
   bool draining = false;
   absl::Time connected_at;
   absl::Time last_seen;
+  // Slots taken in each of hello.mode_slots, in its order; empty without mode slots.
+  std::vector<uint32_t> mode_slots_used = {};
 };
 
 class SchedulerCore {

@@ -233,10 +233,11 @@ void ToProto(const ExecutorView& view, v1::ExecutorInfo* out) {
     info->set_name(t.name);
     info->set_mode(ToProto(t.mode));
   }
-  for (const ModeSlots& m : view.hello.mode_slots) {
+  for (size_t i = 0; i < view.hello.mode_slots.size(); ++i) {
     v1::ModeSlots* slots = out->add_mode_slots();
-    slots->set_mode(ToProto(m.mode));
-    slots->set_slots(m.slots);
+    slots->set_mode(ToProto(view.hello.mode_slots[i].mode));
+    slots->set_slots(view.hello.mode_slots[i].slots);
+    if (i < view.mode_slots_used.size()) slots->set_used(view.mode_slots_used[i]);
   }
   for (const std::string& q : view.hello.queues) out->add_queues(q);
   out->set_slots(view.hello.slots);

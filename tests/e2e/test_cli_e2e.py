@@ -185,6 +185,8 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         self.assertEqual(set(rows), {'exec-a', 'exec-b'}, str(human))
         self.assertIn('10001', rows['exec-a'], str(human))
         self.assertIn('10004', rows['exec-b'], str(human))
+        # Each mode's slots apart: a busy thread pool shows, whatever the event loop has free.
+        self.assertIn('thread 0/4, event-loop 0/10000', human.stdout, str(human))
 
     # --- watch
 

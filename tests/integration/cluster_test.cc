@@ -15,6 +15,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
 #include "scheduler/scheduler_server.h"
+#include "taskwire/v1/executor_link.grpc.pb.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
 #include "tests/integration/tcp_proxy.h"
 
@@ -335,6 +336,78 @@ TEST_F(ClusterTest, TimeoutFailsAnAttemptThatRunsTooLong) {
   EXPECT_EQ(task.state(), v1::TASK_STATE_FAILED);
   EXPECT_THAT(task.error(), HasSubstr("timed out"));
   EXPECT_EQ(task.attempts(0).outcome(), v1::ATTEMPT_OUTCOME_TIMED_OUT);
+}
+
+// The event loop's slots are its own: 100 event-loop sleeps all run at once on an executor
+// with one thread slot, and a thread task does not wait behind them. A cancel reaches each
+// sleep in flight and gives its slot back.
+TEST_F(ClusterTest, EventLoopTasksRunBeyondTheThreadSlotsAndCancelInFlight) {
+  StartExecutor("a", /*slots=*/1);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(Submit("sleep", "60000"));
+
+  // Bounded wait until the scheduler counts all 100 in the event loop's window.
+  auto event_loop_used = [&]() -> int64_t {
+    v1::ListExecutorsResponse resp;
+    if (!stub_->ListExecutors(Context().get(), v1::ListExecutorsRequest(), &resp).ok() ||
+        resp.executors_size() != 1) {
+      return -1;
+    }
+    for (const v1::ModeSlots& m : resp.executors(0).mode_slots()) {
+      if (m.mode() == v1::RUN_MODE_EVENT_LOOP) return m.used();
+    }
+    return -1;
+  };
+  const absl::Time deadline = absl::Now() + kBound;
+  while (event_loop_used() != 100 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(event_loop_used(), 100);
+  for (const std::string& id : ids) {
+    v1::GetTaskRequest get;
+    get.set_task_id(id);
+    v1::Task task;
+    ASSERT_TRUE(stub_->GetTask(Context().get(), get, &task).ok());
+    EXPECT_EQ(task.state(), v1::TASK_STATE_RUNNING) << id;
+  }
+
+  const std::string echo = Submit("echo", "not behind the sleeps");
+  EXPECT_EQ(Wait(echo).state(), v1::TASK_STATE_SUCCEEDED);
+
+  for (const std::string& id : ids) {
+    v1::CancelTaskRequest req;
+    req.set_task_id(id);
+    v1::CancelTaskResponse resp;
+    ASSERT_TRUE(stub_->CancelTask(Context().get(), req, &resp).ok());
+  }
+  for (const std::string& id : ids) {
+    const v1::Task task = Wait(id);
+    EXPECT_EQ(task.state(), v1::TASK_STATE_CANCELLED) << id;
+  }
+  const absl::Time freed = absl::Now() + kBound;
+  while (event_loop_used() != 0 && absl::Now() < freed) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(event_loop_used(), 0);
+}
+
+// A run mode this scheduler does not know is refused with INVALID_ARGUMENT naming it, not
+// taken for a thread type.
+TEST_F(ClusterTest, AHelloWithAnUnknownRunModeIsRefused) {
+  auto link = v1::ExecutorLink::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  std::unique_ptr<grpc::ClientContext> ctx = Context();
+  auto stream = link->Connect(ctx.get());
+  v1::ExecutorMessage hello;
+  hello.mutable_hello()->set_executor_id("from-the-future");
+  hello.mutable_hello()->set_slots(4);
+  v1::TaskTypeInfo* type = hello.mutable_hello()->add_task_types();
+  type->set_name("quantum.compute");
+  type->set_mode(static_cast<v1::RunMode>(7));
+  ASSERT_TRUE(stream->Write(hello));
+  stream->WritesDone();
+  v1::SchedulerMessage message;
+  while (stream->Read(&message)) {
+  }
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("'quantum.compute': unknown run mode 7"));
 }
 
 TEST_F(ClusterTest, BadRequestsGetClearErrors) {

@@ -15,7 +15,7 @@ namespace {
 struct GaugeSums : CoreMetrics {
   double connected = 0, free_slots = 0, used_slots = 0, default_queue_executors = 0;
   void ExecutorsConnectedChanged(double d) override { connected += d; }
-  void SlotsChanged(double free_delta, double used_delta) override {
+  void SlotsChanged(SlotWindow, double free_delta, double used_delta) override {
     free_slots += free_delta;
     used_slots += used_delta;
   }

@@ -56,13 +56,34 @@ class MetricsTest : public SchedulerCoreTest {
   std::optional<double> Depth(const std::string& queue = "default") {
     return Value("taskwire_queue_depth", {{"queue", queue}});
   }
-  std::optional<double> Slots(const std::string& state) {
-    return Value("taskwire_executor_slots", {{"state", state}});
+  // The test executors announce one window for all their types: mode "shared".
+  std::optional<double> Slots(const std::string& state, const std::string& mode = "shared") {
+    return Value("taskwire_executor_slots", {{"state", state}, {"mode", mode}});
   }
 
   prometheus::Registry registry_;
   std::unique_ptr<SchedulerMetrics> metrics_;
 };
+
+// Slots are counted per run mode, so that full thread slots show beside 10,000 free
+// event-loop ones (the saturation alert is per mode).
+TEST_F(MetricsTest, CountsSlotsPerRunModeWhenTheExecutorGivesModeSlots) {
+  ExecutorHello hello = Hello("e1", {}, /*slots=*/0);
+  hello.task_types = {{"echo", RunMode::kThread}, {"sleep", RunMode::kEventLoop}};
+  hello.mode_slots = {{RunMode::kThread, 1}, {RunMode::kEventLoop, 100}};
+  TestExecutor e = Connect(std::move(hello));
+  SubmitAll({Spec("echo"), Spec("echo"), Spec("sleep"), Spec("sleep")});
+  EXPECT_THAT(Slots("used", "thread"), Optional(1.0));
+  EXPECT_THAT(Slots("free", "thread"), Optional(0.0));
+  EXPECT_THAT(Slots("used", "event-loop"), Optional(2.0));
+  EXPECT_THAT(Slots("free", "event-loop"), Optional(98.0));
+  EXPECT_THAT(Slots("used"), Optional(0.0));
+
+  core().DisconnectExecutor(e.session, "gone");
+  EXPECT_THAT(Slots("used", "thread"), Optional(0.0));
+  EXPECT_THAT(Slots("free", "event-loop"), Optional(0.0));
+  EXPECT_THAT(Slots("used", "event-loop"), Optional(0.0));
+}
 
 TEST_F(MetricsTest, TracksQueueDepthSlotsAndOutcomesThroughATasksLife) {
   SubmitAll(std::vector<TaskSpec>(3, Spec("echo")));
