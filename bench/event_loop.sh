@@ -25,9 +25,11 @@
 #   EXECUTOR_ARGS  more executor flags for every run
 #   HTTP_DELAY_SERVER  the delay server binary (default BUILD_DIR/bench/http-delay-server,
 #                  else compiled from bench/http_delay_server.cc with g++ into the work dir)
+#   QUIET_WAIT     seconds to wait before each run for a machine at least 90 % idle
+#                  (default 0: the cores are shared; each run reports what others took)
 #   KEEP_LOGS=1    keep the work directory (process logs)
 # Every process it starts is stopped by PID on exit; each bench run has a deadline and a
-# timeout, and no run starts after 5 minutes.
+# timeout, and no run starts after 5 minutes (QUIET_WAIT adds its own wait).
 set -euo pipefail
 
 BUILD_DIR=${1:-/work/main/build}
@@ -173,9 +175,25 @@ json_field() {  # LINE KEY
   sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | tr -d '"'
 }
 
+# Idle share of the machine over one second, in percent.
+idle_pct() {
+  local b0 t0 b1 t1
+  read -r b0 t0 < <(machine_busy_jiffies); sleep 1; read -r b1 t1 < <(machine_busy_jiffies)
+  echo $(( 100 - 100 * (b1 - b0) / (t1 - t0 + 1) ))
+}
+# Before a run: what else runs. With QUIET_WAIT=N, waits up to N s for a quiet machine.
+load_note() {
+  local idle waited=0
+  idle=$(idle_pct)
+  while [ "$idle" -lt 90 ] && [ "$waited" -lt "${QUIET_WAIT:-0}" ]; do
+    sleep 4; waited=$((waited + 5)); idle=$(idle_pct)
+  done
+  echo "machine before: $idle % idle over 1 s (waited $waited s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 ROWS=()
 budget_ok() {
-  if [ "$SECONDS" -gt 300 ]; then
+  if [ "$SECONDS" -gt $((300 + ${QUIET_WAIT:-0} * 3)) ]; then
     echo "event_loop.sh: 5 minutes passed; skipping the remaining runs"
     return 1
   fi
@@ -206,6 +224,7 @@ for config in $CONFIGS; do
     budget_ok || break 2
     RUN=$((RUN + 1))
     echo "== $TASKS $type, $label (run $rep/$REPEAT)"
+    load_note
     start_scheduler
     start_executor "${flags[@]}"
     idle_threads=$(status_field "$EXEC_PID" Threads)
