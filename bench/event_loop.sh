@@ -201,6 +201,9 @@ budget_ok() {
 
 echo "== taskwire event-loop bench  $(date -Iseconds)  build: $BUILD_DIR"
 echo "delay server: $URL, $DELAY_MS ms per request (pid $DELAY_PID); $NCPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for bin in "$SCHEDULER" "$EXECUTOR" "$BENCH"; do
+  echo "binary: $bin, built $(date -u -r "$bin" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum "$bin" | cut -c1-12)"
+done
 echo
 
 for config in $CONFIGS; do
