@@ -102,7 +102,7 @@ absl::Status Executor::Init() {
   link_->Start();
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   spdlog::info("executor {} (incarnation {}) dialling {}: {} thread slots, queues [{}], "
-               "types [{}]", id_, incarnation_, options_.scheduler, options_.thread_slots,
+               "thread types [{}]", id_, incarnation_, options_.scheduler, options_.thread_slots,
                absl::StrJoin(options_.queues, ","), absl::StrJoin(registry_.Types(), ","));
   return absl::OkStatus();
 }
@@ -161,6 +161,7 @@ LinkOptions Executor::MakeLinkOptions() const {
   link.min_backoff = options_.min_backoff;
   link.max_backoff = options_.max_backoff;
   link.max_message_bytes = options_.max_message_bytes;
+  link.refused_id_grace = options_.refused_id_grace;
   link.hello.set_executor_id(id_);
   link.hello.set_incarnation(incarnation_);
   link.hello.set_version(kVersion);

@@ -12,8 +12,9 @@
 // The link protocol's state lives in core/attempt_table.h; this class wires it to the
 // gRPC link, the runners (one per run mode), health and metrics.
 //
-// A scheduler that refuses this executor for good (ALREADY_EXISTS: another live process
-// uses this --id; INVALID_ARGUMENT: a bad Hello) stops the link: WaitForFatal returns
+// A scheduler that refuses this executor for good (ALREADY_EXISTS for longer than
+// refused_id_grace: another live process uses this --id; INVALID_ARGUMENT: a bad Hello)
+// stops the link: WaitForFatal returns
 // true and fatal_status() says why; the stock binary then exits with kExitRefused.
 #ifndef TASKWIRE_EXECUTOR_EXECUTOR_H_
 #define TASKWIRE_EXECUTOR_EXECUTOR_H_
@@ -72,6 +73,9 @@ struct ExecutorOptions {
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   int max_message_bytes = 64 << 20;
+  // How long a refusal of this executor's id (ALREADY_EXISTS) is retried before the
+  // executor gives up (LinkOptions::refused_id_grace).
+  absl::Duration refused_id_grace = absl::Seconds(30);
 };
 
 class Executor {

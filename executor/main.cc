@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   double drain_grace = absl::ToDoubleSeconds(options.drain_grace);
   double max_backoff = absl::ToDoubleSeconds(options.max_backoff);
   double kill_grace = absl::ToDoubleSeconds(options.kill_grace);
+  double refused_id_grace = absl::ToDoubleSeconds(options.refused_id_grace);
   std::string ready_file;
   std::string config_path;
   std::string builtins = "all";
@@ -66,8 +67,8 @@ int main(int argc, char** argv) {
       "On SIGTERM it drains: takes no new work, lets running tasks finish within\n"
       "--drain-grace, hands the rest back to the scheduler, and exits 0.\n"
       "Exit codes: 0 drained; 1 cannot start; 2 bad flags or config; 3 refused by the\n"
-      "scheduler for good (another live process uses this --id, or the scheduler rejects\n"
-      "this executor's Hello): the log says why.\n"
+      "scheduler for good (another live process uses this --id past --refused-id-grace, or\n"
+      "the scheduler rejects this executor's Hello): the log says why.\n"
       "Example:\n  taskwire-executor --scheduler 127.0.0.1:7070 --slots 16 --queues default,bulk");
   app.add_option("--scheduler", options.scheduler, "scheduler address")
       ->envname("TASKWIRE_SCHEDULER")->capture_default_str();
@@ -127,6 +128,11 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_DRAIN_GRACE")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--max-backoff", max_backoff, "longest wait between reconnects, seconds")
       ->envname("TASKWIRE_MAX_BACKOFF")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--refused-id-grace", refused_id_grace,
+                 "seconds the executor keeps dialling while the scheduler refuses its id as "
+                 "in use (a restart within the old session's lease), before it exits with 3")
+      ->envname("TASKWIRE_REFUSED_ID_GRACE")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--max-message-bytes", options.max_message_bytes,
                  "largest gRPC message to or from the scheduler (keep it equal to the "
                  "scheduler's); a result that does not fit fails its own attempt")
@@ -163,6 +169,7 @@ int main(int argc, char** argv) {
   options.drain_grace = absl::Seconds(drain_grace);
   options.max_backoff = absl::Seconds(max_backoff);
   options.kill_grace = absl::Seconds(kill_grace);
+  options.refused_id_grace = absl::Seconds(refused_id_grace);
   if (!config_path.empty()) {
     absl::StatusOr<taskwire::executor::ProcessConfig> config =
         taskwire::executor::LoadProcessConfig(config_path);

@@ -14,12 +14,16 @@ namespace {
 // Results are split across messages above this size, below the scheduler's message limit.
 constexpr size_t kMaxBatchBytes = 8 << 20;
 
-// A refusal that a redial cannot fix. ALREADY_EXISTS only refuses a newcomer (a
-// reconnect of this process carries the same incarnation and is let in); INVALID_ARGUMENT
-// after a Welcome is about some later message, not about who we are.
-bool IsFatal(const grpc::Status& status, bool was_welcomed) {
-  return status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
-         (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && !was_welcomed);
+// A refusal that a redial cannot fix: INVALID_ARGUMENT of a Hello (after a Welcome it is
+// about some later message, not about who we are), and ALREADY_EXISTS once it outlasts
+// `refused_since + grace` (until then the refused session may be this id's previous
+// process, whose half-open stream the scheduler drops when its lease runs out).
+bool IsFatal(const grpc::Status& status, bool was_welcomed, absl::Time refused_since,
+             absl::Duration grace) {
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    return absl::Now() - refused_since >= grace;
+  }
+  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && !was_welcomed;
 }
 
 }  // namespace
@@ -212,6 +216,7 @@ bool SchedulerLink::connected() const {
 void SchedulerLink::Loop() {
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.min_backoff;
+  absl::Time refused_since = absl::InfiniteFuture();  // the first ALREADY_EXISTS in a row
   while (true) {
     auto stream = std::make_shared<LinkStream>(callbacks_);
     bool new_channel;
@@ -236,7 +241,12 @@ void SchedulerLink::Loop() {
     std::string reason = status.ok() ? "closed by the scheduler" : status.error_message();
     if (reason.empty()) reason = "status " + std::to_string(status.error_code());
     if (was_welcomed) callbacks_.on_disconnected(reason);
-    if (IsFatal(status, was_welcomed)) {
+    if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      refused_since = absl::InfiniteFuture();
+    } else if (refused_since == absl::InfiniteFuture()) {
+      refused_since = absl::Now();
+    }
+    if (IsFatal(status, was_welcomed, refused_since, options_.refused_id_grace)) {
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
@@ -254,8 +264,16 @@ void SchedulerLink::Loop() {
             absl::ToInt64Nanoseconds(backoff) / 2, absl::ToInt64Nanoseconds(backoff))(rng));
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    spdlog::warn("link to scheduler {} down ({}); retrying in {} ms", options_.target, reason,
-                 absl::ToInt64Milliseconds(wait));
+    if (refused_since != absl::InfiniteFuture()) {
+      spdlog::warn("the scheduler {} refused this executor's id ({}): an earlier process with "
+                   "this id whose session has not timed out yet, or another process using "
+                   "this --id; retrying in {} ms, for at most {} in all",
+                   options_.target, reason, absl::ToInt64Milliseconds(wait),
+                   absl::FormatDuration(options_.refused_id_grace));
+    } else {
+      spdlog::warn("link to scheduler {} down ({}); retrying in {} ms", options_.target, reason,
+                   absl::ToInt64Milliseconds(wait));
+    }
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
     if (stopping_) return;
     backoff = std::min(backoff * 2, options_.max_backoff);

@@ -41,6 +41,10 @@ struct LinkOptions {
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   int max_message_bytes = 64 << 20;
+  // How long ALREADY_EXISTS is retried before it is fatal: a restarted process is refused
+  // while the scheduler still holds its predecessor's half-open session, until that
+  // session's lease runs out. Keep it above the scheduler's --executor-timeout.
+  absl::Duration refused_id_grace = absl::Seconds(30);
 };
 
 struct LinkCallbacks {

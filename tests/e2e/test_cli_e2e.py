@@ -173,8 +173,8 @@ class SharedClusterTest(harness.SharedClusterTestCase):
         # event-loop slots.
         self.assertEqual(by_id['exec-a']['slots'], 10_001)
         self.assertEqual(by_id['exec-b']['slots'], 10_004)
-        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 1}, by_id['exec-a']['mode_slots'])
-        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 4}, by_id['exec-b']['mode_slots'])
+        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 1, 'used': 0}, by_id['exec-a']['mode_slots'])
+        self.assertIn({'mode': 'RUN_MODE_THREAD', 'slots': 4, 'used': 0}, by_id['exec-b']['mode_slots'])
         self.assertEqual(sorted(by_id['exec-a']['queues']), ['default', 'solo'])
         self.assertIn('sha256', [t['name'] for t in by_id['exec-b']['task_types']])
 

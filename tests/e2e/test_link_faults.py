@@ -250,7 +250,7 @@ process_tasks {
         wait_states(stub, ids, {S['RUNNING']}, 10)
         argv = [harness.EXECUTOR_BIN, '--scheduler', cluster.address, '--id', 'twin',
                 '--slots', '4', '--queues', 'default', '--health-listen', '127.0.0.1:0',
-                '--metrics-listen', '127.0.0.1:0', *EXECUTOR_ARGS]
+                '--metrics-listen', '127.0.0.1:0', '--refused-id-grace', '2', *EXECUTOR_ARGS]
         second = harness.Process('executor-twin-second', argv, cluster.dir)
         second.expect_exit = True
         cluster.executors['twin (second process)'] = second

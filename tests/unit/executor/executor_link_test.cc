@@ -144,7 +144,9 @@ TEST_F(ExecutorLinkTest, RefusedAsADuplicateItStopsDiallingAndReportsFatal) {
   Serve([](int, Stream*) {
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "executor e1 is connected");
   });
-  StartExecutor(Options());
+  ExecutorOptions options = Options();
+  options.refused_id_grace = absl::ZeroDuration();
+  StartExecutor(options);
   ASSERT_TRUE(executor_->WaitForFatal(kBound)) << "the refusal was not reported";
   const absl::Status fatal = executor_->fatal_status();
   EXPECT_EQ(fatal.code(), absl::StatusCode::kAlreadyExists);
@@ -154,6 +156,25 @@ TEST_F(ExecutorLinkTest, RefusedAsADuplicateItStopsDiallingAndReportsFatal) {
   // The link's thread ends right after reporting: no dial can follow.
   EXPECT_EQ(fake_->hellos().size(), 1u);
   EXPECT_FALSE(executor_->connected());
+}
+
+// A restarted process is refused while the scheduler still holds its predecessor's
+// half-open session; it dials on within the grace and gets in once that session is gone.
+TEST_F(ExecutorLinkTest, AnIdRefusedForLessThanTheGraceIsDialledAgain) {
+  Serve([this](int connection, Stream* stream) {
+    if (connection <= 3) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "executor e1 is connected");
+    }
+    stream->Write(Welcome());
+    fake_->ReadAll(stream);
+    return grpc::Status::OK;
+  });
+  ExecutorOptions options = Options();
+  options.refused_id_grace = absl::Seconds(30);
+  StartExecutor(options);
+  ASSERT_TRUE(executor_->WaitUntilLinked(kBound)) << "never let in after the refusals";
+  EXPECT_FALSE(executor_->WaitForFatal(absl::ZeroDuration()));
+  EXPECT_GE(fake_->hellos().size(), 4u);
 }
 
 TEST_F(ExecutorLinkTest, AHelloRefusedAsInvalidIsFatal) {
