@@ -24,6 +24,7 @@
 #include "executor/event_loop/event_loop.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/executor/done_recorder.h"
 #include "tests/unit/status_matchers.h"
 
 namespace taskwire::executor {
@@ -108,32 +109,6 @@ TEST(EventLoopTest, CallsAWatchWhenItsDescriptorIsReadableAndNotAfterUnwatch) {
   close(fds[0]);
   close(fds[1]);
 }
-
-// Records every done callback by task id, so a test can check each ran exactly once.
-class DoneRecorder {
- public:
-  Runner::Done For(const std::string& task_id) {
-    return [this, task_id](RunResult result) {
-      absl::MutexLock lock(&mu_);
-      results_[task_id].push_back(std::move(result));
-      ++calls_;
-    };
-  }
-  bool AwaitCalls(int n, absl::Duration bound) {
-    absl::MutexLock lock(&mu_);
-    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), bound);
-  }
-  std::vector<RunResult> ResultsOf(const std::string& task_id) {
-    absl::MutexLock lock(&mu_);
-    return results_[task_id];
-  }
-
- private:
-  absl::Mutex mu_;
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, std::vector<RunResult>> results_ ABSL_GUARDED_BY(mu_);
-};
 
 class EventLoopRunnerTest : public ::testing::Test {
  protected:

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/executor/done_recorder.h"
 #include "tests/unit/status_matchers.h"
 
 namespace taskwire::executor {
@@ -56,36 +57,6 @@ class Gate {
   absl::Mutex mu_;
   int arrived_ ABSL_GUARDED_BY(mu_) = 0;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// Records every done callback by task id, so a test can check each ran exactly once.
-class DoneRecorder {
- public:
-  Runner::Done For(const std::string& task_id) {
-    return [this, task_id](RunResult result) {
-      absl::MutexLock lock(&mu_);
-      results_[task_id].push_back(std::move(result));
-      ++calls_;
-    };
-  }
-  bool AwaitCalls(int n, absl::Duration bound) {
-    absl::MutexLock lock(&mu_);
-    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), bound);
-  }
-  int calls() {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  std::vector<RunResult> ResultsOf(const std::string& task_id) {
-    absl::MutexLock lock(&mu_);
-    return results_[task_id];
-  }
-
- private:
-  absl::Mutex mu_;
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, std::vector<RunResult>> results_ ABSL_GUARDED_BY(mu_);
 };
 
 class ThreadRunnerTest : public ::testing::Test {
