@@ -1,5 +1,6 @@
-"""A user's own executor program (examples/custom_executor.cc) serves a task type of its own
-next to the built-ins, against the real scheduler and the CLI."""
+"""A user's own executor program (examples/custom_executor.cc) serves task types of its own
+next to the built-ins: a thread handler (wordcount) and an event-loop one (remind), against
+the real scheduler and the CLI."""
 
 import base64
 import os
@@ -31,6 +32,26 @@ class CustomExecutorTest(harness.LoggedTestCase):
                                '--wait', '--wait-timeout', '20')
             self.assertEqual(echo.returncode, 0, echo)
             self.assertEqual(base64.b64decode(echo.json()['output']).decode(), 'built-in too')
+
+            # Its own event-loop handler: announced in that mode, answers from its timer.
+            listing = cluster.cli('--json', 'executors')
+            self.assertEqual(listing.returncode, 0, listing)
+            modes = {t['name']: t['mode'] for e in listing.json_lines() for t in e['task_types']}
+            self.assertEqual(modes.get('remind'), 'RUN_MODE_EVENT_LOOP', listing)
+            self.assertEqual(modes.get('wordcount'), 'RUN_MODE_THREAD', listing)
+            remind = cluster.cli('--json', 'submit', 'remind', '--payload', 'tea is ready',
+                                 '--wait', '--wait-timeout', '20')
+            self.assertEqual(remind.returncode, 0, remind)
+            self.assertEqual(base64.b64decode(remind.json()['output']).decode(),
+                             'reminder: tea is ready')
+            # The reminder takes 100 ms: a 50 ms task timeout ends the attempt first (its
+            # OnAbort removes the timer) and the late completion is dropped.
+            late = cluster.cli('--json', 'submit', 'remind', '--payload', 'too slow',
+                               '--timeout', '50ms', '--retries', '0', '--wait',
+                               '--wait-timeout', '20')
+            self.assertNotEqual(late.returncode, 0, late)
+            self.assertEqual(late.json()['state'], 'TASK_STATE_FAILED', late)
+            self.assertIn('timed out', late.json()['attempts'][0]['error'], late)
         finally:
             code, killed = executor.stop()
         self.assertEqual((code, killed), (0, False), 'the executor drains and exits 0')
