@@ -251,15 +251,17 @@ void SchedulerCore::DeliverPending() {
       }
     }
     std::vector<TaskRecord> evicted;  // freed after the lock is released
+    Effects stored_ends;              // waiters of the ends just stored
     {
       absl::MutexLock lock(&mu_);
       if (commit_failures_ > 0) {
         spdlog::info("store: commits succeed again after {} failures", commit_failures_);
       }
       commit_failures_ = 0;
-      EvictFinished(saves, evicted);
+      EvictFinished(saves, evicted, stored_ends);
     }
     for (Effects& fx : batch) Flush(fx);
+    Flush(stored_ends);
   }
 }
 
@@ -1062,7 +1064,10 @@ absl::StatusOr<uint64_t> SchedulerCore::AddWaiter(absl::string_view id, WaitCall
   {
     absl::MutexLock lock(&mu_);
     if (auto it = tasks_.find(id); it != tasks_.end()) {
-      if (!IsTerminal(it->second.state)) {
+      // A standalone task that ended and is still here is not stored yet (EvictFinished
+      // takes it out once it is): its waiter hears when it is, so a result it hears
+      // survives a crash.
+      if (!IsTerminal(it->second.state) || IsFinishedStandalone(it->second)) {
         return waiters_.Add(id, std::move(done));
       }
       finished = ViewOfTask(it->second);

@@ -349,8 +349,9 @@ class SchedulerCore {
   void RunTimer(const Timer& timer, absl::Time now, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a commit: finished tasks and workflows in `stored` leave memory (the store has
-  // them now), moved to `evicted` so that the caller frees them outside the lock.
-  void EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted)
+  // them now), moved to `evicted` so that the caller frees them outside the lock. Waiters
+  // that came after the end, while it was being stored, are woken through `fx`.
+  void EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictTask(const std::string& id, std::vector<TaskRecord>& evicted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -75,11 +75,16 @@ void SchedulerCore::SweepRetention() {
 // A task leaves memory once it is finished and stored; the store answers for it from then
 // on. A workflow's nodes stay while it runs (downstream nodes read their outputs), and go
 // with it.
-void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted) {
+void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskRecord>& evicted,
+                                  Effects& fx) {
   for (const TaskRecord& r : stored.tasks) {
     if (!IsFinishedStandalone(r)) continue;
     auto it = tasks_.find(r.id);
     if (it == tasks_.end() || !IsTerminal(it->second.state)) continue;
+    if (std::vector<WaitCallback> woken = waiters_.Take(r.id); !woken.empty()) {
+      const TaskView view = ViewOfTask(it->second);
+      for (WaitCallback& callback : woken) fx.wakeups.emplace_back(std::move(callback), view);
+    }
     EvictTask(r.id, evicted);
     if (options_.recent_results == 0) continue;
     // Kept a while longer as a recent result; the oldest one leaves the cache instead.
@@ -101,6 +106,12 @@ void SchedulerCore::EvictFinished(const StoreBatch& stored, std::vector<TaskReco
     if (wf == workflows_.end() || wf->second.record.state == WorkflowState::kRunning ||
         wf->second.record.version != r.version) {
       continue;  // a later version is still to be stored
+    }
+    if (std::vector<WorkflowWaitCallback> woken = workflow_waiters_.Take(r.id); !woken.empty()) {
+      const WorkflowView view = ViewOf(wf->second);
+      for (WorkflowWaitCallback& callback : woken) {
+        fx.workflow_wakeups.emplace_back(std::move(callback), view);
+      }
     }
     for (const WorkflowNodeRecord& node : wf->second.record.nodes) {
       EvictTask(node.task_id, evicted);

@@ -412,23 +412,16 @@ absl::StatusOr<WorkflowState> SchedulerCore::CancelWorkflow(absl::string_view id
 
 absl::StatusOr<uint64_t> SchedulerCore::AddWorkflowWaiter(absl::string_view id,
                                                           WorkflowWaitCallback done) {
-  std::optional<WorkflowView> finished;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = workflows_.find(id); it != workflows_.end()) {
-      if (it->second.record.state == WorkflowState::kRunning) {
-        return workflow_waiters_.Add(id, std::move(done));
-      }
-      finished = ViewOf(it->second);
-    }
+    // A workflow that ended and is still here is not stored as ended yet (EvictFinished
+    // takes it out once it is): its waiter hears then, so what it hears survives a crash.
+    if (workflows_.contains(id)) return workflow_waiters_.Add(id, std::move(done));
   }
-  if (!finished) {
-    absl::StatusOr<std::optional<WorkflowView>> stored = FindStoredWorkflow(id);
-    if (!stored.ok()) return stored.status();
-    if (!stored->has_value()) return WorkflowNotFound(id);
-    finished = std::move(*stored);
-  }
-  done(*finished);
+  absl::StatusOr<std::optional<WorkflowView>> stored = FindStoredWorkflow(id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return WorkflowNotFound(id);
+  done(**stored);
   return 0;
 }
 

@@ -331,6 +331,48 @@ TEST(SchedulerCoreRaceTest, ARepeatedIdempotencyKeyWhileTheFirstSubmitCommitsIsU
 }
 
 
+// Scenario: a task's end is being stored when a client starts waiting for it. The waiter
+// must hear only once the end is stored: a result it heard must not be undone by a crash
+// (kill -9 between the answer and the commit ran the task again: e2e_durability's flake).
+TEST(SchedulerCoreRaceTest, AWaitThatComesWhileTheEndIsStoredHearsOnlyOnceItIs) {
+  FakeClock clock;
+  GatedTaskStore store;
+  EventHub events;
+  SchedulerCore core(clock, store, events, nullptr, TestOptions());
+  auto channel = std::make_shared<FakeExecutorChannel>();
+  ASSERT_OK_AND_ASSIGN(ExecutorSession session,
+                       core.ConnectExecutor(Hello("e1", {"echo"}, 1), channel));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> ids, core.Submit({Spec("echo")}));
+  ASSERT_THAT(channel->TakeAssignments(), SizeIs(1));
+
+  store.GateNext(absl::OkStatus());
+  AttemptResult result;
+  result.task_id = ids[0];
+  result.attempt = 1;
+  result.outcome = AttemptOutcome::kSucceeded;
+  result.output = "ok";
+  std::thread answer([&] { core.OnResults(session, {result}); });
+  OnExit join([&] {  // after a failed ASSERT
+    store.Release();
+    if (answer.joinable()) answer.join();
+  });
+  ASSERT_TRUE(store.AwaitEntered(absl::Seconds(10)));  // the end is in its commit
+
+  absl::Notification heard;
+  TaskState state = TaskState::kQueued;
+  ASSERT_THAT(core.AddWaiter(ids[0],
+                             [&](const TaskView& view) {
+                               state = view.record.state;
+                               heard.Notify();
+                             }),
+              IsOk());
+  EXPECT_FALSE(heard.HasBeenNotified()) << "answered before the end was stored";
+  store.Release();
+  answer.join();
+  ASSERT_TRUE(heard.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(state, TaskState::kSucceeded);
+}
+
 // Scenario: with the delivery thread, a submit hands its tasks over and returns: the gRPC
 // thread that called it is free while the disk works, and the answer comes from the
 // callback once the tasks are stored, never before.
