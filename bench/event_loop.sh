@@ -10,7 +10,7 @@
 # Each configuration gets a fresh scheduler (--store memory) and executor; one delay server
 # serves them all.
 #
-#   bench/event_loop.sh [BUILD_DIR]          (default /work/main/build)
+#   bench/event_loop.sh [BUILD_DIR]          (default: build/ of this checkout)
 #
 # Environment knobs:
 #   TASKS          tasks per run (default 10000)
@@ -32,7 +32,7 @@
 # timeout, and no run starts after 5 minutes (QUIET_WAIT adds its own wait).
 set -euo pipefail
 
-BUILD_DIR=${1:-/work/main/build}
+BUILD_DIR=${1:-$(cd "$(dirname "$0")/.." && pwd)/build}
 TASKS=${TASKS:-10000}
 DELAY_MS=${DELAY_MS:-50}
 REPEAT=${REPEAT:-1}

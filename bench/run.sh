@@ -9,7 +9,7 @@
 #   4. history: scheduler resident memory while 1,000,000 tasks run and finish (rounds of
 #      50,000), then the time a restart over that store takes until it serves
 #
-#   bench/run.sh [BUILD_DIR]          (default /work/main/build)
+#   bench/run.sh [BUILD_DIR]          (default: build/ of this checkout)
 #
 # Environment knobs:
 #   SLOTS_LIST       executor slot counts for the throughput runs (default "64 128 256")
@@ -37,7 +37,7 @@
 # no measurement starts after 7 minutes, so the script ends well under 10 minutes.
 set -euo pipefail
 
-BUILD_DIR=${1:-/work/main/build}
+BUILD_DIR=${1:-$(cd "$(dirname "$0")/.." && pwd)/build}
 SLOTS_LIST=${SLOTS_LIST:-"64 128 256"}
 LATENCY_SLOTS=${LATENCY_SLOTS:-64}
 THROUGHPUT_TASKS=${THROUGHPUT_TASKS:-100000}
