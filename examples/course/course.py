@@ -41,13 +41,16 @@ PYTHON = '/usr/bin/python3'
 
 HTTP_DELAY_MS = 100       # every answer of the local server waits this long
 DOWNLOADS = 100           # lesson a
-PRIMES_N = 5_000_000      # lesson b: primes below N per task
+# Lesson b: primes below N per task. At 5,000,000 a C++ task takes about 10 ms here, as
+# little as the dispatch noise of a shared 2-core machine; 20,000,000 takes about 60 ms.
+PRIMES_N = int(os.environ.get('COURSE_PRIMES_N', 20_000_000))
 PRIMES_TASKS = 8
 PRIMES_RUNS = 3           # lesson b: each row is the median of this many runs
 QUEUE_TASKS = 20          # lesson c
 MANY = 10_000             # lesson d
 MANY_THREAD_SLOTS = 1000
 BUDGET_S = 110.0          # no lesson starts after this; run.sh kills everything at 150 s
+QUIET_WAIT_S = float(os.environ.get('QUIET_WAIT', 0))  # per lesson, for an idle machine
 RPC_TIMEOUT = 10.0
 
 
@@ -187,6 +190,20 @@ class Sampler:
         return self
 
 
+def machine_jiffies():
+    """(busy, idle) jiffies of the whole machine; steal counts as busy."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4]
+
+
+def idle_percent(interval=0.5):
+    b0, i0 = machine_jiffies()
+    time.sleep(interval)
+    b1, i1 = machine_jiffies()
+    return 100 * (i1 - i0) / max(1, (b1 - b0) + (i1 - i0))
+
+
 # --- the gRPC stubs, generated from proto/ as tests/e2e/harness.py does ---------------------
 
 def load_stubs(work):
@@ -257,21 +274,23 @@ class Course:
         self.address = None
         self.http_port = None
         self.executors = 0
-        self.failures = []
+        self.waited = 0.0  # seconds spent waiting for a quiet machine (QUIET_WAIT)
+        self.scheduler = None
 
     # --- set-up
 
     def start(self):
         import grpc
         self.pb = load_stubs(self.work)
-        scheduler = Proc('scheduler', [self.scheduler_bin, '--listen', '127.0.0.1:0',
+        self.scheduler = scheduler = Proc('scheduler', [self.scheduler_bin, '--listen', '127.0.0.1:0',
                                        '--metrics-listen', '', '--data-dir',
                                        os.path.join(self.work, 'data'), '--log-level', 'warn'],
                          self.work, ready_file=True)
         self.address = scheduler.wait_ready()['grpc']
         self.channel = grpc.insecure_channel(self.address)
         self.stub = self.pb.scheduler_pb2_grpc.SchedulerStub(self.channel)
-        self.http_port = self.start_http_server('http-server', python=True)
+        self.http_server = self.start_http_server('http-server', python=True)
+        self.http_port = self.http_server.port
 
     def start_http_server(self, name, python):
         if python:
@@ -280,7 +299,8 @@ class Course:
             argv = [self.delay_server_bin]
         server = Proc(name, [*argv, '--port', '0', '--delay-ms', str(HTTP_DELAY_MS)],
                       self.work, ready_file=True)
-        return server.wait_ready()['port']
+        server.port = server.wait_ready()['port']
+        return server
 
     def url(self, path, port=None):
         return f'http://127.0.0.1:{port or self.http_port}{path}'
@@ -380,7 +400,21 @@ class Course:
                                      rss_kib=sampler.peak_rss_kib, cpu=sampler.cpu)
 
     def time_left(self):
-        return BUDGET_S - (time.monotonic() - self.started)
+        return BUDGET_S - (time.monotonic() - self.started - self.waited)
+
+    def machine_note(self):
+        """Before a lesson: how idle the cores are (other work slows every figure)."""
+        t0 = time.monotonic()
+        idle = idle_percent()
+        while idle < 90 and time.monotonic() - t0 < QUIET_WAIT_S:
+            idle = idle_percent(2.0)
+        self.waited += time.monotonic() - t0
+        load = open('/proc/loadavg').read().split()[:3]
+        note = f'machine: {idle:.0f} % idle before this lesson (load average {" ".join(load)})'
+        if idle < 85:
+            note += ('; WARNING: other work is using the cores, the figures below are slower '
+                     'than on a quiet machine (QUIET_WAIT=120 waits for one)')
+        say(note)
 
     # --- lesson a: I/O-bound ------------------------------------------------------------
 
@@ -390,6 +424,7 @@ class Course:
         say('rule: I/O-bound work waits, so overlap the waits: threads overlap as many as they '
             'have slots, processes pay a program start per download, and the event loop '
             'overlaps them all on one thread.')
+        self.machine_note()
         say()
         urls = [self.url(f'/item/{i}').encode() for i in range(DOWNLOADS)]
 
@@ -434,6 +469,7 @@ class Course:
         say('rule: CPU-bound work only goes faster on more cores: C++ threads use them all '
             '(no GIL), and so do processes, which Python needs because its GIL runs one thread '
             'at a time.')
+        self.machine_note()
         say()
         payloads = [str(PRIMES_N).encode()] * PRIMES_TASKS
         sys.path.insert(0, HERE)
@@ -521,6 +557,7 @@ class Course:
         say(f'== c) a task queue with a worker: submit, watch results arrive, chain, chord')
         say('rule: a task queue decouples asking from doing: clients submit and go on, workers '
             'take tasks as their slots free up, and workflows pass each result to the next task.')
+        self.machine_note()
         say()
         config = self.write_config('c-worker', 2, [('course.primes', 'primes.py')])
         worker = self.start_executor('default', '--slots', str(slots), config=config)
@@ -533,14 +570,15 @@ class Course:
             time.sleep(0.5)  # the watch subscribes; the CLI gives no signal of that
             say(f'$ taskwire watch &            # the live monitor, in the background')
             sleeps = [50 + (i * 137) % 351 for i in range(QUEUE_TASKS)]
-            say(f'$ for ms in {" ".join(map(str, sleeps[:5]))} ...; do '
-                f'taskwire submit thread.sleep --payload $ms; done     # {QUEUE_TASKS} tasks, '
-                f'{sum(sleeps)} ms of sleep in all')
-            ids = []
-            t0 = time.time()
-            for ms in sleeps:
-                ids.append(self.cli('submit', 'thread.sleep', '--payload', str(ms)).strip())
-            submitted = time.time() - t0
+            say(f'$ taskwire submit thread.sleep --payload {sleeps[0]}     # one task: prints its id')
+            ids = [self.cli('submit', 'thread.sleep', '--payload', str(sleeps[0])).strip()]
+            say(f'  {ids[0]}')
+            say(f'python: stub.SubmitBatch(SubmitBatchRequest(tasks=[TaskSpec(type="thread.sleep", '
+                f'payload=b"{sleeps[1]}"), ...]))   # {QUEUE_TASKS - 1} more in one call')
+            specs = [self.pb.task_pb2.TaskSpec(type='thread.sleep', payload=str(ms).encode())
+                     for ms in sleeps[1:]]
+            ids += self.stub.SubmitBatch(self.pb.scheduler_pb2.SubmitBatchRequest(tasks=specs),
+                                         timeout=RPC_TIMEOUT).task_ids
             futures = []
             for task_id in ids:
                 request = self.pb.scheduler_pb2.WaitTaskRequest(task_id=task_id)
@@ -556,10 +594,12 @@ class Course:
             time.sleep(0.3)  # the last events reach the watch
             with open(watch.log_path) as f:
                 lines = [l.rstrip('\n') for l in f if 'thread.sleep' in l]
-            say(f'  ({QUEUE_TASKS} ids printed, all submitted in {submitted:.2f} s; '
-                f'the worker runs {slots} at a time, the rest wait queued)')
-            say(f'taskwire watch printed {len(lines)} lines for them; the first 6 and the last 4:')
-            for line in lines[:6] + ['  ...'] + lines[-4:]:
+            say(f'  ({QUEUE_TASKS} tasks, {sum(sleeps)} ms of sleep in all; the worker runs '
+                f'{slots} at a time, the rest wait queued)')
+            mid = len(lines) // 2
+            say(f'taskwire watch printed {len(lines)} lines for them (queued, running, succeeded '
+                f'for each); the first 4, 4 from the middle, the last 2:')
+            for line in lines[:4] + ['  ...'] + lines[mid - 2:mid + 2] + ['  ...'] + lines[-2:]:
                 say(f'  {line}')
             say('results, in the order they arrived:')
             by_end = sorted(tasks, key=lambda t: ts(t.finished_at))
@@ -596,15 +636,16 @@ class Course:
             f'({HTTP_DELAY_MS} ms each)')
         say('rule: thousands of waits fit on one event-loop thread, since a waiting request '
             'costs a socket and a callback, where each thread costs a stack and a slot of its own.')
+        self.machine_note()
         say()
         if os.access(self.delay_server_bin, os.X_OK):
-            port = self.start_http_server('http-delay-server', python=False)
-            server_note = 'build/bench/http-delay-server (C++, epoll)'
+            server = self.start_http_server('http-delay-server', python=False)
+            server_note = 'build/bench/http-delay-server (C++, epoll, one thread)'
         else:
-            port = self.http_port
-            server_note = 'examples/course/http_server.py (asyncio)'
-        say(f'server: {server_note}; submitted with taskwire-bench throughput')
-        url = self.url('/many', port)
+            server = self.http_server
+            server_note = 'examples/course/http_server.py (Python, epoll, one thread)'
+        say(f'server: {server_note}; the tasks are submitted with taskwire-bench throughput')
+        url = self.url('/many', server.port)
         scenarios = [
             ('event loop', f'http.get, --event-loop-threads 1', 'd-loop',
              ['--event-loop-threads', '1'], 'http.get'),
@@ -616,6 +657,7 @@ class Course:
             proc = self.start_executor(queue, *flags)
             try:
                 sampler = Sampler(proc.pid)
+                scheduler_cpu, server_cpu = cpu_seconds(self.scheduler.pid), cpu_seconds(server.pid)
                 argv = [self.bench_bin, 'throughput', '--server', self.address, '--tasks',
                         str(MANY), '--type', task_type, '--payload', url, '--queue', queue,
                         '--batch', '500', '--deadline', '45', '--json']
@@ -624,6 +666,8 @@ class Course:
                 bench = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                                        text=True, timeout=60, env=child_env())
                 sampler.finish()
+                scheduler_cpu = cpu_seconds(self.scheduler.pid) - scheduler_cpu
+                server_cpu = cpu_seconds(server.pid) - server_cpu
             finally:
                 self.stop_executor(proc)
             result = None
@@ -637,10 +681,11 @@ class Course:
                                   f'{bench.stdout[-1500:]}{bench.stderr[-1500:]}')
             rows.append([model, how, secs(result['elapsed_s']), f'{result["tasks_per_s"]:,.0f}',
                          f'{sampler.threads_before} -> {sampler.peak_threads}',
-                         mib(sampler.peak_rss_kib), f'{sampler.cpu:.2f}'])
+                         mib(sampler.peak_rss_kib), f'{sampler.cpu:.2f}',
+                         f'{scheduler_cpu:.2f} / {server_cpu:.2f}'])
         say()
         table(['model', 'executor', 'wall s', 'tasks/s', 'executor threads (idle -> peak)',
-               'executor RSS MiB (peak)', 'executor CPU s'], rows)
+               'executor RSS MiB (peak)', 'executor CPU s', 'CPU s: scheduler / server'], rows)
         say(f'(the floor: {HTTP_DELAY_MS / 1000:.1f} s with every request in flight at once; '
             f'{MANY // MANY_THREAD_SLOTS} rounds of {HTTP_DELAY_MS} ms = '
             f'{MANY // MANY_THREAD_SLOTS * HTTP_DELAY_MS / 1000:.1f} s on {MANY_THREAD_SLOTS} threads)')

@@ -1,23 +1,29 @@
 """course.fetch: one HTTP GET in a process of its own, the process-mode row of lesson a
-(docs/course.md). The executor runs it once per task (examples/course/course.py writes
-the config): stdin is the URL, stdout the result in http.get's format,
-"status <code>\\nsize <bytes>\\n\\n<body>".
+(docs/course.md). The executor starts it once per task (course.py writes the config):
+stdin is the URL, stdout the result in http.get's format, "status <code>\\nsize
+<bytes>\\n\\n<body>".
 
+It speaks HTTP/1.1 over a plain socket, because a process per task pays the interpreter's
+start-up and every import again each time: `import http.client` alone would triple that cost.
 A process task runs outside the executor's fetch policy (--fetch-allow applies to the
-built-in http.* types only), so this program checks its own: loopback http:// URLs only.
-Exit code 64 (bad input) is listed as not retryable in the config.
+built-in http.* types only), so it checks its own: http://127.0.0.1 URLs only. Exit code
+64 (bad input) is not retryable in the config.
 """
+import socket
 import sys
-from http.client import HTTPConnection
-from urllib.parse import urlsplit
 
 url = sys.stdin.read().strip()
-parts = urlsplit(url)
-if parts.scheme != 'http' or parts.hostname != '127.0.0.1':
-    sys.stderr.write(f'course.fetch: only http://127.0.0.1 URLs, got {url!r}\n')
+prefix = 'http://127.0.0.1:'
+host_port, _, path = url[len(prefix):].partition('/')
+if not url.startswith(prefix) or not host_port.isdigit():
+    sys.stderr.write(f'course.fetch: only http://127.0.0.1:PORT/... URLs, got {url!r}\n')
     sys.exit(64)
-connection = HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
-connection.request('GET', (parts.path or '/') + (f'?{parts.query}' if parts.query else ''))
-response = connection.getresponse()
-body = response.read()
-sys.stdout.buffer.write(b'status %d\nsize %d\n\n' % (response.status, len(body)) + body)
+with socket.create_connection(('127.0.0.1', int(host_port)), timeout=10) as conn:
+    conn.sendall(f'GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:{host_port}\r\n'
+                 'Connection: close\r\n\r\n'.encode())
+    response = b''
+    while chunk := conn.recv(65536):
+        response += chunk
+head, _, body = response.partition(b'\r\n\r\n')
+status = int(head.split(b' ', 2)[1])
+sys.stdout.buffer.write(b'status %d\nsize %d\n\n' % (status, len(body)) + body)

@@ -14,7 +14,7 @@ to --ready-file as {"port": N} (written atomically) once it listens: the interfa
 bench/http_delay_server.cc, so the course uses either. SIGTERM or SIGINT: prints its
 counters on stderr and exits 0.
 
-(It is written on epoll rather than asyncio because asyncio's transports cost about four
+(It is written on epoll rather than asyncio because asyncio's transports cost almost three
 times the CPU per connection, which the 10,000-connection lesson would measure instead of
 taskwire.)
 """
