@@ -8,6 +8,7 @@
 #   examples/course/run.sh [BUILD_DIR]        (default: build/ of this checkout)
 #   LESSONS=a,d examples/course/run.sh        (only some lessons)
 #   KEEP_LOGS=1 examples/course/run.sh        (keep the work directory: logs, configs)
+#   QUIET_WAIT=120 examples/course/run.sh     (before each lesson, wait up to 120 s for idle cores)
 #
 # Needs the built binaries (./scripts/build.sh, or ./scripts/run.sh once) and Debian's
 # python3-grpcio, python3-protobuf and python3-grpc-tools (./scripts/install-deps.sh).
@@ -64,11 +65,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 status=0
-timeout --kill-after=10 150 "$PYTHON" "$HERE/course.py" --build "$BUILD_DIR" \
+LIMIT=$((150 + 4 * ${QUIET_WAIT:-0}))  # QUIET_WAIT=N: each lesson may first wait N s for idle cores
+timeout --kill-after=10 "$LIMIT" "$PYTHON" "$HERE/course.py" --build "$BUILD_DIR" \
   --lessons "${LESSONS:-a,b,c,d}" --work "$WORK" &
 PY_PID=$!
 wait "$PY_PID" || status=$?
 PY_PID=
-if [ "$status" = 124 ]; then echo "run.sh: stopped after 150 s" >&2; fi
+if [ "$status" = 124 ]; then echo "run.sh: stopped after $LIMIT s" >&2; fi
 if [ "$status" != 0 ] || [ "${KEEP_LOGS:-0}" = 1 ]; then echo "logs in $WORK"; fi
 exit "$status"
