@@ -45,7 +45,7 @@ DOWNLOADS = 100           # lesson a
 # little as the dispatch noise of a shared 2-core machine; 20,000,000 takes about 60 ms.
 PRIMES_N = int(os.environ.get('COURSE_PRIMES_N', 20_000_000))
 PRIMES_TASKS = 8
-PRIMES_RUNS = 3           # lesson b: each row is the median of this many runs
+PRIMES_RUNS = 5           # lesson b: each row is the median of this many runs
 QUEUE_TASKS = 20          # lesson c
 MANY = 10_000             # lesson d
 MANY_THREAD_SLOTS = 1000
@@ -191,10 +191,12 @@ class Sampler:
 
 
 def machine_jiffies():
-    """(busy, idle) jiffies of the whole machine; steal counts as busy."""
+    """(busy, idle) jiffies of the whole machine. Busy: user, nice, system, and steal (the
+    host's); irq and softirq count as neither, since the kernel may account loopback TCP
+    there without charging the processes that caused it."""
     with open('/proc/stat') as f:
         v = [int(x) for x in f.readline().split()[1:9]]
-    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4]
+    return v[0] + v[1] + v[2] + v[7], v[3] + v[4]
 
 
 def idle_percent(interval=0.5):
@@ -275,6 +277,7 @@ class Course:
         self.http_port = None
         self.executors = 0
         self.waited = 0.0  # seconds spent waiting for a quiet machine (QUIET_WAIT)
+        self.others_start = None
         self.scheduler = None
 
     # --- set-up
@@ -380,24 +383,35 @@ class Course:
         wall = max(ts(t.finished_at) for t in tasks) - min(ts(t.created_at) for t in tasks)
         return wall, tasks
 
-    def measured_row(self, queue, flags, task_type, payloads, config=None, runs=1, check=None):
-        """A fresh executor, `runs` batches on it; the median wall time and its peaks."""
-        proc = self.start_executor(queue, *flags, config=config)
+    def measured_row(self, queue, flags, task_type, payloads, config=None, check=None):
+        """A fresh executor, one batch on it: the wall time, the executor's peaks and CPU."""
+        return self.measured_rows([(queue, flags, task_type, config)], payloads, 1, check)[0]
+
+    def measured_rows(self, rows, payloads, runs, check=None):
+        """One fresh executor per row (queue, flags, task type, config), all started first;
+        then `runs` rounds, each running the batch once per row in turn, so that a change
+        in the machine's speed meanwhile hits every row alike. Per row: the median wall time,
+        the executor's peaks, its CPU per run."""
+        procs, samplers, walls = [], [], [[] for _ in rows]
         try:
-            sampler = Sampler(proc.pid)
-            walls = []
+            for queue, flags, _, config in rows:
+                procs.append(self.start_executor(queue, *flags, config=config))
+            samplers = [Sampler(proc.pid) for proc in procs]
             for _ in range(runs):
-                wall, tasks = self.run_batch(queue, task_type, payloads)
-                if check:
-                    check(tasks)
-                walls.append(wall)
-            sampler.finish()
+                for i, (queue, _, task_type, _) in enumerate(rows):
+                    wall, tasks = self.run_batch(queue, task_type, payloads)
+                    if check:
+                        check(tasks)
+                    walls[i].append(wall)
         finally:
-            self.stop_executor(proc)
-        return types.SimpleNamespace(wall=statistics.median(walls), walls=walls,
-                                     threads=sampler.peak_threads,
-                                     threads_before=sampler.threads_before,
-                                     rss_kib=sampler.peak_rss_kib, cpu=sampler.cpu)
+            for sampler in samplers:
+                sampler.finish()
+            for proc in procs:
+                self.stop_executor(proc)
+        return [types.SimpleNamespace(wall=statistics.median(w), walls=w, threads=s.peak_threads,
+                                      threads_before=s.threads_before, rss_kib=s.peak_rss_kib,
+                                      cpu=s.cpu / runs)
+                for w, s in zip(walls, samplers)]
 
     def time_left(self):
         return BUDGET_S - (time.monotonic() - self.started - self.waited)
@@ -414,6 +428,27 @@ class Course:
         if idle < 85:
             note += ('; WARNING: other work is using the cores, the figures below are slower '
                      'than on a quiet machine (QUIET_WAIT=120 waits for one)')
+        say(note)
+        self.others_start = self.cpu_snapshot()
+
+    def cpu_snapshot(self):
+        """(time, machine busy CPU s, CPU s of this script and of every process it started)."""
+        busy, _ = machine_jiffies()
+        t = os.times()  # children: the executors, benches and CLI runs it has reaped
+        own = t.user + t.system + t.children_user + t.children_system
+        own += sum(cpu_seconds(p.pid) for p in Proc.live)  # scheduler, servers: still running
+        return time.monotonic(), busy / os.sysconf('SC_CLK_TCK'), own
+
+    def others_note(self):
+        """After a lesson: the share of the cores that other processes took meanwhile."""
+        if self.others_start is None:
+            return
+        (t0, b0, o0), (t1, b1, o1) = self.others_start, self.cpu_snapshot()
+        self.others_start = None
+        share = max(0.0, (b1 - b0) - (o1 - o0)) / max(1e-9, (t1 - t0) * (os.cpu_count() or 1))
+        note = f'machine: other processes took {100 * share:.0f} % of the cores during this lesson'
+        if share > 0.10:
+            note += '; WARNING: its figures are slower than on a quiet machine'
         say(note)
 
     # --- lesson a: I/O-bound ------------------------------------------------------------
@@ -482,22 +517,19 @@ class Course:
                     raise CourseError(f'task {t.id}: {t.output[:40]!r}, expected {expected!r}')
 
         rows = []
-        seq = self.measured_row('b-seq', ['--slots', '1'], 'primes', payloads,
-                                runs=PRIMES_RUNS, check=check)
-        par = self.measured_row('b-threads', ['--slots', str(cores)], 'primes', payloads,
-                                runs=PRIMES_RUNS, check=check)
+        seq, par = self.measured_rows([('b-seq', ['--slots', '1'], 'primes', None),
+                                       ('b-threads', ['--slots', str(cores)], 'primes', None)],
+                                      payloads, PRIMES_RUNS, check)
         rows.append(['sequential', 'built-in primes (C++), --slots 1', 1, secs(seq.wall),
                      '1.0x', f'{seq.cpu:.2f}'])
         rows.append(['threads', f'built-in primes (C++), --slots {cores}', cores, secs(par.wall),
                      f'{seq.wall / par.wall:.1f}x', f'{par.cpu:.2f}'])
-        pseq = self.measured_row('b-proc1', ['--builtins', 'none'], 'course.primes', payloads,
-                                 config=self.write_config('b-proc1', 1,
-                                                          [('course.primes', 'primes.py')]),
-                                 runs=PRIMES_RUNS, check=check)
-        ppar = self.measured_row('b-proc', ['--builtins', 'none'], 'course.primes', payloads,
-                                 config=self.write_config('b-proc', cores,
-                                                          [('course.primes', 'primes.py')]),
-                                 runs=PRIMES_RUNS, check=check)
+        config = lambda slots: self.write_config(f'b-proc{slots}', slots,
+                                                 [('course.primes', 'primes.py')])
+        pseq, ppar = self.measured_rows(
+            [('b-proc1', ['--builtins', 'none'], 'course.primes', config(1)),
+             (f'b-proc{cores}', ['--builtins', 'none'], 'course.primes', config(cores))],
+            payloads, PRIMES_RUNS, check)
         rows.append(['processes, 1 at a time', 'python3 primes.py per task, process_slots 1', 1,
                      secs(pseq.wall), '1.0x', f'{pseq.cpu:.2f}'])
         rows.append(['processes', f'python3 primes.py per task, process_slots {cores}', cores,
@@ -518,8 +550,8 @@ class Course:
                      1, secs(one), '1.0x', '-'])
         rows.append(['(contrast) Python threads', f'count_primes() in this script, {cores} threads',
                      cores, secs(many), f'{one / many:.1f}x', '-'])
-        table(['model', 'how', 'at once', 'wall s', 'speed-up', 'CPU s (executor + children)'],
-              rows)
+        table(['model', 'how', 'at once', 'wall s', 'speed-up',
+               'CPU s per run (executor + children)'], rows)
         say('(speed-up: against the row above it that runs the same code one at a time; '
             f'the best possible is {cores}.0x on {cores} cores)')
 
@@ -633,7 +665,7 @@ class Course:
 
     def lesson_d(self):
         say(f'== d) thousands of concurrent requests on one thread: {MANY:,} downloads '
-            f'({HTTP_DELAY_MS} ms each)')
+            f'({HTTP_DELAY_MS} ms each), then {MANY:,} plain waits')
         say('rule: thousands of waits fit on one event-loop thread, since a waiting request '
             'costs a socket and a callback, where each thread costs a stack and a slot of its own.')
         self.machine_note()
@@ -646,23 +678,30 @@ class Course:
             server_note = 'examples/course/http_server.py (Python, epoll, one thread)'
         say(f'server: {server_note}; the tasks are submitted with taskwire-bench throughput')
         url = self.url('/many', server.port)
+        loop_flags = ['--event-loop-threads', '1']
+        thread_flags = ['--slots', str(MANY_THREAD_SLOTS)]
+        ms = str(HTTP_DELAY_MS)
         scenarios = [
-            ('event loop', f'http.get, --event-loop-threads 1', 'd-loop',
-             ['--event-loop-threads', '1'], 'http.get'),
-            ('threads', f'thread.http.get, --slots {MANY_THREAD_SLOTS}', 'd-threads',
-             ['--slots', str(MANY_THREAD_SLOTS)], 'thread.http.get'),
+            ('event loop', 'http.get, --event-loop-threads 1', 'd-loop', loop_flags, 'http.get', url),
+            ('threads', f'thread.http.get, --slots {MANY_THREAD_SLOTS}', 'd-threads', thread_flags,
+             'thread.http.get', url),
+            # The same waits without the HTTP client: a timer each.
+            ('event loop', f'sleep {ms} ms, --event-loop-threads 1', 'd-loop-sleep', loop_flags,
+             'sleep', ms),
+            ('threads', f'thread.sleep {ms} ms, --slots {MANY_THREAD_SLOTS}', 'd-threads-sleep',
+             thread_flags, 'thread.sleep', ms),
         ]
         rows = []
-        for model, how, queue, flags, task_type in scenarios:
+        for model, how, queue, flags, task_type, payload in scenarios:
             proc = self.start_executor(queue, *flags)
             try:
                 sampler = Sampler(proc.pid)
                 scheduler_cpu, server_cpu = cpu_seconds(self.scheduler.pid), cpu_seconds(server.pid)
                 argv = [self.bench_bin, 'throughput', '--server', self.address, '--tasks',
-                        str(MANY), '--type', task_type, '--payload', url, '--queue', queue,
+                        str(MANY), '--type', task_type, '--payload', payload, '--queue', queue,
                         '--batch', '500', '--deadline', '45', '--json']
                 say(f'$ taskwire-bench throughput --tasks {MANY} --type {task_type} '
-                    f'--payload {url} --queue {queue} --batch 500')
+                    f'--payload {payload} --queue {queue} --batch 500')
                 bench = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                                        text=True, timeout=60, env=child_env())
                 sampler.finish()
@@ -686,9 +725,11 @@ class Course:
         say()
         table(['model', 'executor', 'wall s', 'tasks/s', 'executor threads (idle -> peak)',
                'executor RSS MiB (peak)', 'executor CPU s', 'CPU s: scheduler / server'], rows)
-        say(f'(the floor: {HTTP_DELAY_MS / 1000:.1f} s with every request in flight at once; '
+        say(f'(the floor: {HTTP_DELAY_MS / 1000:.1f} s with every wait under way at once; '
             f'{MANY // MANY_THREAD_SLOTS} rounds of {HTTP_DELAY_MS} ms = '
-            f'{MANY // MANY_THREAD_SLOTS * HTTP_DELAY_MS / 1000:.1f} s on {MANY_THREAD_SLOTS} threads)')
+            f'{MANY // MANY_THREAD_SLOTS * HTTP_DELAY_MS / 1000:.1f} s on {MANY_THREAD_SLOTS} threads. '
+            'An http.get also opens a TCP connection: with 10,000 at once, each task\'s CPU, not '
+            'its wait, sets the pace on a small machine; the sleep rows show the waits alone.)')
 
 
 def machine_line(build):
@@ -736,6 +777,7 @@ def main():
                 continue
             try:
                 getattr(course, f'lesson_{lesson}')()
+                course.others_note()
             except CourseError as e:
                 ok = False
                 say(f'lesson {lesson} FAILED: {e}')
