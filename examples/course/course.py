@@ -11,7 +11,8 @@ run model and prints a table of wall times measured on this machine:
   a) 100 downloads: sequentially, on threads, as processes, on the event loop
   b) prime counting: sequentially, on threads, as processes (and Python threads, for contrast)
   c) a task queue with a worker: 20 tasks and `taskwire watch`, a chain, a chord
-  d) 10,000 concurrent downloads: the event loop on one thread vs 1,000 threads
+  d) 10,000 concurrent downloads, then 10,000 timers: the event loop on one thread vs
+     1,000 threads
 
 Every process it starts is stopped by PID when it ends (also on SIGTERM/SIGINT); every wait
 is bounded. Standard library plus Debian's python3-grpcio/python3-protobuf/python3-grpc-tools
@@ -41,8 +42,8 @@ PYTHON = '/usr/bin/python3'
 
 HTTP_DELAY_MS = 100       # every answer of the local server waits this long
 DOWNLOADS = 100           # lesson a
-# Lesson b: primes below N per task. At 5,000,000 a C++ task takes about 10 ms here, as
-# little as the dispatch noise of a shared 2-core machine; 20,000,000 takes about 60 ms.
+# Lesson b: primes below N per task. At 5,000,000 a C++ task takes under 10 ms here, within
+# the noise of a shared 2-core machine; at 20,000,000 about 30 ms (Python: about 80 ms).
 PRIMES_N = int(os.environ.get('COURSE_PRIMES_N', 20_000_000))
 PRIMES_TASKS = 8
 PRIMES_RUNS = 5           # lesson b: each row is the median of this many runs
@@ -586,7 +587,7 @@ class Course:
 
     def lesson_c(self):
         slots = 4
-        say(f'== c) a task queue with a worker: submit, watch results arrive, chain, chord')
+        say('== c) a task queue with a worker: submit, watch results arrive, chain, chord')
         say('rule: a task queue decouples asking from doing: clients submit and go on, workers '
             'take tasks as their slots free up, and workflows pass each result to the next task.')
         self.machine_note()
@@ -600,7 +601,7 @@ class Course:
             watch = Proc('watch', [self.cli_bin, '--server', self.address, 'watch', '--for', '30s'],
                          self.work)
             time.sleep(0.5)  # the watch subscribes; the CLI gives no signal of that
-            say(f'$ taskwire watch &            # the live monitor, in the background')
+            say('$ taskwire watch &            # the live monitor, in the background')
             sleeps = [50 + (i * 137) % 351 for i in range(QUEUE_TASKS)]
             say(f'$ taskwire submit thread.sleep --payload {sleeps[0]}     # one task: prints its id')
             ids = [self.cli('submit', 'thread.sleep', '--payload', str(sleeps[0])).strip()]

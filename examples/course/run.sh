@@ -62,7 +62,7 @@ cleanup() {
   if [ "${KEEP_LOGS:-0}" != 1 ] && [ "${status:-1}" = 0 ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'status=130; exit 130' INT TERM
 
 status=0
 LIMIT=$((150 + 4 * ${QUIET_WAIT:-0}))  # QUIET_WAIT=N: each lesson may first wait N s for idle cores
