@@ -758,6 +758,8 @@ def main():
     build = os.path.abspath(options.build)
     work = options.work or tempfile.mkdtemp(prefix='taskwire-course.')
     os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, 'pids'), 'a') as f:  # run.sh's last resort, should it hang
+        f.write(f'{os.getpid()} {PYTHON}\n')
 
     def on_signal(signum, frame):
         raise SystemExit(128 + signum)

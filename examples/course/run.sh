@@ -43,23 +43,30 @@ fi
 
 WORK=$(mktemp -d /tmp/taskwire-course.XXXXXX)
 PY_PID=
-# course.py stops what it starts; should it be killed first, stop what it left by PID (its
-# own list, checked against each process's command line so no reused PID is hit).
+# course.py stops what it starts. Should it have been killed before it could (the time
+# limit's SIGKILL, or it would not stop), stop what it left by PID: its own list, each
+# checked against the process's command line so that no reused PID is hit.
 cleanup() {
   trap - EXIT INT TERM
+  local sweep=0
   if [ -n "$PY_PID" ] && kill -0 "$PY_PID" 2>/dev/null; then
     kill -TERM "$PY_PID" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$PY_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$PY_PID" 2>/dev/null || true
+    if kill -0 "$PY_PID" 2>/dev/null; then kill -KILL "$PY_PID" 2>/dev/null || true; sweep=1; fi
   fi
-  if [ -f "$WORK/pids" ]; then
+  case "${status:-0}" in 124|137) sweep=1 ;; esac
+  if [ "$sweep" = 1 ] && [ -f "$WORK/pids" ]; then
     while read -r pid bin; do
       if kill -0 "$pid" 2>/dev/null && [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)" = "$bin" ]; then
         kill -KILL "$pid" 2>/dev/null || true
       fi
     done <"$WORK/pids"
   fi
-  if [ "${KEEP_LOGS:-0}" != 1 ] && [ "${status:-1}" = 0 ]; then rm -rf "$WORK"; fi
+  if [ "${KEEP_LOGS:-0}" != 1 ] && [ "${status:-1}" = 0 ]; then
+    rm -rf "$WORK"
+  else
+    echo "logs in $WORK"
+  fi
 }
 trap cleanup EXIT
 trap 'status=130; exit 130' INT TERM
@@ -72,5 +79,4 @@ PY_PID=$!
 wait "$PY_PID" || status=$?
 PY_PID=
 if [ "$status" = 124 ]; then echo "run.sh: stopped after $LIMIT s" >&2; fi
-if [ "$status" != 0 ] || [ "${KEEP_LOGS:-0}" = 1 ]; then echo "logs in $WORK"; fi
 exit "$status"
