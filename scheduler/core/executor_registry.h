@@ -85,6 +85,7 @@ struct ConnectedExecutor {
   }
   // The pool of `type`'s mode; a type it does not announce: the first.
   uint32_t PoolOf(absl::string_view type) const {
+    if (pools.size() == 1) return 0;  // one window: no lookup on the assignment path
     auto it = pool_of_type.find(type);
     return it == pool_of_type.end() ? 0 : it->second;
   }
