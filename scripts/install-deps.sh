@@ -10,6 +10,14 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libsqlite3-dev libcurl4-openssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
+  # the postgres store (--store=postgres): libpqxx and libpq to build it; PostgreSQL 15 for its
+  # tests, the HA e2e tests and the benchmarks, which start throwaway servers of their own
+  # (tests/support/postgres_server.h, tests/e2e/postgres_server.py: a unix socket in a temp
+  # dir, no TCP). Debian's postinst also makes a cluster 15/main and starts it where an init
+  # system runs (not in a container without one); the tests never use it and cannot clash
+  # with it. setpriv, which runs their postgres as "nobody" under root, is in util-linux
+  # (Essential).
+  libpqxx-dev libpq-dev postgresql-15
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pkg-resources
