@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "bench_stats.h"
 #include "common/credential_flags.h"
+#include "common/scheduler_target.h"
 #include "grpcpp/grpcpp.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
 
@@ -87,7 +88,14 @@ std::unique_ptr<Scheduler::Stub> Dial(const CommonOptions& o) {
     std::cerr << "taskwire-bench: " << credentials.status().message() << "\n";
     return nullptr;
   }
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(o.server, *credentials, args);
+  absl::StatusOr<taskwire::SchedulerTarget> target = taskwire::ParseSchedulerTarget(o.server);
+  if (!target.ok()) {
+    std::cerr << "taskwire-bench: " << target.status().message() << "\n";
+    return nullptr;
+  }
+  taskwire::ApplySchedulerTarget(*target, args);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(target->target, *credentials, args);
   if (!channel->WaitForConnected(In(absl::Seconds(10)))) {
     std::cerr << "taskwire-bench: cannot connect to " << o.server << " within 10 s\n";
     return nullptr;

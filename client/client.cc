@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/scheduler_target.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -64,7 +65,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(security, args);
   if (!credentials.ok()) return credentials.status();
-  return grpc::CreateCustomChannel(target, *credentials, args);
+  absl::StatusOr<SchedulerTarget> parsed = ParseSchedulerTarget(target);
+  if (!parsed.ok()) return parsed.status();
+  ApplySchedulerTarget(*parsed, args);
+  return grpc::CreateCustomChannel(parsed->target, *credentials, args);
 }
 
 // No security set up: plaintext credentials, which cannot fail.

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_string.h"
 #include "common/log_flags.h"
+#include "common/scheduler_target.h"
 #include "common/logging.h"
 #include "common/process_signals.h"
 #include "common/version.h"
@@ -70,7 +71,10 @@ int main(int argc, char** argv) {
       "scheduler for good (another live process uses this --id past --refused-id-grace, or\n"
       "the scheduler rejects this executor's Hello): the log says why.\n"
       "Example:\n  taskwire-executor --scheduler 127.0.0.1:7070 --slots 16 --queues default,bulk");
-  app.add_option("--scheduler", options.scheduler, "scheduler address")
+  app.add_option("--scheduler", options.scheduler,
+                 "scheduler address (host:port); several schedulers sharing one store: a "
+                 "list (host:port,host:port,...) or dns:///name:port with several records, "
+                 "and the executor follows the leader")
       ->envname("TASKWIRE_SCHEDULER")->capture_default_str();
   app.add_option("--id", options.executor_id, "executor id (default: hostname-pid)")
       ->envname("TASKWIRE_EXECUTOR_ID");
@@ -145,6 +149,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", absl::StrCat("taskwire-executor ", taskwire::kVersion),
                        "print the version and exit");
   CLI11_PARSE(app, argc, argv);
+  if (absl::StatusOr<taskwire::SchedulerTarget> target =
+          taskwire::ParseSchedulerTarget(options.scheduler);
+      !target.ok()) {
+    std::cerr << "taskwire-executor: --scheduler: " << target.status().message() << "\n";
+    return 2;
+  }
 
   if (absl::Status s = taskwire::InitLogging(log); !s.ok()) {
     std::cerr << "taskwire-executor: " << s.message() << "\n";

@@ -5,6 +5,7 @@
 
 #include "common/logging.h"
 #include "common/one_write_in_flight.h"
+#include "common/scheduler_target.h"
 #include "executor/link_proto.h"
 #include "grpcpp/grpcpp.h"
 
@@ -174,8 +175,16 @@ std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() const {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+  // Several scheduler addresses follow the leader; their names are resolved again at every
+  // redial. A name that no longer resolves keeps the list as it was given, to fail and retry.
+  absl::StatusOr<SchedulerTarget> target = ParseSchedulerTarget(options_.target);
+  if (!target.ok()) {
+    spdlog::warn("scheduler address: {}", target.status().message());
+    target = SchedulerTarget{options_.target, false};
+  }
+  ApplySchedulerTarget(*target, args);
   return v1::ExecutorLink::NewStub(grpc::CreateCustomChannel(
-      options_.target,
+      target->target,
       options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args));
 }
 

@@ -32,9 +32,11 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_METRICS_LISTEN")->capture_default_str();
   options.store = "sqlite";  // the binary is durable by default; tests start with memory
   app.add_option("--store", options.store,
-                 "task store: sqlite (durable, in --data-dir) or memory (not durable: tests "
-                 "and benchmarks)")
-      ->envname("TASKWIRE_STORE")->capture_default_str()->check(CLI::IsMember({"sqlite", "memory"}));
+                 "task store: sqlite (durable, in --data-dir), postgres (durable, shared by "
+                 "standby schedulers: --postgres-url) or memory (not durable: tests and "
+                 "benchmarks)")
+      ->envname("TASKWIRE_STORE")->capture_default_str()
+      ->check(CLI::IsMember({"sqlite", "postgres", "memory"}));
   app.add_option("--max-retained-tasks", options.max_retained_tasks,
                  "with --store=memory: finished tasks kept in memory at most, the oldest "
                  "dropped first (a warning says so); 0: no limit. The sqlite store keeps "
@@ -48,6 +50,28 @@ int main(int argc, char** argv) {
                  "a power loss, at one fsync per transaction")
       ->envname("TASKWIRE_SQLITE_SYNCHRONOUS")->capture_default_str()
       ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--postgres-url", options.postgres_url,
+                 "with --store=postgres: the database, as a libpq URL, e.g. "
+                 "postgresql://taskwire@db:5432/taskwire?sslmode=verify-full (a password "
+                 "is better in PGPASSWORD or ~/.pgpass than in the URL)")
+      ->envname("TASKWIRE_POSTGRES_URL");
+  std::string synchronous_commit = "on";
+  app.add_option("--postgres-synchronous-commit", synchronous_commit,
+                 "on: a commit is on the database server's disk before the client hears of "
+                 "it; off: faster, and a crash of the database server may lose its last "
+                 "commits (a crash of the scheduler loses nothing)")
+      ->envname("TASKWIRE_POSTGRES_SYNCHRONOUS_COMMIT")->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  double leader_lease = absl::ToDoubleSeconds(options.leader_lease);
+  app.add_option("--leader-lease", leader_lease,
+                 "with --store=postgres: seconds a leader's lease lasts; schedulers on one "
+                 "database elect one leader, the others stand by and take over once its "
+                 "lease runs out (renewed every third of it)")
+      ->envname("TASKWIRE_LEADER_LEASE")->capture_default_str()->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--advertise", options.advertise,
+                 "this scheduler's address as the others name it to clients while it leads "
+                 "(host:port); default: the --listen address")
+      ->envname("TASKWIRE_ADVERTISE");
   app.add_option("--max-payload-bytes", options.core.limits.max_payload_bytes,
                  "largest task payload accepted")
       ->envname("TASKWIRE_MAX_PAYLOAD_BYTES")->capture_default_str()->check(CLI::PositiveNumber);
@@ -138,6 +162,8 @@ int main(int argc, char** argv) {
   retry.max_backoff = absl::Seconds(retry_max);
   options.core.retention = absl::Hours(retention_hours);
   options.tls.reload_interval = absl::Seconds(reload_seconds);
+  options.postgres_synchronous_commit = synchronous_commit == "on";
+  options.leader_lease = absl::Seconds(leader_lease);
 
   auto server = taskwire::scheduler::SchedulerServer::Start(options);
   if (!server.ok()) {

@@ -1,7 +1,11 @@
 #include "scheduler/scheduler_server.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -10,9 +14,17 @@
 #include "prometheus/registry.h"
 #include "scheduler/service/executor_link_service.h"
 #include "scheduler/store/memory_task_store.h"
+#include "scheduler/store/postgres_lease.h"
+#include "scheduler/store/postgres_task_store.h"
 #include "scheduler/store/sqlite_task_store.h"
 
 namespace taskwire::scheduler {
+namespace {
+
+// The health service whose status says "this scheduler serves" (the leader).
+constexpr char kSchedulerService[] = "taskwire.v1.Scheduler";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
     SchedulerServerOptions options) {
@@ -29,7 +41,22 @@ absl::Status SchedulerServer::Init() {
   scheduler_metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
   core_ = std::make_unique<SchedulerCore>(clock_, *store_, events_, scheduler_metrics_.get(),
                                           options_.core);
-  if (absl::Status s = core_->Recover(); !s.ok()) return s;
+  leader_gauge_ = &prometheus::BuildGauge()
+                       .Name("taskwire_scheduler_leader")
+                       .Help("1 while this scheduler serves (the leader, or the only "
+                             "scheduler); 0 on a standby")
+                       .Register(*registry_)
+                       .Add({});
+  term_gauge_ = &prometheus::BuildGauge()
+                     .Name("taskwire_scheduler_leader_term")
+                     .Help("the leader lease's term this scheduler holds or last saw; 0 "
+                           "without a lease")
+                     .Register(*registry_)
+                     .Add({});
+  // A standby loads the state only once it takes over: until then the leader changes it.
+  if (lease_ == nullptr) {
+    if (absl::Status s = core_->Recover(); !s.ok()) return s;
+  }
   if (!options_.access_file.empty() && !options_.tls.tls()) {
     return absl::InvalidArgumentError(
         "--auth-file needs --tls-cert and --tls-key: bearer tokens must not travel in plaintext");
@@ -41,8 +68,10 @@ absl::Status SchedulerServer::Init() {
       Authorizer::Create(options_.access_file, options_.tls.reload_interval, registry_.get());
   if (!authorizer.ok()) return authorizer.status();
   auth_ = std::move(*authorizer);
-  service_ = std::make_unique<SchedulerService>(*core_, events_, *auth_, options_.service);
-  link_ = std::make_unique<ExecutorLinkService>(*core_, *auth_, scheduler_metrics_.get());
+  ServiceOptions service_options = options_.service;
+  service_options.gate = &gate_;
+  service_ = std::make_unique<SchedulerService>(*core_, events_, *auth_, service_options);
+  link_ = std::make_unique<ExecutorLinkService>(*core_, *auth_, scheduler_metrics_.get(), &gate_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -61,7 +90,10 @@ absl::Status SchedulerServer::Init() {
                                                ": the address is taken or not valid (--listen)"));
   }
   address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port);
+  // "" answers whether the process runs (liveness); kSchedulerService whether it serves
+  // (readiness: the leader), which clients with several addresses health-check.
   server_->GetHealthCheckService()->SetServingStatus(true);
+  server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   if (absl::Status s = StartHealthListener(); !s.ok()) return s;
   WarnAboutOpenAccess();
 
@@ -78,18 +110,81 @@ absl::Status SchedulerServer::Init() {
       timer_changed_ = true;
     }
   });
-  // A durable commit costs a write (and an fsync in full mode): the core's own threads do
-  // it (one for delivery rounds, one for new tasks), so that gRPC's threads go on while it
-  // commits, and what piles up meanwhile goes in one commit (bench/README.md). A memory
-  // commit costs less than the thread hop, so there the calling thread commits and delivers.
-  if (options_.store != "memory") core_->StartDeliveryThread();
-  timers_ = std::thread([this] { TimerLoop(); });
   spdlog::info("scheduler listening on {} ({}; metrics: {}{})", address_,
                options_.tls.tls() ? (options_.tls.client_ca_file.empty() ? "TLS" : "mTLS")
                                   : "plaintext",
                metrics_ ? metrics_->address() : "off",
                health_ ? absl::StrCat("; health: ", health_address_) : "");
+  if (lease_ == nullptr) {
+    StartServing();
+    return absl::OkStatus();
+  }
+  gate_.Close([this] { return StandbyMessage(); });
+  const std::string advertise = options_.advertise.empty() ? address_ : options_.advertise;
+  absl::BitGen random;
+  election_ = std::make_unique<LeaderElection>(
+      *lease_,
+      ElectionOptions{.owner = absl::StrCat(advertise, "/", getpid(), "/",
+                                            absl::Hex(absl::Uniform<uint32_t>(random))),
+                      .advertise = advertise,
+                      .lease = options_.leader_lease},
+      [this](uint64_t term) { return TakeOver(term); },
+      [this](const std::string& reason) { StepDown(reason); });
+  election_->Start();
   return absl::OkStatus();
+}
+
+void SchedulerServer::StartServing() {
+  // A durable commit costs a write (and an fsync in full mode): the core's own threads do
+  // it (one for delivery rounds, one for new tasks), so that gRPC's threads go on while it
+  // commits, and what piles up meanwhile goes in one commit (bench/README.md). A memory
+  // commit costs less than the thread hop, so there the calling thread commits and delivers.
+  if (options_.store != "memory") core_->StartDeliveryThread();
+  {
+    absl::MutexLock lock(&timer_mu_);
+    if (stopping_) return;
+    timers_ = std::thread([this] { TimerLoop(); });
+  }
+  gate_.Open();
+  leader_gauge_->Set(1);
+  server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, true);
+  if (health_) health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, true);
+}
+
+absl::Status SchedulerServer::TakeOver(uint64_t term) {
+  term_gauge_->Set(static_cast<double>(term));
+  // From now on a write of an older term fails, and a write of this term fails once a
+  // successor takes over.
+  postgres_->FenceWithTerm(term);
+  const absl::Time start = absl::Now();
+  if (absl::Status s = core_->Recover(); !s.ok()) return s;
+  StartServing();
+  spdlog::info("serving as the leader (term {}): the state loaded in {:.3f} s", term,
+               absl::ToDoubleSeconds(absl::Now() - start));
+  return absl::OkStatus();
+}
+
+void SchedulerServer::StepDown(const std::string& reason) {
+  gate_.Close([] { return std::string("this scheduler lost the leadership and is stopping"); });
+  leader_gauge_->Set(0);
+  server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
+  if (health_) health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
+  spdlog::critical("lost the leadership: {}; stepping down", reason);
+  if (options_.on_lost_leadership) {
+    options_.on_lost_leadership(reason);
+    return;
+  }
+  // Its memory may be stale and its writes are fenced: exit, and let the supervisor start
+  // it again as a standby.
+  spdlog::shutdown();
+  std::_Exit(kExitLostLeadership);
+}
+
+std::string SchedulerServer::StandbyMessage() const {
+  const LeaseHolder holder = election_->holder();
+  if (holder.advertise.empty()) return "this scheduler is a standby; no leader is known yet";
+  return absl::StrCat("this scheduler is a standby; the leader is ", holder.advertise,
+                      " (term ", holder.term, ")");
 }
 
 // Kubelet's gRPC probes cannot do TLS: this port answers grpc.health.v1 and nothing else.
@@ -108,6 +203,7 @@ absl::Status SchedulerServer::StartHealthListener() {
   health_address_ = absl::StrCat(
       options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
   health_->GetHealthCheckService()->SetServingStatus(true);
+  health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   return absl::OkStatus();
 }
 
@@ -146,6 +242,7 @@ void SchedulerServer::TimerLoop() {
 }
 
 absl::Status SchedulerServer::OpenStore() {
+  if (options_.store == "postgres") return OpenPostgres();
   if (options_.store == "memory") {
     store_ = std::make_unique<MemoryTaskStore>(options_.max_retained_tasks,
                                                /*history_only=*/true);
@@ -156,7 +253,8 @@ absl::Status SchedulerServer::OpenStore() {
   }
   if (options_.store != "sqlite") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--store=", options_.store, ": unknown store (available: sqlite, memory)"));
+        absl::StrCat("--store=", options_.store,
+                     ": unknown store (available: sqlite, postgres, memory)"));
   }
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is empty");
   absl::StatusOr<SqliteSynchronous> synchronous =
@@ -174,6 +272,34 @@ absl::Status SchedulerServer::OpenStore() {
   return absl::OkStatus();
 }
 
+absl::Status SchedulerServer::OpenPostgres() {
+  if (options_.postgres_url.empty()) {
+    return absl::InvalidArgumentError("--store=postgres needs --postgres-url");
+  }
+  if (options_.leader_lease < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--leader-lease must be at least 1 second");
+  }
+  store_metrics_ = std::make_unique<StoreMetrics>(*registry_);
+  PostgresOptions postgres{
+      .synchronous_commit = options_.postgres_synchronous_commit,
+      .metrics = store_metrics_.get(),
+      // A paused leader must not hold the lease row's lock past its lease.
+      .idle_in_transaction_timeout = std::max(options_.leader_lease / 2, absl::Seconds(1)),
+  };
+  absl::StatusOr<std::unique_ptr<PostgresTaskStore>> store =
+      PostgresTaskStore::Open(options_.postgres_url, std::move(postgres));
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::unique_ptr<PostgresLease>> lease =
+      PostgresLease::Connect(options_.postgres_url, options_.leader_lease / 3);
+  if (!lease.ok()) return lease.status();
+  spdlog::info("store: {}; leader lease {}", (*store)->Describe(),
+               absl::FormatDuration(options_.leader_lease));
+  postgres_ = store->get();
+  store_ = std::move(*store);
+  lease_ = std::move(*lease);
+  return absl::OkStatus();
+}
+
 void SchedulerServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -183,6 +309,13 @@ void SchedulerServer::Shutdown() {
     timer_changed_ = true;
   }
   if (timers_.joinable()) timers_.join();
+  if (core_) core_->Stopping();
+  // New calls go elsewhere; the executors' open streams may still deliver results, which
+  // a leader commits: it renews its lease until the last write, then releases it.
+  if (election_) {
+    gate_.Close([] { return std::string("this scheduler is stopping"); });
+    if (server_) server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
+  }
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     // Open streams (executors, watchers) are cancelled at the deadline.
@@ -195,6 +328,10 @@ void SchedulerServer::Shutdown() {
   }
   // After the server: calls still open until then may wait for a delivery.
   if (core_) core_->StopDeliveryThread();
+  if (election_) {
+    election_->Stop();
+    election_->Release();
+  }
   metrics_.reset();
 }
 

@@ -4,6 +4,7 @@
 #ifndef TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
 #define TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,8 @@
 #include "scheduler/core/scheduler_core.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/service/scheduler_service.h"
+#include "scheduler/leader_election.h"
+#include "scheduler/service/leader_gate.h"
 #include "scheduler/store/store_metrics.h"
 #include "scheduler/core/task_store.h"
 
@@ -28,6 +31,8 @@ class Server;
 namespace taskwire::scheduler {
 
 class ExecutorLinkService;
+class PostgresLease;
+class PostgresTaskStore;
 
 struct SchedulerServerOptions {
   std::string listen = "127.0.0.1:7070";       // port 0 picks a free one
@@ -38,17 +43,32 @@ struct SchedulerServerOptions {
   // The access file (scheduler/auth/); none: every caller may do everything. Looked at
   // again every tls.reload_interval, as the certificate files are.
   std::string access_file;
-  // "sqlite": durable, one file <data_dir>/taskwire.db; "memory": tasks die with the process
-  // (tests, benchmarks). taskwire-scheduler defaults to sqlite; in-process tests keep memory.
+  // "sqlite": durable, one file <data_dir>/taskwire.db; "postgres": durable, a database that
+  // several schedulers share (one leads, the others stand by); "memory": tasks die with the
+  // process (tests, benchmarks). taskwire-scheduler defaults to sqlite; in-process tests
+  // keep memory.
   std::string store = "memory";
   std::string data_dir = "./taskwire-data";
   std::string sqlite_synchronous = "normal";  // or "full": see sqlite_task_store.h
+  std::string postgres_url;                   // a libpq URL (postgres_task_store.h)
+  bool postgres_synchronous_commit = true;
+  // With the postgres store, the schedulers on one database elect a leader by a lease this
+  // long (leader_election.h); the others are standbys until it expires.
+  absl::Duration leader_lease = absl::Seconds(10);
+  std::string advertise;  // this scheduler's address as standbys name it; empty: the listener's
+  // Runs (once) when this scheduler loses the leadership; it must step down. Default: log
+  // and exit with status 4, for the supervisor to restart it as a standby.
+  std::function<void(const std::string& reason)> on_lost_leadership;
   // With the memory store: finished tasks kept at most (the oldest go first); 0: no limit.
   size_t max_retained_tasks = 100'000;
   size_t max_message_bytes = 64 << 20;  // gRPC's limit; the payload limit is in core.limits
   CoreOptions core;
   ServiceOptions service;
 };
+
+// The exit status of a scheduler that lost the leadership (SchedulerServerOptions::
+// on_lost_leadership's default).
+inline constexpr int kExitLostLeadership = 4;
 
 class SchedulerServer {
  public:
@@ -60,6 +80,8 @@ class SchedulerServer {
   const std::string& health_address() const { return health_address_; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
   SchedulerCore& core() { return *core_; }
+  // Whether this scheduler serves: always without a leader lease, else while it leads.
+  bool leader() const { return gate_.open(); }
   prometheus::Registry& registry() { return *registry_; }
 
   // Stops accepting calls, ends open streams, and joins. Idempotent.
@@ -69,6 +91,12 @@ class SchedulerServer {
   explicit SchedulerServer(SchedulerServerOptions options);
   absl::Status Init();
   absl::Status OpenStore();  // store_ per options_.store; needs registry_
+  absl::Status OpenPostgres();
+  // Starts what only the leader runs (the core's threads) and opens the gate.
+  void StartServing();
+  absl::Status TakeOver(uint64_t term);  // the election's on_elected
+  void StepDown(const std::string& reason);
+  std::string StandbyMessage() const;
   absl::Status StartHealthListener();
   void WarnAboutOpenAccess() const;
   void TimerLoop();
@@ -77,6 +105,12 @@ class SchedulerServer {
   RealClock clock_;
   std::unique_ptr<StoreMetrics> store_metrics_;  // outlives store_
   std::unique_ptr<TaskStore> store_;
+  PostgresTaskStore* postgres_ = nullptr;  // store_, when it is PostgreSQL
+  std::unique_ptr<PostgresLease> lease_;
+  std::unique_ptr<LeaderElection> election_;  // with lease_
+  LeaderGate gate_;
+  prometheus::Gauge* leader_gauge_ = nullptr;
+  prometheus::Gauge* term_gauge_ = nullptr;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> scheduler_metrics_;
   EventHub events_;

@@ -1295,11 +1295,20 @@ void SchedulerCore::DisconnectExecutor(const ExecutorSession& session, absl::str
   {
     absl::MutexLock lock(&mu_);
     if (FindSession(session) == nullptr) return;
+    if (stopping_) {
+      executors_.Remove(session.executor_id);
+      return;
+    }
     RemoveExecutor(session.executor_id, reason, fx);
     Dispatch(fx);
     pending_.push_back(std::move(fx));
   }
   Deliver();
+}
+
+void SchedulerCore::Stopping() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
 }
 
 void SchedulerCore::RemoveExecutor(const std::string& id, absl::string_view reason, Effects& fx) {

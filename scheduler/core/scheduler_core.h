@@ -232,8 +232,13 @@ class SchedulerCore {
   void OnHeartbeat(const ExecutorSession& session);
   // The executor takes no more work; it will finish what it runs and disconnect.
   void OnDrain(const ExecutorSession& session);
-  // The stream ended: outstanding attempts are lost and their tasks requeued.
+  // The stream ended: outstanding attempts are lost and their tasks requeued (not once
+  // the scheduler is stopping: see Stopping()).
   void DisconnectExecutor(const ExecutorSession& session, absl::string_view reason);
+  // The scheduler is stopping: streams that end from now on are the scheduler's doing, so
+  // their executors' running attempts stay RUNNING in the store, for the next scheduler
+  // (a restart, or a standby that takes over) to recover when the executors reconnect.
+  void Stopping();
   // Drops executors silent for longer than executor_timeout (and runs what else is due:
   // the same as Tick()).
   void CheckExecutorLiveness() { Tick(); }
@@ -445,6 +450,7 @@ class SchedulerCore {
   ExecutorRegistry executors_ ABSL_GUARDED_BY(mu_);
   std::deque<Effects> pending_ ABSL_GUARDED_BY(mu_);
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Stopping() was called
   // Finished standalone tasks already stored, newest last, at most options_.recent_results.
   absl::flat_hash_map<std::string, TaskRecord> recent_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> recent_order_ ABSL_GUARDED_BY(mu_);

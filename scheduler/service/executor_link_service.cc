@@ -261,6 +261,9 @@ class RejectedLink final
 
 grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* ExecutorLinkService::Connect(
     grpc::CallbackServerContext* ctx) {
+  if (gate_ != nullptr) {
+    if (absl::Status s = gate_->Check(); !s.ok()) return new RejectedLink(ToGrpcStatus(s));
+  }
   absl::StatusOr<Caller> caller = auth_.Check(*ctx, "ExecutorLink", Access::kExecutor);
   if (!caller.ok()) return new RejectedLink(ToGrpcStatus(caller.status()));
   return new LinkReactor(core_, metrics_, ctx, auth_, std::move(*caller));

@@ -6,6 +6,7 @@
 
 #include "scheduler/auth/authorizer.h"
 #include "scheduler/core/scheduler_core.h"
+#include "scheduler/service/leader_gate.h"
 #include "taskwire/v1/executor_link.grpc.pb.h"
 
 namespace taskwire::scheduler {
@@ -14,8 +15,11 @@ class SchedulerMetrics;
 
 class ExecutorLinkService final : public v1::ExecutorLink::CallbackService {
  public:
-  ExecutorLinkService(SchedulerCore& core, Authorizer& auth, SchedulerMetrics* metrics)
-      : core_(core), auth_(auth), metrics_(metrics) {}
+  // `gate`: closed on a standby scheduler (every link is refused UNAVAILABLE); nullptr:
+  // always open.
+  ExecutorLinkService(SchedulerCore& core, Authorizer& auth, SchedulerMetrics* metrics,
+                      const LeaderGate* gate = nullptr)
+      : core_(core), auth_(auth), metrics_(metrics), gate_(gate) {}
 
   grpc::ServerBidiReactor<v1::ExecutorMessage, v1::SchedulerMessage>* Connect(
       grpc::CallbackServerContext* ctx) override;
@@ -24,6 +28,7 @@ class ExecutorLinkService final : public v1::ExecutorLink::CallbackService {
   SchedulerCore& core_;
   Authorizer& auth_;
   SchedulerMetrics* const metrics_;
+  const LeaderGate* const gate_;
 };
 
 }  // namespace taskwire::scheduler

@@ -345,6 +345,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchTasksRespons
 
 absl::StatusOr<Caller> SchedulerService::Authorize(grpc::CallbackServerContext* ctx,
                                                    Access access) {
+  if (options_.gate != nullptr) {
+    if (absl::Status s = options_.gate->Check(); !s.ok()) return s;
+  }
   return auth_.Check(*ctx, "Scheduler", access);
 }
 

@@ -7,6 +7,7 @@
 #include "scheduler/auth/authorizer.h"
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/scheduler_core.h"
+#include "scheduler/service/leader_gate.h"
 #include "taskwire/v1/scheduler.grpc.pb.h"
 
 namespace taskwire::scheduler {
@@ -17,6 +18,8 @@ struct ServiceOptions {
   size_t max_watch_backlog = 100'000;
   // Events per WatchTasks message at most.
   size_t max_watch_batch = 1'000;
+  // Closed on a standby scheduler: every call fails UNAVAILABLE. nullptr: always open.
+  const LeaderGate* gate = nullptr;
 };
 
 class SchedulerService final : public v1::Scheduler::CallbackService {

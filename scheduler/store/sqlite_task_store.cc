@@ -255,12 +255,6 @@ struct SqliteTaskStore::Db {
   sqlite3_stmt* list_finished_newest = nullptr;
 };
 
-struct SqliteTaskStore::Waiter {
-  const StoreBatch* batch;
-  bool done = false;
-  absl::Status status;
-};
-
 absl::StatusOr<SqliteSynchronous> ParseSqliteSynchronous(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
   if (lower == "normal") return SqliteSynchronous::kNormal;
@@ -552,51 +546,23 @@ absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
   return absl::OkStatus();
 }
 
-// --- Commit: group commit with a leader among the callers
+// --- Commit
 
 absl::Status SqliteTaskStore::Commit(const StoreBatch& batch) {
-  if (batch.empty()) return absl::OkStatus();
-  Waiter self{&batch, false, absl::OkStatus()};
-  mu_.Lock();
-  ++commit_calls_;
-  queue_.push_back(&self);
-  // Either a leader writes our batch, or we find no transaction in progress and lead one
-  // with every batch queued so far (ours among them).
-  auto written_or_free = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return self.done || !leader_active_;
-  };
-  mu_.Await(absl::Condition(&written_or_free));
-  if (!self.done) {
-    leader_active_ = true;
-    std::vector<Waiter*> group;
-    group.swap(queue_);
-    ++transactions_;
-    mu_.Unlock();
-    absl::Status status;
-    {
-      absl::MutexLock lock(&db_mu_);
-      status = WriteGroup(group);
-    }
-    mu_.Lock();
-    for (Waiter* w : group) {
-      w->status = status;
-      w->done = true;
-    }
-    leader_active_ = false;
-  }
-  absl::Status status = std::move(self.status);
-  mu_.Unlock();
-  return status;
+  return group_.Commit(batch, [this](absl::Span<const StoreBatch* const> group) {
+    absl::MutexLock lock(&db_mu_);
+    return WriteGroup(group);
+  });
 }
 
-absl::Status SqliteTaskStore::WriteGroup(const std::vector<Waiter*>& group) {
+absl::Status SqliteTaskStore::WriteGroup(absl::Span<const StoreBatch* const> group) {
   const auto start = std::chrono::steady_clock::now();
   Db& db = *db_;
   uint64_t max_seq = 0;
   size_t records = 0;
   absl::Status status = db.Run(db.begin, "beginning a transaction");
   for (size_t i = 0; status.ok() && i < group.size(); ++i) {
-    const StoreBatch& batch = *group[i]->batch;
+    const StoreBatch& batch = *group[i];
     status = WriteBatch(batch, max_seq);
     records += batch.tasks.size() + batch.workflows.size() + batch.deleted_tasks.size() +
                batch.deleted_workflows.size();
@@ -1119,22 +1085,6 @@ std::string SqliteTaskStore::Describe() const {
                       options_.synchronous == SqliteSynchronous::kFull
                           ? ": durable against process crashes and power loss)"
                           : ": durable against process crashes, not power loss)");
-}
-
-uint64_t SqliteTaskStore::commit_calls() const {
-  absl::MutexLock lock(&mu_);
-  return commit_calls_;
-}
-
-uint64_t SqliteTaskStore::transactions() const {
-  absl::MutexLock lock(&mu_);
-  return transactions_;
-}
-
-void SqliteTaskStore::WaitForCommitCalls(uint64_t n) const {
-  absl::MutexLock lock(&mu_);
-  auto entered = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commit_calls_ >= n; };
-  mu_.Await(absl::Condition(&entered));
 }
 
 }  // namespace taskwire::scheduler

@@ -6,10 +6,8 @@
 //   absl::StatusOr<std::unique_ptr<SqliteTaskStore>> store =
 //       SqliteTaskStore::Open("/var/lib/taskwire/taskwire.db", options);
 //
-// Group commit: Commit() queues the caller's batch; whichever caller finds no transaction in
-// progress becomes the leader and writes every queued batch in one transaction, then wakes
-// their callers. So N concurrent Submits cost about one transaction (and one fsync), not N.
-// An error fails every caller of that transaction and nothing of it is visible.
+// Group commit (group_commit.h): concurrent Commit() calls share one transaction (and one
+// fsync). An error fails every caller of that transaction and nothing of it is visible.
 //
 // Durability (SqliteOptions::synchronous, flag --sqlite-synchronous):
 //  - kNormal (default): a committed transaction survives the process being killed (kill -9,
@@ -43,6 +41,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "scheduler/store/group_commit.h"
 #include "scheduler/store/store_metrics.h"
 #include "scheduler/core/task_store.h"
 
@@ -84,14 +84,13 @@ class SqliteTaskStore final : public TaskStore {
   const std::string& path() const { return path_; }
   // Calls of Commit() with a non-empty batch, and transactions written for them (committed
   // or failed): with concurrent callers, fewer transactions than calls.
-  uint64_t commit_calls() const;
-  uint64_t transactions() const;
+  uint64_t commit_calls() const { return group_.calls(); }
+  uint64_t transactions() const { return group_.transactions(); }
   // Tests: blocks until `n` non-empty Commit() calls have entered the store.
-  void WaitForCommitCalls(uint64_t n) const;
+  void WaitForCommitCalls(uint64_t n) const { group_.WaitForCalls(n); }
 
  private:
-  struct Db;      // the connection and its prepared statements
-  struct Waiter;  // one caller's batch in the group-commit queue
+  struct Db;  // the connection and its prepared statements
 
   SqliteTaskStore(std::string path, SqliteOptions options, std::unique_ptr<Db> db,
                   std::unique_ptr<Db> checkpoint_db, std::unique_ptr<Db> read_db, int lock_fd);
@@ -109,7 +108,8 @@ class SqliteTaskStore final : public TaskStore {
   static absl::Status MoveSpecsOut(Db& db);
 
   // Writes every batch of `group` in one transaction.
-  absl::Status WriteGroup(const std::vector<Waiter*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status WriteGroup(absl::Span<const StoreBatch* const> group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status WriteBatch(const StoreBatch& batch, uint64_t& max_seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status WriteTask(const TaskRecord& r, absl::string_view record)
@@ -130,14 +130,9 @@ class SqliteTaskStore final : public TaskStore {
   const SqliteOptions options_;
   const int lock_fd_;
 
-  // Lock order: mu_ is never held while taking db_mu_ (the leader drops mu_ to write).
-  mutable absl::Mutex mu_;
-  std::vector<Waiter*> queue_ ABSL_GUARDED_BY(mu_);  // batches waiting for a transaction
-  bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t transactions_ ABSL_GUARDED_BY(mu_) = 0;
+  GroupCommit group_;  // its lock is never held while db_mu_ is taken
 
-  absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  absl::Mutex db_mu_;
   std::unique_ptr<Db> db_ ABSL_PT_GUARDED_BY(db_mu_);
   std::chrono::steady_clock::time_point size_updated_ ABSL_GUARDED_BY(db_mu_);
   // A lower bound of meta.max_seq: a commit whose records are all at or below it (a
