@@ -33,7 +33,9 @@ constexpr char kRootFooter[] =
     "Every DURATION is seconds (1.5) or has units: 300ms, 10s, 1m30s, 1h.\n\n";
 
 void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
-  app.add_option("--server", options.server, "Scheduler address (host:port or a gRPC target)")
+  app.add_option("--server", options.server,
+                 "Scheduler address (host:port or a gRPC target); several schedulers sharing "
+                 "one store: host:port,host:port,... or dns:///name:port (follows the leader)")
       ->envname("TASKWIRE_SERVER")
       ->capture_default_str();
   app.add_flag("--json", options.json,
