@@ -51,6 +51,19 @@ def kustomizations():
 _rendered = {}
 
 
+def parse_rendering(text, what):
+    """The objects of a `kubectl kustomize` output. kustomize v2 renders `$patch: delete`
+    as an empty document `{}`, which kubectl rejects ("Object 'Kind' is missing in '{}'"):
+    an overlay must leave objects out by not including them (k8s/base is made of parts for
+    that), never delete them."""
+    objects = [o for o in yaml.safe_load_all(text) if o is not None]
+    shapeless = [o for o in objects if not isinstance(o, dict) or 'kind' not in o]
+    if shapeless:
+        raise AssertionError(f'{what} renders documents without a kind, which kubectl '
+                             f'cannot apply: {shapeless}')
+    return objects
+
+
 def render(name, kubectl=None):
     kubectl = kubectl or KUBECTL
     if (kubectl, name) not in _rendered:
@@ -59,7 +72,7 @@ def render(name, kubectl=None):
         if done.returncode != 0:
             raise AssertionError(f'{kubectl} kustomize {name} failed ({done.returncode}):\n'
                                  f'{done.stderr}')
-        _rendered[(kubectl, name)] = [o for o in yaml.safe_load_all(done.stdout) if o]
+        _rendered[(kubectl, name)] = parse_rendering(done.stdout, f'{kubectl} kustomize {name}')
     return copy.deepcopy(_rendered[(kubectl, name)])
 
 
@@ -597,11 +610,33 @@ IMAGE_OVERRIDES = {
 }
 
 
+PLACEHOLDERS = ('taskwire-scheduler', 'taskwire-executor')
+
+
+def image_blocks():
+    """kustomization directory (relative to k8s/) -> {placeholder: 'newName:newTag'}, for
+    every kustomization whose `images:` block maps a placeholder: the parts of the base
+    that hold a workload, and an overlay's own workload (k8s/overlays/ha/scheduler).
+    Entries that rename the base's names (k8s/overlays/dev) are not placeholders."""
+    blocks = {}
+    for path in sorted(glob.glob(os.path.join(K8S, '**', 'kustomization.yaml'), recursive=True)):
+        with open(path) as f:
+            images = yaml.safe_load(f).get('images', [])
+        mapped = {i['name']: f'{i.get("newName", i["name"])}:{i["newTag"]}' for i in images
+                  if i['name'] in PLACEHOLDERS}
+        if mapped:
+            blocks[os.path.relpath(os.path.dirname(path), K8S)] = mapped
+    return blocks
+
+
 def base_images():
-    """placeholder -> 'newName:newTag', from the `images:` block of k8s/base."""
-    with open(os.path.join(K8S, 'base', 'kustomization.yaml')) as f:
-        images = yaml.safe_load(f).get('images', [])
-    return {i['name']: f'{i.get("newName", i["name"])}:{i["newTag"]}' for i in images}
+    """placeholder -> 'newName:newTag', from the `images:` blocks of the base's parts
+    (k8s/base/core names the executor, k8s/base/scheduler the scheduler)."""
+    images = {}
+    for where, mapped in image_blocks().items():
+        if where.startswith('base' + os.sep):
+            images.update(mapped)
+    return images
 
 
 def pod_containers(objects):
@@ -617,7 +652,7 @@ def pod_containers(objects):
 def placeholder_images():
     """(kind, name, container) -> the image as the base's manifests write it."""
     objects = []
-    for path in sorted(glob.glob(os.path.join(K8S, 'base', '*.yaml'))):
+    for path in sorted(glob.glob(os.path.join(K8S, 'base', '**', '*.yaml'), recursive=True)):
         with open(path) as f:
             objects += [o for o in yaml.safe_load_all(f) if o]
     return {key: c['image'] for key, c in pod_containers(objects).items()}
@@ -686,12 +721,21 @@ class KustomizeTest(unittest.TestCase):
 class ImagesTest(unittest.TestCase):
     def test_the_base_manifests_name_placeholders_that_the_images_block_maps(self):
         placeholders = set(placeholder_images().values())
-        self.assertEqual(placeholders, {'taskwire-scheduler', 'taskwire-executor'})
+        self.assertEqual(placeholders, set(PLACEHOLDERS))
         self.assertLessEqual(placeholders, set(base_images()))
         for placeholder, image in base_images().items():
             self.assertRegex(image, r'^[a-z0-9.-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+$', placeholder)
         for overrides in IMAGE_OVERRIDES.values():
             self.assertLessEqual(set(overrides), placeholders)
+
+    def test_every_images_block_names_the_same_image_for_a_placeholder(self):
+        # A release changes every block's newTag; one left behind would deploy the old image.
+        blocks = image_blocks()
+        self.assertIn(os.path.join('base', 'core'), blocks)
+        self.assertIn(os.path.join('base', 'scheduler'), blocks)
+        for where, mapped in blocks.items():
+            for placeholder, image in mapped.items():
+                self.assertEqual(image, base_images()[placeholder], f'k8s/{where}')
 
     def test_the_docs_override_the_names_the_base_gives(self):
         # docs/deploy.md shows an overlay's `images:`: its entries must name the base's
@@ -810,6 +854,11 @@ class CheckersCatchMistakesTest(unittest.TestCase):
         self.assertIn('containers/0/readinessprobe', output)
         executor['spec']['replicas'] = 'two'
         self.assertIn('must be integer', validate_schemas([executor])[1])
+
+    def test_an_empty_document_in_a_rendering_is_caught(self):
+        self.assertEqual(len(parse_rendering('kind: A\n---\n---\nkind: B\n', 'x')), 2)
+        with self.assertRaisesRegex(AssertionError, 'without a kind'):
+            parse_rendering('kind: A\n---\n{}\n---\nkind: B\n', 'x')
 
     def test_invariants_catch_each_kind_of_mistake(self):
         def broken(mutate):

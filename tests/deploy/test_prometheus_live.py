@@ -38,7 +38,7 @@ VARIABLE_SETS = [
     {'namespace': '.*', 'job': '.*', 'queue': '.*', 'type': '.*'},
 ]
 ORPHAN_QUEUE = 'orphan'      # tasks wait here: no executor serves it
-K8S_CONFIG = os.path.join(promql.SOURCE_ROOT, 'k8s', 'base', 'executor.textproto')
+K8S_CONFIG = os.path.join(promql.SOURCE_ROOT, 'k8s', 'base', 'core', 'executor.textproto')
 # Scheduler metrics announced in docs/metrics.md that the dashboard and rules
 # use already. While the scheduler does not export one, the expressions that read it are
 # listed on stderr as pending instead of failing; once it exists they are checked as all

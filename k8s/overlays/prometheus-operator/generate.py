@@ -28,7 +28,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 ALERTS = os.path.join(ROOT, 'deploy', 'prometheus', 'alerts.yml')
 DASHBOARD = os.path.join(ROOT, 'deploy', 'grafana', 'dashboards', 'taskwire.json')
-BASE_KUSTOMIZATION = os.path.join(ROOT, 'k8s', 'base', 'kustomization.yaml')
+# The parts of the base whose images: blocks name the images (core: the executor,
+# scheduler: the scheduler).
+BASE_KUSTOMIZATIONS = [os.path.join(ROOT, 'k8s', 'base', part, 'kustomization.yaml')
+                       for part in ('core', 'scheduler')]
 RULE_FILE = os.path.join(HERE, 'prometheusrule.yaml')
 DASHBOARD_FILE = os.path.join(HERE, 'grafana-dashboard.yaml')
 
@@ -46,8 +49,8 @@ def release_version(kustomization_text):
     """The base's image tag (one for both images): the manifests' app.kubernetes.io/version."""
     tags = set(re.findall(r'^\s+newTag:\s*"?([^"\s]+)"?\s*$', kustomization_text, re.M))
     if len(tags) != 1:
-        raise SourceError(f'{BASE_KUSTOMIZATION}: expected one newTag for both images, '
-                          f'found {sorted(tags)}')
+        raise SourceError(f'{", ".join(BASE_KUSTOMIZATIONS)}: expected one newTag for both '
+                          f'images, found {sorted(tags)}')
     return tags.pop()
 
 
@@ -132,7 +135,7 @@ def generate():
     def read(path):
         with open(path, encoding='utf-8') as f:
             return f.read()
-    version = release_version(read(BASE_KUSTOMIZATION))
+    version = release_version(''.join(read(path) for path in BASE_KUSTOMIZATIONS))
     try:
         rule = prometheus_rule(read(ALERTS), version)
     except SourceError as e:
