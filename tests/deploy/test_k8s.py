@@ -1,6 +1,9 @@
-"""The Kubernetes manifests: `kubectl kustomize` renders k8s/base and every overlay, every
-rendered object passes the Kubernetes schemas offline (validate_k8s.js over the npm package
-kubernetes-models, unknown fields included), and the invariants of docs/deploy.md hold.
+"""The Kubernetes manifests: `kubectl kustomize` renders k8s/base and every overlay, kubectl
+can read every rendering as objects, every rendered object passes the Kubernetes schemas
+offline (validate_k8s.js over the npm package kubernetes-models and the CRD packages,
+unknown fields included), and the invariants of docs/deploy.md hold: those of every
+install, of the secure overlays, of the HA overlays (three schedulers on PostgreSQL) and
+of the KEDA overlays (executors scaled from the queue depth).
 
 No cluster is needed. KUBECTL names the kubectl (default: the one on PATH; a fresh Debian 12
 has kubernetes-client 1.20 with kustomize v2, newer machines kustomize v5: the manifests
@@ -102,6 +105,28 @@ def require_schemas(test):
     paths = [p for p in os.environ.get('NODE_PATH', '').split(os.pathsep) if p]
     if not any(os.path.isdir(os.path.join(p, 'kubernetes-models')) for p in paths):
         test.skipTest('kubernetes-models not installed (see deploy_npm_ci): schema check skipped')
+
+
+# API groups of custom resources and the npm package with their schemas (as in
+# validate_k8s.js, which fails on an object it has no schema for).
+CRD_PACKAGES = {
+    'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
+    'cert-manager.io': '@kubernetes-models/cert-manager',
+    'keda.sh': '@kubernetes-models/keda',
+}
+
+
+def schema_missing(o):
+    """Why `o` cannot be checked against a schema ('' when it can): its CRD's npm package is
+    not in NODE_PATH (node_modules installed from an older package-lock.json; the deploy_npm_ci
+    test installs the current one)."""
+    group = o['apiVersion'].rpartition('/')[0]
+    package = CRD_PACKAGES.get(group)
+    paths = [p for p in os.environ.get('NODE_PATH', '').split(os.pathsep) if p]
+    if package and not any(os.path.isdir(os.path.join(p, package)) for p in paths):
+        return (f'{o["kind"]} ({group}): {package} is not installed in NODE_PATH, so its '
+                f'schema is not checked (run deploy_npm_ci)')
+    return ''
 
 
 def validate_schemas(objects):
@@ -473,6 +498,31 @@ def spread_problems(pod, labels):
     return problems
 
 
+def scheduler_workload(objects):
+    """The scheduler's StatefulSet (k8s/base) or Deployment (k8s/overlays/ha), if exactly
+    one of them is rendered."""
+    found = [o for o in by_kind(objects, 'StatefulSet') + by_kind(objects, 'Deployment')
+             if o['metadata']['name'] == 'taskwire-scheduler']
+    return found[0] if len(found) == 1 else None
+
+
+def store_of(container):
+    return setting(container, '--store', 'TASKWIRE_STORE') or 'sqlite'
+
+
+def scale_target(autoscaler):
+    """(kind, name) an HPA or a KEDA ScaledObject scales (KEDA's default kind: Deployment)."""
+    ref = autoscaler['spec']['scaleTargetRef']
+    return ref.get('kind', 'Deployment'), ref['name']
+
+
+def autoscalers_of(objects, kind, name):
+    """The HPAs and ScaledObjects that scale `kind` `name` (apps/v1)."""
+    return [a for a in by_kind(objects, 'HorizontalPodAutoscaler') + by_kind(objects, 'ScaledObject')
+            if scale_target(a) == (kind, name) and
+            a['spec']['scaleTargetRef'].get('apiVersion', 'apps/v1') == 'apps/v1']
+
+
 def problems_of(objects, expect_service_monitor):
     """Every broken invariant of one rendered kustomization, as readable strings."""
     problems = []
@@ -496,19 +546,28 @@ def problems_of(objects, expect_service_monitor):
             problems.append(f'Secret {secret["metadata"]["name"]} carries data: credentials '
                             f'do not belong in git (docs/security.md)')
 
-    scheduler = one(objects, 'StatefulSet', 'taskwire-scheduler')
+    scheduler = scheduler_workload(objects)
     if scheduler is None:
-        problems.append('no StatefulSet taskwire-scheduler')
+        problems.append('no StatefulSet or Deployment taskwire-scheduler (one of them)')
     else:
         spec = scheduler['spec']
-        if spec.get('replicas') != 1:
-            problems.append(f'scheduler replicas {spec.get("replicas")}, must be 1 (one store writer)')
-        claims = [t['metadata']['name'] for t in spec.get('volumeClaimTemplates', [])]
-        mounts = [m['name'] for c in spec['template']['spec']['containers']
-                  for m in c.get('volumeMounts', [])]
-        if not claims or not set(claims) <= set(mounts):
-            problems.append(f'scheduler claims {claims} not all mounted ({mounts})')
         container = spec['template']['spec']['containers'][0]
+        if store_of(container) != 'postgres':
+            # SQLite (or memory): one writer, its store on the StatefulSet's volume. With
+            # PostgreSQL several schedulers share the database: ha_problems checks them.
+            if scheduler['kind'] != 'StatefulSet':
+                problems.append(f'scheduler is a {scheduler["kind"]} with the '
+                                f'{store_of(container)} store: its volume needs a StatefulSet')
+            if spec.get('replicas') != 1:
+                problems.append(f'scheduler replicas {spec.get("replicas")}, must be 1 (one '
+                                f'store writer)')
+            claims = [t['metadata']['name'] for t in spec.get('volumeClaimTemplates', [])]
+            mounts = [m['name'] for c in spec['template']['spec']['containers']
+                      for m in c.get('volumeMounts', [])]
+            if not claims or not set(claims) <= set(mounts):
+                problems.append(f'scheduler claims {claims} not all mounted ({mounts})')
+            if one(objects, 'Service', spec.get('serviceName')) is None:
+                problems.append(f'scheduler serviceName {spec.get("serviceName")} has no Service')
         waiting = int(setting(container, '--max-waiting-tasks', 'TASKWIRE_MAX_WAITING_TASKS') or
                       DEFAULT_MAX_WAITING)
         limit = container.get('resources', {}).get('limits', {}).get('memory')
@@ -517,8 +576,6 @@ def problems_of(objects, expect_service_monitor):
             problems.append(f'scheduler memory limit {limit} cannot hold a full backlog of '
                             f'{waiting} waiting tasks (~{needed >> 20} MiB): an OOM kill '
                             f'would reload it and be killed again')
-        if one(objects, 'Service', spec.get('serviceName')) is None:
-            problems.append(f'scheduler serviceName {spec.get("serviceName")} has no Service')
         service = one(objects, 'Service', 'taskwire-scheduler')
         names = {p.get('name') for p in service['spec']['ports']} if service else set()
         if not {'grpc', 'metrics'} <= names:
@@ -543,11 +600,12 @@ def problems_of(objects, expect_service_monitor):
         existing = {o['metadata']['name'] for o in by_kind(objects, 'ConfigMap')}
         if not config_maps or not config_maps <= existing:
             problems.append(f'executor mounts ConfigMaps {config_maps}, rendered: {existing}')
-        hpas = [h for h in by_kind(objects, 'HorizontalPodAutoscaler')
-                if h['spec']['scaleTargetRef'] == {'apiVersion': 'apps/v1', 'kind': 'Deployment',
-                                                   'name': 'taskwire-executor'}]
-        if len(hpas) != 1:
-            problems.append('no HorizontalPodAutoscaler targets the executor Deployment')
+        autoscalers = [f'{a["kind"]} {a["metadata"]["name"]}'
+                       for a in autoscalers_of(objects, 'Deployment', 'taskwire-executor')]
+        if len(autoscalers) != 1:
+            problems.append(f'{len(autoscalers)} autoscalers target the executor Deployment '
+                            f'{autoscalers}: exactly one must (two overwrite each other\'s '
+                            f'count)')
         problems += spread_problems(pod, labels)
         budgets = [p for p in by_kind(objects, 'PodDisruptionBudget')
                    if matches(p['spec']['selector'], labels)]
@@ -561,17 +619,15 @@ def problems_of(objects, expect_service_monitor):
                                 f'unhealthyPodEvictionPolicy is not AlwaysAllow (unready '
                                 f'executors would block node drains)')
 
-    for hpa in by_kind(objects, 'HorizontalPodAutoscaler'):
-        ref = hpa['spec']['scaleTargetRef']
-        target = one(objects, ref['kind'], ref['name'])
+    for autoscaler in by_kind(objects, 'HorizontalPodAutoscaler') + by_kind(objects, 'ScaledObject'):
+        kind, name = scale_target(autoscaler)
+        target = one(objects, kind, name)
+        where = f'{autoscaler["kind"]} {autoscaler["metadata"]["name"]}'
         if target is None:
-            problems.append(f'HorizontalPodAutoscaler {hpa["metadata"]["name"]} scales '
-                            f'{ref["kind"]} {ref["name"]}, which is not rendered')
+            problems.append(f'{where} scales {kind} {name}, which is not rendered')
         elif 'replicas' in target['spec']:
-            problems.append(f'{ref["kind"]} {ref["name"]} sets replicas '
-                            f'{target["spec"]["replicas"]} although HorizontalPodAutoscaler '
-                            f'{hpa["metadata"]["name"]} scales it: every apply would reset '
-                            f'the count')
+            problems.append(f'{kind} {name} sets replicas {target["spec"]["replicas"]} although '
+                            f'{where} scales it: every apply would reset the count')
 
     monitors = by_kind(objects, 'ServiceMonitor')
     if not expect_service_monitor:
@@ -596,6 +652,217 @@ def problems_of(objects, expect_service_monitor):
                        and ports & {p.get('name') for p in s['spec']['ports']}}
             if scraped != {'taskwire-scheduler', 'taskwire-executor'}:
                 problems.append(f'ServiceMonitor scrapes services {scraped}')
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# High availability (k8s/overlays/ha) and autoscaling by KEDA (k8s/overlays/autoscaling),
+# and the overlay that has both. The contract of issue 15 (docs/operations.md): with
+# --store=postgres every scheduler takes part in leader election; health service ""
+# is SERVING on every running scheduler, "taskwire.v1.Scheduler" on the leader only;
+# --keda-listen serves KEDA's external-scaler interface.
+
+HA = {'overlays/ha', 'overlays/ha-autoscaling'}
+KEDA = {'overlays/autoscaling', 'overlays/ha-autoscaling'}
+HA_REPLICAS = 3
+LEADER_SERVICE = 'taskwire.v1.Scheduler'
+
+
+def probe_service(container, probe):
+    """The health service a gRPC probe asks for ('' when none), or None without one."""
+    grpc = (container.get(probe) or {}).get('grpc')
+    return None if grpc is None else grpc.get('service', '')
+
+
+def port_of(address):
+    return address.rpartition(':')[2]
+
+
+def ha_problems(objects):
+    """Every broken invariant of the HA overlays, as readable strings."""
+    problems = []
+    scheduler = scheduler_workload(objects)
+    if scheduler is None:
+        return ['no scheduler workload']
+    where = f'{scheduler["kind"]} taskwire-scheduler'
+    spec = scheduler['spec']
+    pod = spec['template']['spec']
+    labels = spec['template']['metadata']['labels']
+    container = pod['containers'][0]
+    namespace = scheduler['metadata'].get('namespace')
+    ports = {p.get('name'): p['containerPort'] for p in container.get('ports', [])}
+    env = [e['name'] for e in container.get('env', [])]
+
+    # Three replicas, no volume, a rollout that does not wait for readiness.
+    if scheduler['kind'] != 'Deployment':
+        problems.append(f'{where}: a StatefulSet waits for Ready pods, and standbys never are')
+    if spec.get('replicas') != HA_REPLICAS:
+        problems.append(f'{where}: replicas {spec.get("replicas")}, not {HA_REPLICAS}')
+    if spec.get('strategy', {}).get('type', 'RollingUpdate') != 'Recreate':
+        problems.append(f'{where}: strategy {spec.get("strategy")}: a rolling update waits for '
+                        f'new pods to turn Ready, which standbys never do')
+    if spec.get('volumeClaimTemplates'):
+        problems.append(f'{where}: volumeClaimTemplates (the state is in PostgreSQL)')
+    kept = [v['name'] for v in pod.get('volumes', []) if set(v) - {'name'} != {'emptyDir'}]
+    if kept:
+        problems.append(f'{where}: volumes {kept} other than emptyDir (no store on a volume)')
+    if 'TASKWIRE_DATA_DIR' in env:
+        problems.append(f'{where}: TASKWIRE_DATA_DIR set (the SQLite store\'s directory)')
+
+    # The store, its URL from a Secret, the lease, the advertised address.
+    if store_of(container) != 'postgres':
+        problems.append(f'{where}: store {store_of(container)}, not postgres')
+    url = [e for e in container.get('env', []) if e['name'] == 'TASKWIRE_POSTGRES_URL']
+    ref = url[0].get('valueFrom', {}).get('secretKeyRef') if url else None
+    if not ref or 'value' in url[0] or not ref.get('name') or not ref.get('key'):
+        problems.append(f'{where}: TASKWIRE_POSTGRES_URL is not taken from a Secret '
+                        f'(secretKeyRef): {url}')
+    if any(a.split('=')[0] == '--postgres-url'
+           for a in container.get('args', []) + container.get('command', [])):
+        problems.append(f'{where}: --postgres-url in the args: the password would be in git')
+    lease = env_value(container, 'TASKWIRE_LEADER_LEASE')
+    if not (lease and re.fullmatch(r'[0-9]+(\.[0-9]+)?', lease) and float(lease) > 0):
+        problems.append(f'{where}: TASKWIRE_LEADER_LEASE {lease!r} is not a number of seconds')
+    pod_ip = [e for e in container.get('env', []) if e['name'] == 'POD_IP']
+    advertise = env_value(container, 'TASKWIRE_ADVERTISE')
+    if not pod_ip or pod_ip[0].get('valueFrom', {}).get('fieldRef', {}).get(
+            'fieldPath') != 'status.podIP':
+        problems.append(f'{where}: no POD_IP from the downward API (status.podIP)')
+    elif advertise != f'$(POD_IP):{ports.get("grpc")}':
+        problems.append(f'{where}: TASKWIRE_ADVERTISE {advertise!r}, not '
+                        f'"$(POD_IP):{ports.get("grpc")}"')
+    elif env.index('POD_IP') > env.index('TASKWIRE_ADVERTISE'):
+        problems.append(f'{where}: POD_IP comes after TASKWIRE_ADVERTISE, so $(POD_IP) is '
+                        f'not expanded (Kubernetes expands variables defined earlier only)')
+
+    # Readiness = leader; liveness (and startup) = alive, which standbys are.
+    if probe_service(container, 'readinessProbe') != LEADER_SERVICE:
+        problems.append(f'{where}: readiness asks for service '
+                        f'{probe_service(container, "readinessProbe")!r}, not '
+                        f'{LEADER_SERVICE!r} (leader only)')
+    for probe in ('livenessProbe', 'startupProbe'):
+        if probe_service(container, probe) not in ('', None):
+            problems.append(f'{where}: {probe} asks for service '
+                            f'{probe_service(container, probe)!r}: standbys would be restarted')
+
+    # Disruption budget and spreading.
+    budgets = [b for b in by_kind(objects, 'PodDisruptionBudget')
+               if matches(b['spec']['selector'], labels)]
+    if len(budgets) != 1:
+        problems.append(f'{len(budgets)} PodDisruptionBudgets select the scheduler pods')
+    for budget in budgets:
+        b = budget['spec']
+        if b.get('maxUnavailable') != 1 or 'minAvailable' in b:
+            problems.append(f'PodDisruptionBudget {budget["metadata"]["name"]}: '
+                            f'{ {k: b.get(k) for k in ("minAvailable", "maxUnavailable")} }, '
+                            f'not maxUnavailable 1 (the leader is never evicted by a drain)')
+        if b.get('unhealthyPodEvictionPolicy') != 'AlwaysAllow':
+            problems.append(f'PodDisruptionBudget {budget["metadata"]["name"]}: '
+                            f'unhealthyPodEvictionPolicy is not AlwaysAllow (standbys are '
+                            f'unready: no scheduler pod could ever be evicted)')
+    anti = pod.get('affinity', {}).get('podAntiAffinity', {})
+    terms = [t.get('podAffinityTerm', t) for key in (
+        'preferredDuringSchedulingIgnoredDuringExecution',
+        'requiredDuringSchedulingIgnoredDuringExecution') for t in anti.get(key, [])]
+    if not any(t.get('topologyKey') == 'kubernetes.io/hostname' and
+               t.get('labelSelector', {}).get('matchLabels') and
+               matches(t['labelSelector'], labels) for t in terms):
+        problems.append(f'{where}: no pod anti-affinity over kubernetes.io/hostname that '
+                        f'selects the scheduler pods')
+
+    # Services: the ClusterIP one routes to Ready pods (the leader); the headless one
+    # publishes every pod for clients that health-check them; executors dial it.
+    headless = [svc for svc in by_kind(objects, 'Service')
+                if svc['spec'].get('clusterIP') == 'None' and
+                matches({'matchLabels': svc['spec'].get('selector', {})}, labels) and
+                svc['spec'].get('selector')]
+    if len(headless) != 1:
+        problems.append(f'{len(headless)} headless Services select the scheduler pods')
+    else:
+        svc = headless[0]
+        if svc['spec'].get('publishNotReadyAddresses') is not True:
+            problems.append(f'Service {svc["metadata"]["name"]}: publishNotReadyAddresses is '
+                            f'not true: standbys would be missing from DNS')
+        grpc_ports = [p['port'] for p in svc['spec'].get('ports', [])
+                      if p.get('targetPort') in ('grpc', ports.get('grpc'))]
+        expected = (f'dns:///{svc["metadata"]["name"]}.{namespace}.svc:'
+                    f'{grpc_ports[0] if grpc_ports else "?"}')
+        executor = one(objects, 'Deployment', 'taskwire-executor')
+        dialed = env_value(executor['spec']['template']['spec']['containers'][0],
+                           'TASKWIRE_SCHEDULER') if executor else None
+        if dialed != expected:
+            problems.append(f'executors dial {dialed!r}, not {expected!r}')
+    return problems
+
+
+def keda_problems(objects):
+    """Every broken invariant of the KEDA overlays, as readable strings."""
+    problems = []
+    target = ('Deployment', 'taskwire-executor')
+    scaled = [a for a in autoscalers_of(objects, *target) if a['kind'] == 'ScaledObject']
+    hpas = [a['metadata']['name'] for a in autoscalers_of(objects, *target)
+            if a['kind'] == 'HorizontalPodAutoscaler']
+    if hpas:
+        problems.append(f'HorizontalPodAutoscalers {hpas} target the executor Deployment '
+                        f'beside KEDA')
+    if len(scaled) != 1:
+        return problems + [f'{len(scaled)} ScaledObjects target the executor Deployment']
+    so = scaled[0]['spec']
+    if so.get('minReplicaCount') != 0:
+        problems.append(f'ScaledObject: minReplicaCount {so.get("minReplicaCount")}, not 0')
+    if not isinstance(so.get('maxReplicaCount'), int) or so['maxReplicaCount'] < 1:
+        problems.append(f'ScaledObject: maxReplicaCount {so.get("maxReplicaCount")}')
+    if so.get('cooldownPeriod') is None:
+        problems.append('ScaledObject: no cooldownPeriod')
+    triggers = so.get('triggers', [])
+    if [t.get('type') for t in triggers] != ['external']:
+        return problems + [f'ScaledObject: triggers {[t.get("type") for t in triggers]}, '
+                           f'not one external trigger']
+    meta = triggers[0].get('metadata', {})
+
+    executor = one(objects, *target)['spec']['template']['spec']['containers'][0]
+    queues = (setting(executor, '--queues', 'TASKWIRE_QUEUES') or 'default').split(',')
+    if meta.get('queue') not in queues:
+        problems.append(f'ScaledObject: queue {meta.get("queue")!r} is not one the executors '
+                        f'serve ({queues})')
+    if meta.get('activationTasks') != '0':
+        problems.append(f'ScaledObject: activationTasks {meta.get("activationTasks")!r}, not '
+                        f'"0" (a waiting task must bring an executor from zero)')
+    per_replica = meta.get('tasksPerReplica')
+    if per_replica is not None and not (isinstance(per_replica, str) and
+                                        per_replica.isdigit() and int(per_replica) > 0):
+        problems.append(f'ScaledObject: tasksPerReplica {per_replica!r} is not a positive '
+                        f'integer string')
+
+    # scalerAddress -> a Service port of this namespace -> the scheduler's keda port ->
+    # its --keda-listen.
+    found = re.fullmatch(r'([a-z0-9-]+)\.([a-z0-9-]+)\.svc:([0-9]+)',
+                         str(meta.get('scalerAddress')))
+    scheduler = scheduler_workload(objects)
+    if not found or scheduler is None:
+        return problems + [f'ScaledObject: scalerAddress {meta.get("scalerAddress")!r} is not '
+                           f'SERVICE.NAMESPACE.svc:PORT']
+    name, namespace, port = found.group(1), found.group(2), int(found.group(3))
+    service = one(objects, 'Service', name)
+    container = scheduler['spec']['template']['spec']['containers'][0]
+    container_ports = {p.get('name'): p['containerPort'] for p in container.get('ports', [])}
+    if service is None or service['metadata'].get('namespace') != namespace:
+        return problems + [f'ScaledObject: no Service {name} in namespace {namespace}']
+    if not matches({'matchLabels': service['spec'].get('selector', {})},
+                   scheduler['spec']['template']['metadata']['labels']):
+        problems.append(f'Service {name} does not select the scheduler pods')
+    service_port = [p for p in service['spec'].get('ports', []) if p['port'] == port]
+    if not service_port:
+        return problems + [f'Service {name} has no port {port} (scalerAddress)']
+    target_port = service_port[0].get('targetPort', port)
+    target_port = container_ports.get(target_port, target_port)
+    listen = setting(container, '--keda-listen', 'TASKWIRE_KEDA_LISTEN') or ''
+    if target_port not in container_ports.values():
+        problems.append(f'Service {name} port {port} targets {target_port}, which the '
+                        f'scheduler container does not declare')
+    if port_of(listen) != str(target_port):
+        problems.append(f'scheduler --keda-listen {listen!r} is not the port {target_port} '
+                        f'that KEDA reaches through Service {name}:{port}')
     return problems
 
 
@@ -640,17 +907,19 @@ def base_images():
 
 
 def pod_containers(objects):
-    """(kind, name, container) -> container, for every container of every pod template."""
+    """(workload name, container) -> container, for every container of every pod template.
+    Keyed by name, not kind: k8s/overlays/ha runs the scheduler as a Deployment where the
+    base has a StatefulSet, and the same image."""
     found = {}
     for o in objects:
         pod = o.get('spec', {}).get('template', {}).get('spec')
         for c in (pod.get('initContainers', []) + pod.get('containers', [])) if pod else []:
-            found[(o['kind'], o['metadata']['name'], c['name'])] = c
+            found[(o['metadata']['name'], c['name'])] = c
     return found
 
 
 def placeholder_images():
-    """(kind, name, container) -> the image as the base's manifests write it."""
+    """(workload name, container) -> the image as the base's manifests write it."""
     objects = []
     for path in sorted(glob.glob(os.path.join(K8S, 'base', '**', '*.yaml'), recursive=True)):
         with open(path) as f:
@@ -659,7 +928,7 @@ def placeholder_images():
 
 
 def expected_images(name):
-    """(kind, name, container) -> the image kustomization `name` must render."""
+    """(workload name, container) -> the image kustomization `name` must render."""
     images = base_images()
     images.update(IMAGE_OVERRIDES.get(name, {}))
     return {key: images.get(placeholder, f'{placeholder} (not in the images: block)')
@@ -669,10 +938,10 @@ def expected_images(name):
 def image_problems(name, objects):
     rendered = {key: c['image'] for key, c in pod_containers(objects).items()}
     expected = expected_images(name)
-    return [f'{kind} {workload} container {container}: image {rendered.get(key)}, '
+    return [f'{workload} container {container}: image {rendered.get(key)}, '
             f'expected {expected.get(key)}'
             for key in sorted(set(rendered) | set(expected))
-            for kind, workload, container in [key]
+            for workload, container in [key]
             if rendered.get(key) != expected.get(key)]
 
 
@@ -691,11 +960,17 @@ class KustomizeTest(unittest.TestCase):
     def test_every_rendered_object_passes_the_schemas(self):
         require_schemas(self)
         for name in kustomizations():
+            objects = render(name)
+            unchecked = [o for o in objects if schema_missing(o)]
+            for o in unchecked:
+                with self.subTest(name, object=f'{o["kind"]} {o["metadata"]["name"]}'):
+                    self.skipTest(schema_missing(o))
+            objects = [o for o in objects if o not in unchecked]
             with self.subTest(name):
-                code, output = validate_schemas(render(name))
+                code, output = validate_schemas(objects)
                 self.assertEqual(code, 0, f'{name}:\n{output}')
                 self.assertEqual(output.count('\nok ') + output.startswith('ok '),
-                                 len(render(name)), output)
+                                 len(objects), output)
 
     def test_invariants_hold_in_base_and_overlays(self):
         for name in kustomizations():
@@ -703,11 +978,50 @@ class KustomizeTest(unittest.TestCase):
                 problems = problems_of(render(name), name == 'overlays/prometheus-operator')
                 if name in EXPECTED:
                     problems += secure_problems(render(name), EXPECTED[name])
+                if name in HA:
+                    problems += ha_problems(render(name))
+                if name in KEDA:
+                    problems += keda_problems(render(name))
                 self.assertFalse(problems, f'{name}:\n' + '\n'.join(problems))
 
     def test_every_secure_overlay_is_checked_as_one(self):
         secure = {n for n in kustomizations() if n.startswith('overlays/secure')}
         self.assertEqual(secure, set(EXPECTED))
+
+    def test_every_ha_and_keda_overlay_is_checked_as_one(self):
+        postgres, scaled = set(), set()
+        for name in kustomizations():
+            scheduler = scheduler_workload(render(name))
+            if scheduler and store_of(scheduler['spec']['template']['spec']['containers'][0]) \
+                    == 'postgres':
+                postgres.add(name)
+            if by_kind(render(name), 'ScaledObject'):
+                scaled.add(name)
+        self.assertEqual(postgres, HA)
+        self.assertEqual(scaled, KEDA)
+
+    def check_kubectl_reads(self, kubectl):
+        # What `kubectl apply -k` would read, without a cluster: `annotate --local` parses
+        # every document into an object (and refuses one without a kind, as apply does).
+        for name in kustomizations():
+            with self.subTest(name):
+                rendered = subprocess.run([kubectl, 'kustomize', os.path.join(K8S, name)],
+                                          capture_output=True, text=True, timeout=60)
+                self.assertEqual(rendered.returncode, 0, rendered.stderr)
+                done = subprocess.run([kubectl, 'annotate', '--local', '-f', '-',
+                                       'taskwire.io/check=1', '-o', 'name'],
+                                      input=rendered.stdout, capture_output=True, text=True,
+                                      timeout=60)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertEqual(len(done.stdout.split()), len(render(name, kubectl)),
+                                 done.stdout)
+
+    def test_kubectl_reads_every_rendering(self):
+        self.check_kubectl_reads(KUBECTL)
+
+    def test_kubectl_reads_every_rendering_with_kustomize_v2(self):
+        have_kubectl_v2(self)
+        self.check_kubectl_reads(KUBECTL_V2)
 
     def test_kustomize_v2_renders_the_same(self):
         if not KUBECTL_V2 or not os.access(KUBECTL_V2, os.X_OK):
@@ -768,6 +1082,213 @@ class ImagesTest(unittest.TestCase):
             container['image'] = base_images()[container['image'].split(':')[0]]
         self.assertIn('expected taskwire-scheduler:dev',
                       '\n'.join(image_problems('overlays/dev', objects)))
+
+
+def have_kubectl_v2(test):
+    if not KUBECTL_V2 or not os.access(KUBECTL_V2, os.X_OK):
+        test.skipTest('KUBECTL_V2 names no kubectl 1.20 (see deploy_kubectl_v2)')
+
+
+def scheduler_container(objects):
+    return scheduler_workload(objects)['spec']['template']['spec']['containers'][0]
+
+
+def without_keda(o):
+    """`o` without what the KEDA overlays add to the scheduler and its Service."""
+    o = copy.deepcopy(o)
+    if o['metadata']['name'] == 'taskwire-scheduler' and o['kind'] in ('StatefulSet',
+                                                                         'Deployment'):
+        c = o['spec']['template']['spec']['containers'][0]
+        c['env'] = [e for e in c['env'] if e['name'] != 'TASKWIRE_KEDA_LISTEN']
+        c['ports'] = [p for p in c['ports'] if p.get('name') != 'keda']
+    if (o['kind'], o['metadata']['name']) == ('Service', 'taskwire-scheduler'):
+        o['spec']['ports'] = [p for p in o['spec']['ports'] if p.get('name') != 'keda']
+    return o
+
+
+class HighAvailabilityAndAutoscalingTest(unittest.TestCase):
+    """k8s/overlays/ha, k8s/overlays/autoscaling and k8s/overlays/ha-autoscaling (issue 15).
+    KustomizeTest checks their invariants with the current kubectl; here with kustomize
+    v2 too (its merge order of env decides whether $(POD_IP) expands), that the combined
+    overlay is exactly the two together, and that the HA scheduler does not drift from
+    the base's."""
+
+    def check_invariants(self, kubectl):
+        for name in sorted(HA | KEDA):
+            with self.subTest(name):
+                objects = render(name, kubectl)
+                problems = problems_of(objects, expect_service_monitor=False)
+                problems += ha_problems(objects) if name in HA else []
+                problems += keda_problems(objects) if name in KEDA else []
+                self.assertFalse(problems, f'{kubectl} kustomize {name}:\n' + '\n'.join(problems))
+
+    def test_invariants_hold_with_kustomize_v2(self):
+        have_kubectl_v2(self)
+        self.check_invariants(KUBECTL_V2)
+
+    def check_combined(self, kubectl):
+        ha = render('overlays/ha', kubectl)
+        autoscaling = render('overlays/autoscaling', kubectl)
+        both = render('overlays/ha-autoscaling', kubectl)
+
+        def key(o):
+            return o['kind'], o['metadata']['name']
+        expected = {key(o): o for o in ha if o['kind'] != 'HorizontalPodAutoscaler'}
+        expected[('ScaledObject', 'taskwire-executor')] = one(
+            autoscaling, 'ScaledObject', 'taskwire-executor')
+        got = {key(o): without_keda(o) for o in both}
+        self.assertEqual(sorted(got), sorted(expected))
+        for k in got:
+            self.assertEqual(comparable([got[k]]), comparable([expected[k]]), k)
+        # What KEDA adds is what the autoscaling overlay adds to the base's scheduler.
+        added = scheduler_container(autoscaling), scheduler_container(both)
+        for container in added:
+            self.assertEqual(env_value(container, 'TASKWIRE_KEDA_LISTEN'),
+                             env_value(added[0], 'TASKWIRE_KEDA_LISTEN'))
+            self.assertIn({'name': 'keda', 'containerPort': 7073}, container['ports'])
+        self.assertEqual(one(both, 'Service', 'taskwire-scheduler'),
+                         one(autoscaling, 'Service', 'taskwire-scheduler'))
+
+    def test_ha_autoscaling_is_ha_and_autoscaling_together(self):
+        self.check_combined(KUBECTL)
+
+    def test_ha_autoscaling_is_ha_and_autoscaling_together_with_kustomize_v2(self):
+        have_kubectl_v2(self)
+        self.check_combined(KUBECTL_V2)
+
+    def test_the_ha_scheduler_runs_as_the_base_one_but_for_the_store(self):
+        base = one(render('base'), 'StatefulSet', 'taskwire-scheduler')
+        ha = one(render('overlays/ha'), 'Deployment', 'taskwire-scheduler')
+        self.assertEqual(base['metadata']['labels'], ha['metadata']['labels'])
+        self.assertEqual(base['spec']['template']['metadata'], ha['spec']['template']['metadata'])
+        base_pod, ha_pod = base['spec']['template']['spec'], ha['spec']['template']['spec']
+        for field in ('serviceAccountName', 'automountServiceAccountToken',
+                      'terminationGracePeriodSeconds'):
+            self.assertEqual(base_pod.get(field), ha_pod.get(field), field)
+        security = dict(base_pod['securityContext'])
+        security.pop('fsGroup')     # for the volume the HA scheduler has not
+        self.assertEqual(security, ha_pod['securityContext'])
+        base_c, ha_c = base_pod['containers'][0], ha_pod['containers'][0]
+        for field in ('image', 'resources', 'securityContext', 'ports', 'livenessProbe',
+                      'startupProbe'):
+            self.assertEqual(base_c.get(field), ha_c.get(field), field)
+        self.assertEqual(base_c['readinessProbe']['grpc']['port'],
+                         ha_c['readinessProbe']['grpc']['port'])
+        for env in base_c['env']:
+            if env['name'] not in ('TASKWIRE_STORE', 'TASKWIRE_DATA_DIR'):
+                self.assertEqual(env.get('value'), env_value(ha_c, env['name']), env['name'])
+
+    def test_the_checks_catch_each_kind_of_mistake(self):
+        def broken(mutate, overlay='overlays/ha-autoscaling'):
+            objects = render(overlay)
+            mutate(objects)
+            return '\n'.join(problems_of(objects, expect_service_monitor=False) +
+                             ha_problems(objects) + keda_problems(objects))
+
+        self.assertEqual(broken(lambda o: None), '')
+
+        def scheduler(objects):
+            return one(objects, 'Deployment', 'taskwire-scheduler')
+
+        def container(objects):
+            return scheduler(objects)['spec']['template']['spec']['containers'][0]
+
+        def set_env(objects, name, **value):
+            for e in container(objects)['env']:
+                if e['name'] == name:
+                    e.clear()
+                    e.update(name=name, **value)
+
+        def drop_env(c, name):
+            c['env'] = [e for e in c['env'] if e['name'] != name]
+
+        self.assertIn('replicas 1, not 3', broken(
+            lambda o: scheduler(o)['spec'].update(replicas=1)))
+        self.assertIn('a rolling update waits', broken(
+            lambda o: scheduler(o)['spec'].pop('strategy')))
+        self.assertIn("volumes ['data'] other than emptyDir", broken(
+            lambda o: scheduler(o)['spec']['template']['spec']['volumes'].append(
+                {'name': 'data', 'persistentVolumeClaim': {'claimName': 'x'}})))
+        self.assertIn('store sqlite, not postgres', broken(
+            lambda o: set_env(o, 'TASKWIRE_STORE', value='sqlite')))
+        self.assertIn('TASKWIRE_POSTGRES_URL is not taken from a Secret', broken(
+            lambda o: set_env(o, 'TASKWIRE_POSTGRES_URL', value='postgresql://u:pw@db/t')))
+        self.assertIn('--postgres-url in the args', broken(
+            lambda o: container(o).update(args=['--postgres-url=postgresql://u:pw@db/t'])))
+        self.assertIn('TASKWIRE_LEADER_LEASE None', broken(
+            lambda o: drop_env(container(o), 'TASKWIRE_LEADER_LEASE')))
+        self.assertIn('TASKWIRE_ADVERTISE \'$(POD_IP)\'', broken(
+            lambda o: set_env(o, 'TASKWIRE_ADVERTISE', value='$(POD_IP)')))
+
+        def pod_ip_last(objects):
+            env = container(objects)['env']
+            env.append(env.pop([e['name'] for e in env].index('POD_IP')))
+        self.assertIn('$(POD_IP) is not expanded', broken(pod_ip_last))
+        self.assertIn("readiness asks for service ''", broken(
+            lambda o: container(o)['readinessProbe']['grpc'].pop('service')))
+        self.assertIn('livenessProbe asks for service', broken(
+            lambda o: container(o)['livenessProbe']['grpc'].update(service=LEADER_SERVICE)))
+        self.assertIn('0 PodDisruptionBudgets select the scheduler pods', broken(
+            lambda o: o.remove(one(o, 'PodDisruptionBudget', 'taskwire-scheduler'))))
+        self.assertIn('not maxUnavailable 1', broken(
+            lambda o: one(o, 'PodDisruptionBudget', 'taskwire-scheduler')['spec'].update(
+                maxUnavailable=None, minAvailable=2)))
+        self.assertIn('no scheduler pod could ever be evicted', broken(
+            lambda o: one(o, 'PodDisruptionBudget', 'taskwire-scheduler')['spec'].pop(
+                'unhealthyPodEvictionPolicy')))
+        self.assertIn('no pod anti-affinity over kubernetes.io/hostname', broken(
+            lambda o: scheduler(o)['spec']['template']['spec'].pop('affinity')))
+        self.assertIn('publishNotReadyAddresses is not true', broken(
+            lambda o: one(o, 'Service', 'taskwire-scheduler-headless')['spec'].pop(
+                'publishNotReadyAddresses')))
+
+        def executors_dial_the_service(objects):
+            executor = one(objects, 'Deployment', 'taskwire-executor')
+            for e in executor['spec']['template']['spec']['containers'][0]['env']:
+                if e['name'] == 'TASKWIRE_SCHEDULER':
+                    e['value'] = 'taskwire-scheduler:7070'
+        self.assertIn("executors dial 'taskwire-scheduler:7070', not "
+                      "'dns:///taskwire-scheduler-headless.taskwire.svc:7070'",
+                      broken(executors_dial_the_service))
+
+        # KEDA
+        def scaled(objects):
+            return one(objects, 'ScaledObject', 'taskwire-executor')['spec']
+
+        def trigger(objects):
+            return scaled(objects)['triggers'][0]['metadata']
+
+        hpa = one(render('base'), 'HorizontalPodAutoscaler', 'taskwire-executor')
+        self.assertIn("HorizontalPodAutoscalers ['taskwire-executor'] target the executor "
+                      "Deployment beside KEDA", broken(lambda o: o.append(hpa)))
+        self.assertIn('2 autoscalers target the executor Deployment',
+                      broken(lambda o: o.append(hpa)))
+        self.assertIn('0 ScaledObjects target the executor Deployment', broken(
+            lambda o: scaled(o)['scaleTargetRef'].update(name='taskwire-executors')))
+        self.assertIn('minReplicaCount 1, not 0', broken(
+            lambda o: scaled(o).update(minReplicaCount=1)))
+        self.assertIn("queue 'bulk' is not one the executors serve", broken(
+            lambda o: trigger(o).update(queue='bulk')))
+        self.assertIn("activationTasks '5'", broken(
+            lambda o: trigger(o).update(activationTasks='5')))
+        self.assertIn("tasksPerReplica 8 is not a positive integer string", broken(
+            lambda o: trigger(o).update(tasksPerReplica=8)))
+        self.assertIn('Service taskwire-scheduler has no port 7074', broken(
+            lambda o: trigger(o).update(scalerAddress='taskwire-scheduler.taskwire.svc:7074')))
+        self.assertIn('no Service taskwire-scheduler in namespace default', broken(
+            lambda o: trigger(o).update(scalerAddress='taskwire-scheduler.default.svc:7073')))
+        self.assertIn("--keda-listen '' is not the port 7073", broken(
+            lambda o: drop_env(container(o), 'TASKWIRE_KEDA_LISTEN')))
+        self.assertIn('Service taskwire-scheduler port 7073 targets keda, which the scheduler '
+                      'container does not declare', broken(
+                          lambda o: container(o).update(ports=[
+                              p for p in container(o)['ports'] if p['name'] != 'keda'])))
+        self.assertIn('sets replicas 2 although ScaledObject taskwire-executor scales it',
+                      broken(lambda o: one(o, 'Deployment', 'taskwire-executor')['spec'].update(
+                          replicas=2)))
+        # The base with the SQLite store must stay a StatefulSet of one.
+        self.assertIn('scheduler is a Deployment with the sqlite store', broken(
+            lambda o: set_env(o, 'TASKWIRE_STORE', value='sqlite')))
 
 
 def load_generator():

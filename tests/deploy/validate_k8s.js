@@ -1,10 +1,11 @@
 // Validates Kubernetes objects offline against the OpenAPI schemas packaged by the npm
 // package kubernetes-models (and @kubernetes-models/prometheus-operator for the
 // ServiceMonitor and PrometheusRule, @kubernetes-models/cert-manager for the Certificate
-// and Issuer). Input: a JSON array of objects on stdin (test_k8s.py converts the rendered
-// YAML). Prints one line per object; exits 1 if any object is invalid, has a field the
-// schema does not know, or is of a kind it has no schema for. NODE_PATH must name the
-// node_modules that `npm ci` filled.
+// and Issuer, @kubernetes-models/keda for the ScaledObject: KEDA 2.10's CRD). Input: a
+// JSON array of objects on stdin (test_k8s.py converts the rendered YAML). Prints one line
+// per object; exits 1 if any object is invalid, has a field the schema does not know, or
+// is of a kind it has no schema for. NODE_PATH must name the node_modules that `npm ci`
+// filled.
 //
 // The packaged schemas allow unknown fields, so a typo such as `readinessprobe` would pass.
 // The validators are compiled code that reads every field their schema names (and iterates
@@ -42,6 +43,7 @@ function unread(value, path, seen, out) {
 const CRD_PACKAGES = {
   'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
   'cert-manager.io': '@kubernetes-models/cert-manager',
+  'keda.sh': '@kubernetes-models/keda',
 };
 
 function modelFor(apiVersion, kind) {
