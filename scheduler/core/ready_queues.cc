@@ -45,4 +45,12 @@ size_t ReadyQueues::LaneSize(const LaneKey& lane) const {
   return it == lanes_.end() ? 0 : it->second.size();
 }
 
+std::vector<std::pair<std::string, size_t>> ReadyQueues::LanesOf(absl::string_view queue) const {
+  std::vector<std::pair<std::string, size_t>> out;
+  for (const auto& [key, lane] : lanes_) {
+    if (key.queue == queue) out.emplace_back(key.type, lane.size());
+  }
+  return out;
+}
+
 }  // namespace taskwire::scheduler

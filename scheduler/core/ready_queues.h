@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "scheduler/core/task_record.h"
 
@@ -41,6 +43,9 @@ class ReadyQueues {
   // priority in each of its lanes: the oldest waiting task, give or take a retried task
   // that queued again later than a younger one. Walks priorities, not tasks.
   absl::flat_hash_map<std::string, absl::Time> OldestQueuedAt() const;
+  // The lanes of `queue` that hold queued tasks: (task type, tasks queued). Walks the
+  // lanes, not the tasks.
+  std::vector<std::pair<std::string, size_t>> LanesOf(absl::string_view queue) const;
 
  private:
   // Orders by priority descending, then seq ascending.

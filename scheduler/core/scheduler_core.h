@@ -7,7 +7,8 @@
 // when the next timer is due.
 //
 // Source files: scheduler_core.cc (tasks, attempts, executors), scheduler_core_timers.cc
-// (Tick: ETA, backoff, expiry, leases, retention), scheduler_core_workflows.cc (DAGs).
+// (Tick: ETA, backoff, expiry, leases, retention), scheduler_core_workflows.cc (DAGs),
+// scheduler_core_queue_load.cc (a queue's load, for autoscalers).
 //
 // Thread-safety: every public method may be called from any thread. One mutex guards the
 // state; side effects (store writes, events, waiter callbacks, sends to executors) are
@@ -43,6 +44,7 @@
 #include "scheduler/core/event_hub.h"
 #include "scheduler/core/executor_channel.h"
 #include "scheduler/core/executor_registry.h"
+#include "scheduler/core/queue_load.h"
 #include "scheduler/core/ready_queues.h"
 #include "scheduler/core/task_record.h"
 #include "scheduler/core/task_validation.h"
@@ -246,6 +248,12 @@ class SchedulerCore {
   const CoreOptions& options() const { return options_; }
   // Tasks held in memory: the work in flight, plus finished ones not yet stored.
   size_t tasks_in_memory() const;
+
+  // --- autoscaling (scheduler_core_queue_load.cc) ---
+  // The load of `queue` now: its waiting and running tasks, and the executors that serve
+  // it with their slots. Walks the queue's lanes, the executors' lanes and the attempts
+  // they hold, under the lock: meant for about one call a second per queue.
+  QueueLoad LoadOfQueue(absl::string_view queue) const;
 
  private:
   // A workflow with what the core needs to move it along.

@@ -12,7 +12,10 @@ namespace taskwire::scheduler {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::IsNull;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 
 // Tasks for the queues to point at; they must outlive the queues' use of them.
 class ReadyQueuesTest : public ::testing::Test {
@@ -143,6 +146,21 @@ TEST_F(ReadyQueuesTest, CountsTasksPerLane) {
   EXPECT_EQ(queues_.LaneSize(kEcho), 2u);
   EXPECT_EQ(queues_.LaneSize(kHash), 1u);
   EXPECT_EQ(queues_.LaneSize(kGpuEcho), 0u);
+}
+
+TEST_F(ReadyQueuesTest, ListsTheLanesOfOneQueueWithTheirSizes) {
+  queues_.Push(Make("a", "echo", 0));
+  queues_.Push(Make("b", "echo", 0));
+  queues_.Push(Make("c", "hash", 0));
+  queues_.Push(Make("d", "echo", 0, "gpu"));
+  TaskRecord* gone = Make("e", "primes", 0);
+  queues_.Push(gone);
+  queues_.Remove(*gone);  // an emptied lane is not listed
+
+  EXPECT_THAT(queues_.LanesOf("default"),
+              UnorderedElementsAre(Pair("echo", 2u), Pair("hash", 1u)));
+  EXPECT_THAT(queues_.LanesOf("gpu"), ElementsAre(Pair("echo", 1u)));
+  EXPECT_THAT(queues_.LanesOf("nothing"), IsEmpty());
 }
 
 }  // namespace
