@@ -140,6 +140,11 @@ int main(int argc, char** argv) {
                  "extra plaintext address serving only gRPC health, for probes that cannot do "
                  "TLS; empty: none")
       ->envname("TASKWIRE_HEALTH_LISTEN");
+  app.add_option("--keda-listen", options.keda_listen,
+                 "plaintext address serving KEDA's external scaler (externalscaler."
+                 "ExternalScaler: queue depths for autoscaling executors, docs/operations.md); "
+                 "empty: none")
+      ->envname("TASKWIRE_KEDA_LISTEN");
   app.add_option("--ready-file", ready_file,
                  "write {\"grpc\":ADDR,\"metrics\":ADDR,\"health\":ADDR} here once serving")
       ->envname("TASKWIRE_READY_FILE");

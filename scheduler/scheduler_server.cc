@@ -13,6 +13,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/registry.h"
 #include "scheduler/service/executor_link_service.h"
+#include "scheduler/service/keda_scaler_service.h"
 #include "scheduler/store/memory_task_store.h"
 #include "scheduler/store/postgres_lease.h"
 #include "scheduler/store/postgres_task_store.h"
@@ -95,6 +96,7 @@ absl::Status SchedulerServer::Init() {
   server_->GetHealthCheckService()->SetServingStatus(true);
   server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   if (absl::Status s = StartHealthListener(); !s.ok()) return s;
+  if (absl::Status s = StartKedaListener(); !s.ok()) return s;
   WarnAboutOpenAccess();
 
   if (!options_.metrics_listen.empty()) {
@@ -204,6 +206,30 @@ absl::Status SchedulerServer::StartHealthListener() {
       options_.health_listen.substr(0, options_.health_listen.rfind(':')), ":", port);
   health_->GetHealthCheckService()->SetServingStatus(true);
   health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
+  return absl::OkStatus();
+}
+
+// KEDA's external scaler dials this port. Plaintext, and no access check: it answers with
+// queue depths only, never a task. A port of its own, so that the main port's access rules
+// stay whole.
+absl::Status SchedulerServer::StartKedaListener() {
+  if (options_.keda_listen.empty()) return absl::OkStatus();
+  // A standby's core holds no state: only the leader answers.
+  keda_ = std::make_unique<KedaScalerService>(*core_, [this] { return gate_.open(); });
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.keda_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(keda_.get());
+  keda_server_ = builder.BuildAndStart();
+  if (keda_server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.keda_listen,
+                                               ": the address is taken or not valid "
+                                               "(--keda-listen)"));
+  }
+  keda_address_ = absl::StrCat(
+      options_.keda_listen.substr(0, options_.keda_listen.rfind(':')), ":", port);
+  spdlog::info("KEDA external scaler listening on {} (plaintext)", keda_address_);
   return absl::OkStatus();
 }
 
@@ -326,6 +352,12 @@ void SchedulerServer::Shutdown() {
     health_->GetHealthCheckService()->SetServingStatus(false);
     health_->Shutdown();
   }
+  if (keda_) keda_->Stop();  // ends its open streams, so the shutdown need not wait
+  if (keda_server_) {
+    keda_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    keda_server_->Wait();
+  }
+  keda_.reset();  // before the core: its poller reads the core
   // After the server: calls still open until then may wait for a delivery.
   if (core_) core_->StopDeliveryThread();
   if (election_) {

@@ -31,6 +31,7 @@ class Server;
 namespace taskwire::scheduler {
 
 class ExecutorLinkService;
+class KedaScalerService;
 class PostgresLease;
 class PostgresTaskStore;
 
@@ -39,6 +40,9 @@ struct SchedulerServerOptions {
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no metrics endpoint
   // A plaintext listener with gRPC health only, for probes that cannot do TLS; empty: none.
   std::string health_listen;
+  // A plaintext listener for KEDA's external scaler (externalscaler.ExternalScaler); empty:
+  // none.
+  std::string keda_listen;
   ServerSecurity tls;       // plaintext unless a certificate is given
   // The access file (scheduler/auth/); none: every caller may do everything. Looked at
   // again every tls.reload_interval, as the certificate files are.
@@ -78,6 +82,7 @@ class SchedulerServer {
   // host:port of the gRPC listener and of /metrics (empty when disabled).
   const std::string& address() const { return address_; }
   const std::string& health_address() const { return health_address_; }
+  const std::string& keda_address() const { return keda_address_; }  // empty when disabled
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
   SchedulerCore& core() { return *core_; }
   // Whether this scheduler serves: always without a leader lease, else while it leads.
@@ -98,6 +103,7 @@ class SchedulerServer {
   void StepDown(const std::string& reason);
   std::string StandbyMessage() const;
   absl::Status StartHealthListener();
+  absl::Status StartKedaListener();
   void WarnAboutOpenAccess() const;
   void TimerLoop();
 
@@ -120,9 +126,12 @@ class SchedulerServer {
   std::unique_ptr<ExecutorLinkService> link_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_;  // --health-listen
+  std::unique_ptr<KedaScalerService> keda_;
+  std::unique_ptr<grpc::Server> keda_server_;  // --keda-listen; shut down before keda_ goes
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
   std::string health_address_;
+  std::string keda_address_;
   absl::Mutex timer_mu_;
   absl::Time wake_at_ ABSL_GUARDED_BY(timer_mu_) = absl::InfiniteFuture();
   bool timer_changed_ ABSL_GUARDED_BY(timer_mu_) = false;
