@@ -433,14 +433,13 @@ if want takeover && budget_ok; then
       done
       sleep 0.02
     done
-    logged=$(grep -o 'became the leader (term [0-9]*) after [0-9.]* \?s' "$WORK/${HA_NAME[new]:-none}.log" 2>/dev/null | tail -1 | sed 's/.* after \([0-9.]*\).*/\1/' || true)
     if [ -z "$dispatch_ms" ]; then
       echo "kill $k: ${HA_NAME[old]} (term $old_term) killed; no dispatch by a new leader within 30 s (leader: ${new:+${HA_NAME[new]}} after ${leader_ms:-?} ms)"
-      TAKEOVER_ROWS+=("$(printf '| %d | %-10s | %-10s | %5s | %8s | %8s | %8s |' "$k" "${HA_NAME[old]}" "${new:+${HA_NAME[new]}}" "${new_term:--}" "${leader_ms:--}" "> 30000" "${logged:--}")")
+      TAKEOVER_ROWS+=("$(printf '| %d | %-10s | %-10s | %5s | %9s | %11s |' "$k" "${HA_NAME[old]}" "${new:+${HA_NAME[new]}}" "${new_term:--}" "${leader_ms:--}" "> 30000")")
       break
     fi
-    echo "kill $k: ${HA_NAME[old]} (term $old_term) killed; ${HA_NAME[new]} leader (term $new_term) after $leader_ms ms, first dispatch after $dispatch_ms ms (its log: \"after ${logged:-?} s\")"
-    TAKEOVER_ROWS+=("$(printf '| %d | %-10s | %-10s | %5s | %8s | %8s | %8s |' "$k" "${HA_NAME[old]}" "${HA_NAME[new]}" "$new_term" "$leader_ms" "$dispatch_ms" "${logged:--}")")
+    echo "kill $k: ${HA_NAME[old]} (term $old_term) killed; ${HA_NAME[new]} leader (term $new_term) after $leader_ms ms, first dispatch after $dispatch_ms ms"
+    TAKEOVER_ROWS+=("$(printf '| %d | %-10s | %-10s | %5s | %9s | %11s |' "$k" "${HA_NAME[old]}" "${HA_NAME[new]}" "$new_term" "$leader_ms" "$dispatch_ms")")
     TAKEOVER_MS+=("$dispatch_ms")
     # The killed one again, on its address with the same flags: a standby.
     launch_scheduler "${HA_NAME[old]}" "${HA_ADDR[old]}" "${HA_ARGS[@]}"
@@ -472,8 +471,8 @@ if [ "${#CHAIN_ROWS[@]}" -gt 0 ]; then
 fi
 if [ "${#TAKEOVER_ROWS[@]}" -gt 0 ]; then
   echo "takeover: kill -9 of the leader -> first task dispatched by the new leader, --leader-lease $LEASE (target <= 5 s)"
-  printf '| %s | %-10s | %-10s | %5s | %8s | %8s | %8s |\n' '#' killed "new leader" term "leader ms" "dispatch ms" "log: s"
-  printf '| %s | %-10s | %-10s | %5s | %8s | %8s | %8s |\n' --- --- --- --- --- --- ---
+  printf '| %s | %-10s | %-10s | %5s | %9s | %11s |\n' '#' killed "new leader" term "leader ms" "dispatch ms"
+  printf '| %s | %-10s | %-10s | %5s | %9s | %11s |\n' --- --- --- --- --- ---
   printf '%s\n' "${TAKEOVER_ROWS[@]}"
   if [ "${#TAKEOVER_MS[@]}" -gt 0 ]; then
     sorted=$(printf '%s\n' "${TAKEOVER_MS[@]}" | sort -n)
