@@ -212,7 +212,8 @@ class SchedulerState:
 
     def __init__(self, samples):
         self.leader = nemesis.metric(samples, 'taskwire_scheduler_leader')
-        self.term = nemesis.metric(samples, 'taskwire_scheduler_leader_term')
+        term = nemesis.metric(samples, 'taskwire_scheduler_leader_term')
+        self.term = None if term is None else int(term)
         self.started = sum(v for (name, _), v in samples.items()
                            if name == 'taskwire_tasks_started_total')
 
@@ -1024,7 +1025,7 @@ class FailoverTest(harness.LoggedTestCase):
                                   'leadership"\n' + t.old_process.log_tail())
             found = re.search(r'lost the leadership \(term (\d+)\)', log)
             if found and t.old_term is not None and int(found.group(1)) != int(t.old_term):
-                checker.violation(f'the paused leader held term {t.old_term:.0f} but logged '
+                checker.violation(f'the paused leader held term {t.old_term} but logged '
                                   f'{found.group(0)!r}')
             elif not found:
                 # The contract's form; its absence is reported, not failed.
