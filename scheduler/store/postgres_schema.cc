@@ -37,8 +37,8 @@ const std::vector<PostgresMigration>& PostgresMigrations() {
           record bytea NOT NULL,
           spec bytea NOT NULL
         ) WITH (fillfactor = 80);
-        CREATE INDEX tasks_by_seq ON tasks (seq);
         CREATE INDEX tasks_unfinished ON tasks (seq) WHERE retain_until IS NULL;
+        CREATE INDEX tasks_finished ON tasks (seq) WHERE retain_until IS NOT NULL;
         CREATE INDEX tasks_by_retention ON tasks (retain_until) WHERE retain_until IS NOT NULL;
         CREATE INDEX tasks_by_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
         CREATE INDEX tasks_by_workflow ON tasks (workflow_id) WHERE workflow_id <> '';

@@ -56,15 +56,19 @@ constexpr char kInsertTasks[] = R"sql(
 )sql";
 
 // The writes after a task's first: only a newer version replaces the row (task_store.h).
-// Returns the ids it updated; the others were never committed (inserted next) or are
-// stale (left alone).
+// Fewer rows updated than given means some were never committed (inserted next; found by
+// kMissingTasks) or are stale (left alone).
 constexpr char kUpdateTasks[] = R"sql(
   UPDATE tasks t SET version = u.version, state = u.state, retain_until = u.retain_until,
                      record = substr($7::bytea, u.record_at, u.record_len)
   FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::int[], $6::int[])
     AS u(id, version, state, retain_until, record_at, record_len)
   WHERE t.id = u.id AND t.version < u.version
-  RETURNING t.id
+)sql";
+
+constexpr char kMissingTasks[] = R"sql(
+  SELECT u.id FROM unnest($1::text[]) AS u(id)
+  WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = u.id)
 )sql";
 
 constexpr char kUpsertWorkflows[] = R"sql(
@@ -79,9 +83,11 @@ constexpr char kUpsertWorkflows[] = R"sql(
   WHERE excluded.version > workflows.version
 )sql";
 
+// retain_until IS NOT NULL (every finished task) selects the index tasks_finished.
 constexpr char kListFinished[] = R"sql(
   SELECT id, record, spec FROM tasks
-  WHERE seq >= $1 AND seq < $2 AND state >= 5 AND ($3 = 0 OR state = $3)
+  WHERE retain_until IS NOT NULL AND seq >= $1 AND seq < $2 AND state >= 5
+    AND ($3 = 0 OR state = $3)
     AND ($4 = '' OR queue = $4) AND ($5 = '' OR type = $5) AND ($7 = '' OR owner = $7)
 )sql";
 
@@ -89,6 +95,7 @@ void Prepare(pqxx::connection_base& c) {
   c.prepare("fence", "SELECT term FROM scheduler_lease WHERE id = 1 FOR SHARE");
   c.prepare("insert_tasks", kInsertTasks);
   c.prepare("update_tasks", kUpdateTasks);
+  c.prepare("missing_tasks", kMissingTasks);
   c.prepare("upsert_workflows", kUpsertWorkflows);
   c.prepare("delete_tasks", "DELETE FROM tasks WHERE id = ANY($1::text[])");
   c.prepare("delete_workflows", "DELETE FROM workflows WHERE id = ANY($1::text[])");
@@ -256,7 +263,7 @@ bool DeletesAfterWrites(absl::Span<const StoreBatch* const> group) {
 }
 
 // Writes the merged records of one group inside `tx`.
-void WriteMerged(pqxx::work& tx, const MergedGroup& m) {
+void WriteMerged(pqxx::transaction_base& tx, const MergedGroup& m) {
   std::vector<const TaskRecord*> first_writes;  // inserted with their spec
   {
     PgArray ids, versions, states, retain, at, len;
@@ -277,16 +284,20 @@ void WriteMerged(pqxx::work& tx, const MergedGroup& m) {
       len.Add(size);
     }
     if (!updates.empty()) {
-      const pqxx::result updated =
-          tx.exec_prepared("update_tasks", ids.Done(), versions.Done(), states.Done(),
-                           retain.Done(), at.Done(), len.Done(), bytes.Param());
+      std::string id_array = ids.Done();
+      const size_t updated =
+          tx.exec_prepared("update_tasks", id_array, versions.Done(), states.Done(),
+                           retain.Done(), at.Done(), len.Done(), bytes.Param())
+              .affected_rows();
       // A later version whose row was never committed (its first write was merged away, or
       // failed) is inserted whole; a stale one finds its row and is left alone.
-      if (updated.size() < updates.size()) {
-        absl::flat_hash_set<std::string> done;
-        for (const pqxx::row& row : updated) done.insert(row[0].as<std::string>());
+      if (updated < updates.size()) {
+        absl::flat_hash_set<std::string> missing;
+        for (const pqxx::row& row : tx.exec_prepared("missing_tasks", id_array)) {
+          missing.insert(row[0].as<std::string>());
+        }
         for (const TaskRecord* r : updates) {
-          if (!done.contains(r->id)) first_writes.push_back(r);
+          if (missing.contains(r->id)) first_writes.push_back(r);
         }
       }
     }
@@ -410,10 +421,16 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
                batch->deleted_workflows.size();
   }
   absl::Status status;
+  // The transaction is begun and ended by hand, so that BEGIN and the fence travel in one
+  // round trip.
+  pqxx::nontransaction tx(*db_);
   try {
-    pqxx::work tx(*db_);
-    if (term != 0) {
-      const uint64_t now_term = tx.exec_prepared1("fence")[0].as<uint64_t>();
+    if (term == 0) {
+      tx.exec("BEGIN");
+    } else {
+      const uint64_t now_term =
+          tx.exec1("BEGIN; SELECT term FROM scheduler_lease WHERE id = 1 FOR SHARE")[0]
+              .as<uint64_t>();
       if (now_term != term) {
         status = absl::FailedPreconditionError(absl::StrCat(
             where_, ": fenced: this scheduler led term ", term, " but the lease is at term ",
@@ -435,10 +452,15 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
         tx.exec_prepared("raise_max_seq", static_cast<int64_t>(merged.max_seq));
       }
       if (options_.before_commit) status = options_.before_commit();
-      if (status.ok()) tx.commit();
     }
+    tx.exec(status.ok() ? "COMMIT" : "ROLLBACK");
   } catch (const std::exception& e) {
     status = PgError(e, where_, "committing");
+    try {
+      tx.exec("ROLLBACK");  // a failed statement leaves the transaction open, aborted
+    } catch (const std::exception&) {
+      // The connection is gone: the server rolled back.
+    }
   }
   if (!status.ok()) {
     if (options_.metrics != nullptr) options_.metrics->CommitFailed();
