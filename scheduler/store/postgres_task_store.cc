@@ -225,6 +225,12 @@ void KeepNewest(const Record& r, absl::flat_hash_map<absl::string_view, size_t>&
   }
 }
 
+template <typename Record>
+void SortById(std::vector<const Record*>& records) {
+  std::sort(records.begin(), records.end(),
+            [](const Record* a, const Record* b) { return a->id < b->id; });
+}
+
 MergedGroup Merge(absl::Span<const StoreBatch* const> group) {
   MergedGroup m;
   absl::flat_hash_map<absl::string_view, size_t> task_index, workflow_index;
@@ -242,6 +248,8 @@ MergedGroup Merge(absl::Span<const StoreBatch* const> group) {
     m.deleted_workflows.insert(m.deleted_workflows.end(), batch->deleted_workflows.begin(),
                                batch->deleted_workflows.end());
   }
+  SortById(m.tasks);
+  SortById(m.workflows);
   return m;
 }
 
@@ -372,9 +380,15 @@ absl::StatusOr<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(
   };
   TW_ASSIGN_OR_RETURN(PgConnection db, PgConnect(url, session));
   const std::string where = PgWhere(*db);
+  std::vector<PgConnection> writers;
   try {
     TW_RETURN_IF_ERROR(Migrate(*db, where));
     Prepare(*db);
+    for (size_t i = 0; i < std::max<size_t>(options.writers, 1); ++i) {
+      TW_ASSIGN_OR_RETURN(PgConnection writer, PgConnect(url, session));
+      Prepare(*writer);
+      writers.push_back(std::move(writer));
+    }
   } catch (const std::exception& e) {
     return PgError(e, where, "preparing the store");
   }
@@ -384,8 +398,8 @@ absl::StatusOr<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(
   } catch (const std::exception& e) {
     return PgError(e, where, "preparing the reads");
   }
-  std::unique_ptr<PostgresTaskStore> store(
-      new PostgresTaskStore(url, std::move(options), std::move(db), std::move(read_db)));
+  std::unique_ptr<PostgresTaskStore> store(new PostgresTaskStore(
+      url, std::move(options), std::move(writers), std::move(db), std::move(read_db)));
   {
     absl::MutexLock lock(&store->db_mu_);
     store->MaybeUpdateSize();
@@ -394,24 +408,25 @@ absl::StatusOr<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(
 }
 
 PostgresTaskStore::PostgresTaskStore(std::string url, PostgresOptions options,
-                                     PgConnection db,
+                                     std::vector<PgConnection> writers, PgConnection db,
                                      PgConnection read_db)
     : url_(std::move(url)),
       where_(PgWhere(*db)),
       options_(std::move(options)),
+      group_(writers.size()),
+      writers_(std::move(writers)),
       db_(std::move(db)),
       read_db_(std::move(read_db)) {}
 
 PostgresTaskStore::~PostgresTaskStore() = default;
 
 absl::Status PostgresTaskStore::Commit(const StoreBatch& batch) {
-  return group_.Commit(batch, [this](absl::Span<const StoreBatch* const> group) {
-    absl::MutexLock lock(&db_mu_);
-    return WriteGroup(group);
-  });
+  return group_.Commit(batch, [this](absl::Span<const StoreBatch* const> group,
+                                     size_t writer) { return WriteGroup(group, writer); });
 }
 
-absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> group) {
+absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> group,
+                                           size_t writer) {
   const auto start = std::chrono::steady_clock::now();
   const uint64_t term = fence_term_.load();
   MergedGroup merged;
@@ -423,7 +438,7 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
   absl::Status status;
   // The transaction is begun and ended by hand, so that BEGIN and the fence travel in one
   // round trip.
-  pqxx::nontransaction tx(*db_);
+  pqxx::nontransaction tx(*writers_[writer]);
   try {
     if (term == 0) {
       tx.exec("BEGIN");
@@ -448,7 +463,7 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
         merged = Merge(group);
         WriteMerged(tx, merged);
       }
-      if (merged.max_seq > committed_max_seq_) {
+      if (merged.max_seq > committed_max_seq_.load()) {
         tx.exec_prepared("raise_max_seq", static_cast<int64_t>(merged.max_seq));
       }
       if (options_.before_commit) status = options_.before_commit();
@@ -467,13 +482,14 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
     spdlog::error("store commit of {} records failed: {}", records, status.ToString());
     return status;
   }
-  committed_max_seq_ = std::max(committed_max_seq_, merged.max_seq);
+  RaiseCommittedMaxSeq(merged.max_seq);
   if (options_.metrics != nullptr) {
     options_.metrics->Committed(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
         records);
+    absl::MutexLock lock(&db_mu_);
+    MaybeUpdateSize();
   }
-  MaybeUpdateSize();
   return absl::OkStatus();
 }
 
@@ -519,7 +535,7 @@ absl::StatusOr<StoredState> PostgresTaskStore::Load() {
   }
   std::sort(state.tasks.begin(), state.tasks.end(),
             [](const TaskRecord& a, const TaskRecord& b) { return a.seq < b.seq; });
-  committed_max_seq_ = std::max(committed_max_seq_, state.max_seq);
+  RaiseCommittedMaxSeq(state.max_seq);
   return state;
 }
 
@@ -642,6 +658,12 @@ absl::StatusOr<RetentionSweep> PostgresTaskStore::DeleteExpired(absl::Time now, 
   }
   MaybeUpdateSize();
   return sweep;
+}
+
+void PostgresTaskStore::RaiseCommittedMaxSeq(uint64_t seq) {
+  uint64_t known = committed_max_seq_.load();
+  while (seq > known && !committed_max_seq_.compare_exchange_weak(known, seq)) {
+  }
 }
 
 std::string PostgresTaskStore::Describe() const {

@@ -7,10 +7,12 @@
 //       PostgresTaskStore::Open("postgresql://taskwire@db/taskwire", options);
 //
 // The same guarantees as SqliteTaskStore: Commit() returns once the transaction has
-// committed; concurrent commits share one transaction (group_commit.h); records are the
-// same bytes (record_codec.h); the schema is migrated in place (postgres_schema.h). A
-// transaction writes the whole group with a few statements whatever its size: the rows
-// travel as arrays (unnest), their bytes as one binary parameter sliced by offsets.
+// committed; concurrent commits share one transaction (group_commit.h), on one of
+// PostgresOptions::writers connections; records are the same bytes (record_codec.h); the
+// schema is migrated in place (postgres_schema.h). A transaction writes the whole group
+// with a few statements whatever its size: the rows travel as arrays (unnest), their bytes
+// as one binary parameter sliced by offsets, in id order, so that two transactions in
+// flight lock rows in the same order and never deadlock.
 //
 // Durability: with synchronous_commit on (the default), a commit is flushed to the
 // database's write-ahead log (and to synchronous replicas, if the server has any) before
@@ -54,6 +56,10 @@ namespace taskwire::scheduler {
 
 struct PostgresOptions {
   bool synchronous_commit = true;
+  // Connections that write: that many transactions may be in flight at once (the core's
+  // submit thread and its delivery thread each commit), so one's wait for the disk does not
+  // hold up the other.
+  size_t writers = 2;
   StoreMetrics* metrics = nullptr;  // optional; must outlive the store
   // A session that stays idle inside a transaction this long is ended by the server, so a
   // paused scheduler cannot hold the lease row's lock (and block a takeover) for longer.
@@ -89,24 +95,29 @@ class PostgresTaskStore final : public TaskStore {
   void WaitForCommitCalls(uint64_t n) const { group_.WaitForCalls(n); }
 
  private:
-  PostgresTaskStore(std::string url, PostgresOptions options,
-                    PgConnection db,
-                    PgConnection read_db);
+  PostgresTaskStore(std::string url, PostgresOptions options, std::vector<PgConnection> writers,
+                    PgConnection db, PgConnection read_db);
 
-  absl::Status WriteGroup(absl::Span<const StoreBatch* const> group)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // Runs on writers_[writer], which group_ gives to one transaction at a time.
+  absl::Status WriteGroup(absl::Span<const StoreBatch* const> group, size_t writer);
   void MaybeUpdateSize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  void RaiseCommittedMaxSeq(uint64_t seq);
 
   const std::string url_;
   const std::string where_;  // the server and database, for messages (no password)
   const PostgresOptions options_;
   std::atomic<uint64_t> fence_term_{0};  // 0: not fenced (a single scheduler, tests)
 
-  GroupCommit group_;  // its lock is never held while db_mu_ is taken
+  GroupCommit group_;
+  const std::vector<PgConnection> writers_;
+  // A lower bound of taskwire_meta.max_seq: a commit whose records are all at or below it
+  // (a delivery round) leaves that row alone.
+  std::atomic<uint64_t> committed_max_seq_{0};
+
+  // Recovery, retention and the size gauge, on a connection of their own.
   absl::Mutex db_mu_;
   PgConnection db_ ABSL_PT_GUARDED_BY(db_mu_);
   std::chrono::steady_clock::time_point size_updated_ ABSL_GUARDED_BY(db_mu_);
-  uint64_t committed_max_seq_ ABSL_GUARDED_BY(db_mu_) = 0;
 
   absl::Mutex read_mu_;
   PgConnection read_db_ ABSL_PT_GUARDED_BY(read_mu_);

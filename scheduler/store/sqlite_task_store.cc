@@ -549,7 +549,7 @@ absl::Status SqliteTaskStore::PrepareReadStatements(Db& db) {
 // --- Commit
 
 absl::Status SqliteTaskStore::Commit(const StoreBatch& batch) {
-  return group_.Commit(batch, [this](absl::Span<const StoreBatch* const> group) {
+  return group_.Commit(batch, [this](absl::Span<const StoreBatch* const> group, size_t) {
     absl::MutexLock lock(&db_mu_);
     return WriteGroup(group);
   });
