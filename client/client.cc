@@ -71,15 +71,43 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
   return grpc::CreateCustomChannel(parsed->target, *credentials, args);
 }
 
-// No security set up: plaintext credentials, which cannot fail.
+namespace {
+
+// No security set up: plaintext credentials. A target that does not parse (a name in a
+// list that does not resolve) is dialled as it is, to fail on the first call.
+std::shared_ptr<grpc::Channel> PlaintextChannel(const std::string& target) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(target, ChannelSecurity());
+  return channel.ok() ? *channel : grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+}
+
+// Calls through a channel that follows the leader wait (within their deadline) for a
+// scheduler that serves, rather than failing at once during a takeover: a call that fails
+// at once may not notice the new leader for seconds (gRPC reads the health update only
+// when something waits on the channel).
+bool WaitsForTheLeader(const std::string& target) {
+  absl::StatusOr<SchedulerTarget> parsed = ParseSchedulerTarget(target);
+  return parsed.ok() && parsed->follow_leader;
+}
+
+}  // namespace
+
 Client::Client(const ClientOptions& options)
-    : Client(*MakeChannel(options.target, ChannelSecurity()), options.rpc_timeout) {}
+    : Client(PlaintextChannel(options.target), options.rpc_timeout) {
+  wait_for_ready_ = WaitsForTheLeader(options.target);
+}
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options,
                                                        const ChannelSecurity& security) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.target, security);
   if (!channel.ok()) return channel.status();
-  return std::make_unique<Client>(std::move(*channel), options.rpc_timeout);
+  auto client = std::make_unique<Client>(std::move(*channel), options.rpc_timeout);
+  client->wait_for_ready_ = WaitsForTheLeader(options.target);
+  return client;
+}
+
+void Client::Prepare(grpc::ClientContext& context, absl::Duration timeout) const {
+  SetDeadline(context, timeout);
+  if (wait_for_ready_) context.set_wait_for_ready(true);
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration rpc_timeout)
@@ -101,7 +129,7 @@ absl::StatusOr<v1::SubmitResponse> Client::SubmitTask(const v1::TaskSpec& spec) 
   *request.mutable_task() = spec;
   v1::SubmitResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
   if (!status.ok()) return status;
   return response;
@@ -116,7 +144,7 @@ absl::StatusOr<v1::SubmitResponse> Client::SubmitAndWait(const v1::TaskSpec& spe
   ToProto(wait, request.mutable_wait());
   v1::SubmitResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, wait + rpc_timeout_);
+  Prepare(context, wait + rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->Submit(&context, request, &response));
   if (!status.ok()) return status;
   if (response.has_task() && (IsTerminal(response.task().state()) || absl::Now() >= end)) {
@@ -136,7 +164,7 @@ absl::StatusOr<std::vector<std::string>> Client::SubmitBatch(
   for (const v1::TaskSpec& spec : specs) *request.add_tasks() = spec;
   v1::SubmitBatchResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->SubmitBatch(&context, request, &response));
   if (!status.ok()) return status;
   if (static_cast<size_t>(response.task_ids_size()) != specs.size()) {
@@ -152,7 +180,7 @@ absl::StatusOr<v1::Task> Client::GetTask(const std::string& id) {
   request.set_task_id(id);
   v1::Task task;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->GetTask(&context, request, &task));
   if (!status.ok()) return status;
   return task;
@@ -166,7 +194,7 @@ absl::StatusOr<v1::Task> Client::WaitOnce(const std::string& id, absl::Duration 
   ToProto(wait, request.mutable_timeout());
   v1::Task task;
   grpc::ClientContext context;
-  SetDeadline(context, wait + rpc_timeout_);
+  Prepare(context, wait + rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->WaitTask(&context, request, &task));
   if (!status.ok()) return status;
   return task;
@@ -191,7 +219,7 @@ absl::StatusOr<v1::TaskState> Client::CancelTask(const std::string& id) {
   request.set_task_id(id);
   v1::CancelTaskResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->CancelTask(&context, request, &response));
   if (!status.ok()) return status;
   return response.state();
@@ -200,7 +228,7 @@ absl::StatusOr<v1::TaskState> Client::CancelTask(const std::string& id) {
 absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(const v1::ListTasksRequest& request) {
   v1::ListTasksResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->ListTasks(&context, request, &response));
   if (!status.ok()) return status;
   return response;
@@ -211,7 +239,7 @@ absl::Status Client::WatchTasks(
     const std::function<bool(const v1::TaskEvent&)>& on_event,
     const std::function<bool(const v1::WorkflowEvent&)>& on_workflow_event) {
   grpc::ClientContext context;
-  SetDeadline(context, timeout);
+  Prepare(context, timeout);
   const absl::Time end = absl::Now() + timeout;
   std::unique_ptr<grpc::ClientReaderInterface<v1::WatchTasksResponse>> reader =
       stub_->WatchTasks(&context, request);
@@ -247,7 +275,7 @@ absl::StatusOr<std::vector<v1::ExecutorInfo>> Client::ListExecutors() {
   v1::ListExecutorsRequest request;
   v1::ListExecutorsResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->ListExecutors(&context, request, &response));
   if (!status.ok()) return status;
   return std::vector<v1::ExecutorInfo>(response.executors().begin(), response.executors().end());
@@ -258,7 +286,7 @@ absl::StatusOr<v1::SubmitWorkflowResponse> Client::SubmitWorkflow(const v1::Work
   *request.mutable_workflow() = spec;
   v1::SubmitWorkflowResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->SubmitWorkflow(&context, request, &response));
   if (!status.ok()) return status;
   if (response.task_ids_size() != spec.nodes_size()) {
@@ -278,7 +306,7 @@ absl::StatusOr<v1::SubmitWorkflowResponse> Client::SubmitWorkflowAndWait(
   ToProto(wait, request.mutable_wait());
   v1::SubmitWorkflowResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, wait + rpc_timeout_);
+  Prepare(context, wait + rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->SubmitWorkflow(&context, request, &response));
   if (!status.ok()) return status;
   if (response.has_workflow() &&
@@ -296,7 +324,7 @@ absl::StatusOr<v1::Workflow> Client::GetWorkflow(const std::string& id) {
   request.set_workflow_id(id);
   v1::Workflow workflow;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->GetWorkflow(&context, request, &workflow));
   if (!status.ok()) return status;
   return workflow;
@@ -309,7 +337,7 @@ absl::StatusOr<v1::Workflow> Client::WaitWorkflowOnce(const std::string& id, abs
   ToProto(wait, request.mutable_timeout());
   v1::Workflow workflow;
   grpc::ClientContext context;
-  SetDeadline(context, wait + rpc_timeout_);
+  Prepare(context, wait + rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->WaitWorkflow(&context, request, &workflow));
   if (!status.ok()) return status;
   return workflow;
@@ -334,7 +362,7 @@ absl::StatusOr<v1::WorkflowState> Client::CancelWorkflow(const std::string& id) 
   request.set_workflow_id(id);
   v1::CancelWorkflowResponse response;
   grpc::ClientContext context;
-  SetDeadline(context, rpc_timeout_);
+  Prepare(context, rpc_timeout_);
   absl::Status status = ToAbslStatus(stub_->CancelWorkflow(&context, request, &response));
   if (!status.ok()) return status;
   return response.state();

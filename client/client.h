@@ -112,8 +112,12 @@ class Client {
   absl::StatusOr<v1::Task> WaitOnce(const std::string& id, absl::Duration wait);
   absl::StatusOr<v1::Workflow> WaitWorkflowOnce(const std::string& id, absl::Duration wait);
 
+  // The deadline of a call, and wait_for_ready for a channel that follows the leader.
+  void Prepare(grpc::ClientContext& context, absl::Duration timeout) const;
+
   const std::unique_ptr<v1::Scheduler::StubInterface> stub_;
   const absl::Duration rpc_timeout_;
+  bool wait_for_ready_ = false;  // set once, by the constructors that know the target
 };
 
 // The channel every Client::Create uses: `security` as common/credentials.h says, and a

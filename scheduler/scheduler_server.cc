@@ -50,8 +50,8 @@ absl::Status SchedulerServer::Init() {
                        .Add({});
   term_gauge_ = &prometheus::BuildGauge()
                      .Name("taskwire_scheduler_leader_term")
-                     .Help("the leader lease's term this scheduler holds or last saw; 0 "
-                           "without a lease")
+                     .Help("the leader lease's term while this scheduler leads; 0 on a "
+                           "standby and without a lease")
                      .Register(*registry_)
                      .Add({});
   // A standby loads the state only once it takes over: until then the leader changes it.
@@ -169,6 +169,7 @@ absl::Status SchedulerServer::TakeOver(uint64_t term) {
 void SchedulerServer::StepDown(const std::string& reason) {
   gate_.Close([] { return std::string("this scheduler lost the leadership and is stopping"); });
   leader_gauge_->Set(0);
+  term_gauge_->Set(0);
   server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   if (health_) health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   spdlog::critical("lost the leadership: {}; stepping down", reason);
