@@ -69,9 +69,13 @@ PG_SERVER=$SRC_DIR/tests/e2e/postgres_server.py
 
 WORK=$(mktemp -d /tmp/taskwire-bench-pg.XXXXXX)
 PIDS=()
+PG_PY_PID=''
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do stop_pid "$pid"; done
+  # PostgreSQL last, and given the time of its fast shutdown (postgres_server.py waits up
+  # to 30 s for it): a SIGKILL of the wrapper would leave the postmaster running.
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$pid" = "$PG_PY_PID" ] || stop_pid "$pid"; done
+  if [ -n "$PG_PY_PID" ]; then stop_pid "$PG_PY_PID" 40; fi
   if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -113,7 +117,7 @@ json_field() {  # LINE KEY
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-PG_PY_PID='' PG_URL='' PG_PID=''
+PG_URL='' PG_PID=''
 start_postgres() {
   [ -n "$PG_URL" ] && return 0
   /usr/bin/python3 "$PG_SERVER" --dir "$WORK/pg" >"$WORK/pg.url" 2>"$WORK/postgres-server.log" &
@@ -206,15 +210,24 @@ wait_executors() {  # METRICS_ADDRESS N: up to 30 s for N linked executors
   return 1
 }
 
-SCHED_PID='' SCHED_ADDR='' EXEC_PID=''
+# How PostgreSQL read the tasks table during a run: a plan that scans it whole per
+# statement (seq_tup_read in the millions) explains a slow run.
+scan_note() {  # DATABASE
+  "$PG_BIN/psql" -X -A -t -F ' ' -d "$(db_url "$1")" -c "SELECT seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup, last_autoanalyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'tasks'" |
+    awk '{ printf "postgres: tasks table: %d sequential scans reading %d rows, %d index scans; %d live and %d dead rows; analyzed by autovacuum: %s\n", $1, $2, $3, $4, $5, $6 == "t" ? "yes" : "no" }'
+}
+
+SCHED_PID='' SCHED_ADDR='' EXEC_PID='' SCHED_DB=''
 start_store_scheduler() {  # STORE: sqlite, pg-on or pg-off; a fresh store
   RUN=$((RUN + 1))
+  SCHED_DB=''
   case $1 in
     sqlite) launch_scheduler "scheduler-$RUN" 127.0.0.1:0 --store sqlite --data-dir "$WORK/data-$RUN" ;;
     pg-on|pg-off)
       start_postgres
       local url
-      url=$(new_database "bench_$RUN")
+      SCHED_DB=bench_$RUN
+      url=$(new_database "$SCHED_DB")
       launch_scheduler "scheduler-$RUN" 127.0.0.1:0 --store postgres --postgres-url "$url" \
         --postgres-synchronous-commit "${1#pg-}"
       ;;
@@ -226,6 +239,7 @@ start_store_scheduler() {  # STORE: sqlite, pg-on or pg-off; a fresh store
 stop_all() {
   if [ -n "$EXEC_PID" ]; then stop_pid "$EXEC_PID"; EXEC_PID=; fi
   if [ -n "$SCHED_PID" ]; then stop_pid "$SCHED_PID"; SCHED_PID=; fi
+  if [ -n "$SCHED_DB" ]; then scan_note "$SCHED_DB" || true; SCHED_DB=; fi
 }
 
 store_label() {
