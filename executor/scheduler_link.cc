@@ -27,6 +27,9 @@ bool IsFatal(const grpc::Status& status, bool was_welcomed, absl::Time refused_s
   return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && !was_welcomed;
 }
 
+// The longest wait between dials of a list of schedulers (see Loop).
+constexpr absl::Duration kFollowLeaderMaxBackoff = absl::Milliseconds(500);
+
 }  // namespace
 
 // One Connect call. Holds the call open (AddHold) until the read side has ended, so that
@@ -161,7 +164,7 @@ SchedulerLink::SchedulerLink(LinkOptions options, LinkCallbacks callbacks)
   stub_ = NewStub();
 }
 
-std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() const {
+std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() {
   grpc::ChannelArguments args;
   // A channel of its own connections: after a redial for silence, a new channel must
   // open a new TCP connection, not share the silent one through gRPC's global pool.
@@ -182,6 +185,7 @@ std::unique_ptr<v1::ExecutorLink::Stub> SchedulerLink::NewStub() const {
     spdlog::warn("scheduler address: {}", target.status().message());
     target = SchedulerTarget{options_.target, false};
   }
+  follow_leader_ = target->follow_leader;
   ApplySchedulerTarget(*target, args);
   return v1::ExecutorLink::NewStub(grpc::CreateCustomChannel(
       target->target,
@@ -226,6 +230,7 @@ void SchedulerLink::Loop() {
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.min_backoff;
   absl::Time refused_since = absl::InfiniteFuture();  // the first ALREADY_EXISTS in a row
+  bool dialled = false;
   while (true) {
     auto stream = std::make_shared<LinkStream>(callbacks_);
     bool new_channel;
@@ -235,7 +240,9 @@ void SchedulerLink::Loop() {
       current_ = stream;
       new_channel = std::exchange(new_channel_, false);
     }
-    if (new_channel) stub_ = NewStub();
+    // A list of schedulers is resolved again at every dial after the first.
+    if (new_channel || (follow_leader_ && dialled)) stub_ = NewStub();
+    dialled = true;
     v1::Hello hello = options_.hello;
     if (callbacks_.on_hello) callbacks_.on_hello(hello);
     stream->Begin(*stub_, hello);
@@ -285,7 +292,11 @@ void SchedulerLink::Loop() {
     }
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
     if (stopping_) return;
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    // Between schedulers that take over from one another, the next leader serves within
+    // seconds: dial again often enough to find it at once.
+    backoff = std::min(backoff * 2, follow_leader_
+                                        ? std::min(options_.max_backoff, kFollowLeaderMaxBackoff)
+                                        : options_.max_backoff);
   }
 }
 

@@ -82,11 +82,12 @@ class SchedulerLink final : public LinkInterface {
  private:
   void Loop();
   std::shared_ptr<LinkStream> current() const;
-  std::unique_ptr<v1::ExecutorLink::Stub> NewStub() const;
+  std::unique_ptr<v1::ExecutorLink::Stub> NewStub();
 
   const LinkOptions options_;
   const LinkCallbacks callbacks_;
   std::unique_ptr<v1::ExecutorLink::Stub> stub_;
+  bool follow_leader_ = false;  // set by NewStub: a list of schedulers (Loop's thread only)
   mutable absl::Mutex mu_;
   std::shared_ptr<LinkStream> current_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

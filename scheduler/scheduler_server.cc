@@ -154,6 +154,7 @@ void SchedulerServer::StartServing() {
 }
 
 absl::Status SchedulerServer::TakeOver(uint64_t term) {
+  led_term_ = term;
   term_gauge_->Set(static_cast<double>(term));
   // From now on a write of an older term fails, and a write of this term fails once a
   // successor takes over.
@@ -172,7 +173,7 @@ void SchedulerServer::StepDown(const std::string& reason) {
   term_gauge_->Set(0);
   server_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
   if (health_) health_->GetHealthCheckService()->SetServingStatus(kSchedulerService, false);
-  spdlog::critical("lost the leadership: {}; stepping down", reason);
+  spdlog::critical("lost the leadership (term {}): {}; stepping down", led_term_.load(), reason);
   if (options_.on_lost_leadership) {
     options_.on_lost_leadership(reason);
     return;

@@ -4,6 +4,7 @@
 #ifndef TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
 #define TASKWIRE_SCHEDULER_SCHEDULER_SERVER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -115,6 +116,7 @@ class SchedulerServer {
   std::unique_ptr<PostgresLease> lease_;
   std::unique_ptr<LeaderElection> election_;  // with lease_
   LeaderGate gate_;
+  std::atomic<uint64_t> led_term_{0};  // the term this scheduler took over with
   prometheus::Gauge* leader_gauge_ = nullptr;
   prometheus::Gauge* term_gauge_ = nullptr;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -1,5 +1,6 @@
 #include "scheduler/store/postgres_util.h"
 
+#include <cstdlib>
 #include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
@@ -22,8 +23,15 @@ absl::StatusOr<PgConnection> PgConnect(const std::string& url,
         absl::StrCat("postgres: cannot connect (--postgres-url): ", e.what()));
   }
   try {
-    c->set_variable("application_name", "'taskwire-scheduler'");
+    // Named for operators (pg_stat_activity), unless the URL or PGAPPNAME names it.
+    if (!absl::StrContains(url, "application_name") && std::getenv("PGAPPNAME") == nullptr) {
+      c->set_variable("application_name", "'taskwire-scheduler'");
+    }
     c->set_variable("synchronous_commit", session.synchronous_commit ? "on" : "off");
+    // The statements take their rows as arrays: a plan made for one array (an empty table,
+    // a handful of rows) can be very wrong for the next, and a generic plan fixed early
+    // scanned the whole table for every update. Plan each execution for its parameters.
+    c->set_variable("plan_cache_mode", "force_custom_plan");
     if (session.idle_in_transaction_timeout > absl::ZeroDuration()) {
       c->set_variable(
           "idle_in_transaction_session_timeout",
