@@ -67,11 +67,10 @@ bool LeaderElection::Wait(absl::Duration d) {
 }
 
 void LeaderElection::Run() {
-  Campaign();
-  if (!stopping()) Lead();
+  if (Campaign()) Lead();
 }
 
-void LeaderElection::Campaign() {
+bool LeaderElection::Campaign() {
   const absl::Duration poll = options_.lease / 3;
   std::string logged_leader;
   absl::Time error_logged = absl::InfinitePast();
@@ -98,9 +97,9 @@ void LeaderElection::Campaign() {
         on_lost_(absl::StrCat("taking over failed: ", s.ToString()));
         absl::MutexLock lock(&mu_);
         leader_ = false;
-        stopping_ = true;  // Run() does not lead
+        return false;
       }
-      return;
+      return true;
     }
     absl::Duration wait = poll;
     absl::StatusOr<LeaseHolder> seen =
@@ -123,6 +122,7 @@ void LeaderElection::Campaign() {
     }
     Wait(wait);
   }
+  return false;
 }
 
 void LeaderElection::Lead() {

@@ -60,7 +60,8 @@ class LeaderElection {
 
  private:
   void Run();
-  void Campaign();  // returns once elected (or stopping)
+  // Returns true once elected and taken over; false when stopping or the takeover failed.
+  bool Campaign();
   void Lead();      // returns once leadership is lost (or stopping)
   // Waits for `d` or Stop(); false when stopping.
   bool Wait(absl::Duration d);

@@ -7,7 +7,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -91,8 +90,12 @@ constexpr char kListFinished[] = R"sql(
     AND ($4 = '' OR queue = $4) AND ($5 = '' OR type = $5) AND ($7 = '' OR owner = $7)
 )sql";
 
+// The first statement of every write transaction once fenced (see the header): the lease's
+// term, with a share lock that a takeover's update waits for.
+constexpr char kFence[] = "SELECT term FROM scheduler_lease WHERE id = 1 FOR SHARE";
+
 void Prepare(pqxx::connection_base& c) {
-  c.prepare("fence", "SELECT term FROM scheduler_lease WHERE id = 1 FOR SHARE");
+  c.prepare("fence", kFence);
   c.prepare("insert_tasks", kInsertTasks);
   c.prepare("update_tasks", kUpdateTasks);
   c.prepare("missing_tasks", kMissingTasks);
@@ -399,7 +402,7 @@ absl::StatusOr<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(
     return PgError(e, where, "preparing the reads");
   }
   std::unique_ptr<PostgresTaskStore> store(new PostgresTaskStore(
-      url, std::move(options), std::move(writers), std::move(db), std::move(read_db)));
+      std::move(options), std::move(writers), std::move(db), std::move(read_db)));
   {
     absl::MutexLock lock(&store->db_mu_);
     store->MaybeUpdateSize();
@@ -407,11 +410,10 @@ absl::StatusOr<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(
   return store;
 }
 
-PostgresTaskStore::PostgresTaskStore(std::string url, PostgresOptions options,
+PostgresTaskStore::PostgresTaskStore(PostgresOptions options,
                                      std::vector<PgConnection> writers, PgConnection db,
                                      PgConnection read_db)
-    : url_(std::move(url)),
-      where_(PgWhere(*db)),
+    : where_(PgWhere(*db)),
       options_(std::move(options)),
       group_(writers.size()),
       writers_(std::move(writers)),
@@ -444,8 +446,7 @@ absl::Status PostgresTaskStore::WriteGroup(absl::Span<const StoreBatch* const> g
       tx.exec("BEGIN");
     } else {
       const uint64_t now_term =
-          tx.exec1("BEGIN; SELECT term FROM scheduler_lease WHERE id = 1 FOR SHARE")[0]
-              .as<uint64_t>();
+          tx.exec1(absl::StrCat("BEGIN; ", kFence))[0].as<uint64_t>();
       if (now_term != term) {
         status = absl::FailedPreconditionError(absl::StrCat(
             where_, ": fenced: this scheduler led term ", term, " but the lease is at term ",

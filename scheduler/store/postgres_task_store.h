@@ -95,7 +95,7 @@ class PostgresTaskStore final : public TaskStore {
   void WaitForCommitCalls(uint64_t n) const { group_.WaitForCalls(n); }
 
  private:
-  PostgresTaskStore(std::string url, PostgresOptions options, std::vector<PgConnection> writers,
+  PostgresTaskStore(PostgresOptions options, std::vector<PgConnection> writers,
                     PgConnection db, PgConnection read_db);
 
   // Runs on writers_[writer], which group_ gives to one transaction at a time.
@@ -103,7 +103,6 @@ class PostgresTaskStore final : public TaskStore {
   void MaybeUpdateSize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void RaiseCommittedMaxSeq(uint64_t seq);
 
-  const std::string url_;
   const std::string where_;  // the server and database, for messages (no password)
   const PostgresOptions options_;
   std::atomic<uint64_t> fence_term_{0};  // 0: not fenced (a single scheduler, tests)
